@@ -1,0 +1,1 @@
+//! Typed bindings for the application schema.

@@ -1,0 +1,360 @@
+//! `pgshift.toml`: where things live, how the local database runs, which remote environments
+//! exist. Every key has a default, so a project runs with no config file at all.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::{Deserialize, Deserializer};
+
+use crate::UsageError;
+
+/// The file name looked for at the project root.
+pub const CONFIG_FILE: &str = "pgshift.toml";
+
+/// The whole configuration, with paths made absolute against the project root.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// The project root: the folder holding `pgshift.toml` (or the workspace root).
+    #[serde(skip)]
+    pub root: PathBuf,
+    pub paths: Paths,
+    pub local: Local,
+    pub env: BTreeMap<String, RemoteEnv>,
+    pub migrate: Migrate,
+    pub codegen: Codegen,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Paths {
+    /// The migrations folder.
+    pub migrations: PathBuf,
+    /// The generated bindings file.
+    pub bindings: PathBuf,
+    /// pgshift's own state: the embedded cluster, the daemon's lock and log. Git-ignored.
+    pub state: PathBuf,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum BackendKind {
+    Auto,
+    Docker,
+    Embedded,
+}
+
+impl fmt::Display for BackendKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            BackendKind::Auto => "auto",
+            BackendKind::Docker => "docker",
+            BackendKind::Embedded => "embedded",
+        })
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Local {
+    /// `docker`, `embedded`, or `auto` (docker when an engine answers, else embedded).
+    pub backend: BackendKind,
+    /// The application database, created on first `db up`.
+    pub database: String,
+    /// The TCP port on 127.0.0.1, for both backends.
+    pub port: u16,
+    /// The database user; the superuser of the local cluster.
+    pub user: String,
+    /// The password for the docker backend (the embedded one trusts loopback connections).
+    pub password: String,
+    /// The compose file of the docker backend.
+    pub compose_file: PathBuf,
+    /// The compose service that runs PostgreSQL.
+    pub compose_service: String,
+    /// How long `db up` waits for the server to accept connections.
+    #[serde(deserialize_with = "duration")]
+    pub start_timeout: Duration,
+}
+
+/// A remote environment such as staging or prod.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RemoteEnv {
+    /// The process environment variable that holds the URL; never read from `.env`.
+    pub url_env: String,
+    /// Destructive commands refuse it; deploy asks for typed confirmation.
+    #[serde(default)]
+    pub protected: bool,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Migrate {
+    /// How long to wait for the migration advisory lock held by another session.
+    #[serde(deserialize_with = "duration")]
+    pub lock_timeout: Duration,
+    /// PostgreSQL `lock_timeout` in every migration session: a migration blocked on a table
+    /// lock fails after this long instead of queueing every other query behind it.
+    #[serde(deserialize_with = "duration")]
+    pub session_lock_timeout: Duration,
+    /// PostgreSQL `statement_timeout` in every migration session; 0 means none.
+    #[serde(deserialize_with = "duration")]
+    pub statement_timeout: Duration,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DateTimeCrate {
+    Chrono,
+    Time,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Codegen {
+    /// Schemas to generate bindings for.
+    pub schemas: Vec<String>,
+    /// Add serde derives to the generated types.
+    pub serde: bool,
+    /// The date-time crate of the generated types.
+    pub datetime: DateTimeCrate,
+    /// PostgreSQL type name -> Rust path overrides.
+    pub types: BTreeMap<String, String>,
+}
+
+impl Default for Config {
+    fn default() -> Config {
+        Config {
+            root: PathBuf::new(),
+            paths: Paths::default(),
+            local: Local::default(),
+            env: BTreeMap::new(),
+            migrate: Migrate::default(),
+            codegen: Codegen::default(),
+        }
+    }
+}
+
+impl Default for Paths {
+    fn default() -> Paths {
+        Paths {
+            migrations: "migrations".into(),
+            bindings: "crates/db-schema/src/generated.rs".into(),
+            state: ".pgshift".into(),
+        }
+    }
+}
+
+impl Default for Local {
+    fn default() -> Local {
+        Local {
+            backend: BackendKind::Auto,
+            database: "app_dev".into(),
+            port: 5433,
+            user: "postgres".into(),
+            password: "postgres".into(),
+            compose_file: "docker/docker-compose.yml".into(),
+            compose_service: "db".into(),
+            start_timeout: Duration::from_secs(60),
+        }
+    }
+}
+
+impl Default for Migrate {
+    fn default() -> Migrate {
+        Migrate {
+            lock_timeout: Duration::from_secs(60),
+            session_lock_timeout: Duration::from_secs(10),
+            statement_timeout: Duration::ZERO,
+        }
+    }
+}
+
+impl Default for Codegen {
+    fn default() -> Codegen {
+        Codegen {
+            schemas: vec!["public".into()],
+            serde: false,
+            datetime: DateTimeCrate::Chrono,
+            types: BTreeMap::new(),
+        }
+    }
+}
+
+impl Config {
+    /// Finds the project root from `start` and loads its `pgshift.toml`, if any.
+    ///
+    /// The root is the nearest folder holding `pgshift.toml`; failing that, the nearest cargo
+    /// workspace root; failing that, `start` itself.
+    pub fn discover(start: &Path) -> Result<Config, UsageError> {
+        let root = find_root(start);
+        Config::load(&root)
+    }
+
+    /// Loads `root/pgshift.toml`, or the defaults when there is none.
+    pub fn load(root: &Path) -> Result<Config, UsageError> {
+        let file = root.join(CONFIG_FILE);
+        let mut config = match std::fs::read_to_string(&file) {
+            Ok(text) => Config::parse(&text).map_err(|message| UsageError::Config {
+                file: file.clone(),
+                message,
+            })?,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Config::default(),
+            Err(e) => {
+                return Err(UsageError::Config {
+                    file,
+                    message: format!("cannot read it: {e}"),
+                })
+            }
+        };
+        config.root = root.to_path_buf();
+        config.validate().map_err(|message| UsageError::Config {
+            file: root.join(CONFIG_FILE),
+            message,
+        })?;
+        for path in [
+            &mut config.paths.migrations,
+            &mut config.paths.bindings,
+            &mut config.paths.state,
+            &mut config.local.compose_file,
+        ] {
+            *path = root.join(&*path);
+        }
+        Ok(config)
+    }
+
+    fn parse(text: &str) -> Result<Config, String> {
+        toml::from_str(text).map_err(|e| {
+            // toml's message already names the key and shows the line; make it one block
+            // that reads well after "invalid pgshift.toml: ".
+            e.to_string().trim_end().to_string()
+        })
+    }
+
+    fn validate(&self) -> Result<(), String> {
+        if self.local.database.is_empty() {
+            return Err("[local] database must not be empty".into());
+        }
+        if self.local.port == 0 {
+            return Err("[local] port must be a TCP port between 1 and 65535".into());
+        }
+        for (name, env) in &self.env {
+            if name == crate::target::LOCAL_ENV {
+                return Err(format!(
+                    "[env.{name}] is reserved: the local environment is configured under [local]"
+                ));
+            }
+            if env.url_env.is_empty() {
+                return Err(format!(
+                    "[env.{name}] url_env must name an environment variable"
+                ));
+            }
+        }
+        if self.codegen.schemas.is_empty() {
+            return Err("[codegen] schemas must list at least one schema".into());
+        }
+        Ok(())
+    }
+
+    /// The folder of the embedded cluster's data, log and socket.
+    pub fn embedded_dir(&self) -> PathBuf {
+        self.paths.state.join("embedded")
+    }
+}
+
+fn find_root(start: &Path) -> PathBuf {
+    let start = std::path::absolute(start).unwrap_or_else(|_| start.to_path_buf());
+    if let Some(dir) = start
+        .ancestors()
+        .find(|dir| dir.join(CONFIG_FILE).is_file())
+    {
+        return dir.to_path_buf();
+    }
+    let is_workspace = |dir: &Path| {
+        std::fs::read_to_string(dir.join("Cargo.toml")).is_ok_and(|t| t.contains("[workspace]"))
+    };
+    if let Some(dir) = start.ancestors().find(|dir| is_workspace(dir)) {
+        return dir.to_path_buf();
+    }
+    start
+}
+
+/// Parses durations written as `"500ms"`, `"10s"`, `"2min"`, `"1h"`, or a bare number of
+/// seconds.
+fn duration<'de, D: Deserializer<'de>>(de: D) -> Result<Duration, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Raw {
+        Seconds(u64),
+        Text(String),
+    }
+    match Raw::deserialize(de)? {
+        Raw::Seconds(s) => Ok(Duration::from_secs(s)),
+        Raw::Text(text) => parse_duration(&text).ok_or_else(|| {
+            serde::de::Error::custom(format!(
+                "invalid duration {text:?}, expected a number with a unit: \"500ms\", \"10s\", \"2min\", \"1h\""
+            ))
+        }),
+    }
+}
+
+pub fn parse_duration(text: &str) -> Option<Duration> {
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let number: u64 = number.parse().ok()?;
+    let millis = match unit.trim() {
+        "ms" => number,
+        "" | "s" => number * 1000,
+        "min" | "m" => number * 60_000,
+        "h" => number * 3_600_000,
+        _ => return None,
+    };
+    Some(Duration::from_millis(millis))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_without_a_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = Config::load(dir.path()).unwrap();
+        assert_eq!(config.local.port, 5433);
+        assert_eq!(config.paths.migrations, dir.path().join("migrations"));
+    }
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("500ms"), Some(Duration::from_millis(500)));
+        assert_eq!(parse_duration("10s"), Some(Duration::from_secs(10)));
+        assert_eq!(parse_duration("2min"), Some(Duration::from_secs(120)));
+        assert_eq!(parse_duration("3"), Some(Duration::from_secs(3)));
+        assert_eq!(parse_duration("ten"), None);
+        assert_eq!(parse_duration("5 parsecs"), None);
+    }
+
+    #[test]
+    fn unknown_key_names_key_and_file() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join(CONFIG_FILE), "[local]\nprot = 5\n").unwrap();
+        let err = Config::load(dir.path()).unwrap_err().to_string();
+        assert!(err.contains("pgshift.toml"), "{err}");
+        assert!(err.contains("unknown field `prot`"), "{err}");
+        assert!(err.contains("port"), "{err}");
+    }
+
+    #[test]
+    fn wrong_type_names_expectation() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join(CONFIG_FILE), "[local]\nport = \"five\"\n").unwrap();
+        let err = Config::load(dir.path()).unwrap_err().to_string();
+        assert!(err.contains("port"), "{err}");
+        assert!(err.contains("u16"), "{err}");
+    }
+}

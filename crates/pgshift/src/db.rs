@@ -1,0 +1,68 @@
+//! Connecting to PostgreSQL: one dedicated connection per job (never a pool: the migration
+//! lock is session state), errors that name the database and never the password.
+
+use std::time::Duration;
+
+use sqlx::{ConnectOptions, Connection, PgConnection};
+
+use crate::target::{redact, DbUrl};
+
+/// The `application_name` pgshift's sessions carry, so `pg_stat_activity` tells who holds
+/// what.
+pub const APPLICATION_NAME: &str = "pgshift";
+
+/// The database could not be reached.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot connect to {url}: {reason}{hint}")]
+pub struct ConnectError {
+    pub url: DbUrl,
+    pub reason: String,
+    hint: String,
+}
+
+/// Opens one connection to `url`, giving up after 10 seconds.
+pub async fn connect(url: &DbUrl) -> Result<PgConnection, ConnectError> {
+    let options = url
+        .connect_options()
+        .application_name(APPLICATION_NAME)
+        .log_statements(tracing::log::LevelFilter::Trace);
+    let connecting = options.connect();
+    let result = match tokio::time::timeout(Duration::from_secs(10), connecting).await {
+        Ok(result) => result.map_err(|e| redact(&e.to_string())),
+        Err(_) => Err("no answer within 10 s".to_string()),
+    };
+    result.map_err(|reason| {
+        let hint = if reason.contains("refused") || reason.contains("no answer") {
+            if ["127.0.0.1", "localhost", "::1"].contains(&url.connect_options().get_host()) {
+                "; is the local database running? start it with `cargo xtask db up`"
+            } else {
+                "; check the host, the port and the network between here and the server"
+            }
+        } else if reason.contains("does not exist") {
+            "; `cargo xtask db up` creates the local application database"
+        } else {
+            ""
+        };
+        ConnectError {
+            url: url.clone(),
+            reason,
+            hint: hint.to_string(),
+        }
+    })
+}
+
+/// Quotes an SQL identifier: `a"b` -> `"a""b"`.
+pub fn quote_ident(name: &str) -> String {
+    format!("\"{}\"", name.replace('"', "\"\""))
+}
+
+/// Quotes an SQL string literal: `it's` -> `'it''s'`.
+pub fn quote_literal(text: &str) -> String {
+    format!("'{}'", text.replace('\'', "''"))
+}
+
+/// Closes a connection politely, ignoring errors: the server cleans up after a dropped
+/// socket anyway, this only saves it a log line.
+pub async fn close(conn: PgConnection) {
+    let _ = conn.close().await;
+}

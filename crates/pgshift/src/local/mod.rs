@@ -1,0 +1,220 @@
+//! The local database: an embedded cluster or a Docker Compose service, chosen by
+//! `[local] backend`. Both listen on 127.0.0.1 at `[local] port`.
+
+pub mod docker;
+pub mod embedded;
+
+use std::time::Duration;
+
+use anyhow::Context;
+use serde::Serialize;
+
+use crate::config::{BackendKind, Config};
+use crate::target::DbUrl;
+
+pub use docker::DockerCompose;
+pub use embedded::{EmbeddedCluster, Started};
+
+/// The local backend in use.
+#[derive(Debug)]
+pub enum Backend {
+    Embedded(EmbeddedCluster),
+    Docker(DockerCompose),
+}
+
+/// What `db status` reports.
+#[derive(Debug, Clone, Serialize)]
+pub struct Status {
+    pub backend: &'static str,
+    pub running: bool,
+    /// Redacted.
+    pub url: String,
+    pub server_version: Option<String>,
+    /// The data folder (embedded) or volume (docker).
+    pub data: String,
+    pub port: u16,
+}
+
+impl Backend {
+    /// The backend `[local] backend` names; for `auto`, docker when an engine answers, else
+    /// embedded. The second value says why, for `auto` only.
+    pub fn from_config(config: &Config) -> anyhow::Result<(Backend, Option<String>)> {
+        let (kind, why) = match config.local.backend {
+            BackendKind::Auto => {
+                if docker::engine_answers() {
+                    (
+                        BackendKind::Docker,
+                        Some("backend auto: a Docker engine answers, using docker".to_string()),
+                    )
+                } else {
+                    (
+                        BackendKind::Embedded,
+                        Some(
+                            "backend auto: no Docker engine answers, using the embedded cluster"
+                                .to_string(),
+                        ),
+                    )
+                }
+            }
+            kind => (kind, None),
+        };
+        let backend = match kind {
+            BackendKind::Docker => Backend::Docker(DockerCompose::new(config)),
+            _ => Backend::Embedded(EmbeddedCluster::new(
+                config.embedded_dir(),
+                config.local.port,
+                &config.local.user,
+            )?),
+        };
+        Ok((backend, why))
+    }
+
+    pub fn name(&self) -> &'static str {
+        match self {
+            Backend::Embedded(_) => "embedded",
+            Backend::Docker(_) => "docker",
+        }
+    }
+
+    /// The URL of the application database on this backend.
+    pub fn url(&self, config: &Config) -> DbUrl {
+        let local = &config.local;
+        let userinfo = match self {
+            Backend::Embedded(_) => local.user.clone(),
+            Backend::Docker(_) => format!("{}:{}", local.user, local.password),
+        };
+        DbUrl::parse(&format!(
+            "postgres://{userinfo}@127.0.0.1:{}/{}",
+            local.port, local.database
+        ))
+        .expect("a URL made from validated config")
+    }
+
+    pub fn is_running(&self) -> bool {
+        match self {
+            Backend::Embedded(cluster) => cluster.is_running(),
+            Backend::Docker(compose) => compose.is_running(),
+        }
+    }
+
+    /// Starts the server, waits until it accepts connections, and creates the application
+    /// database if it does not exist yet.
+    pub async fn up(&self, config: &Config) -> anyhow::Result<Started> {
+        let timeout = config.local.start_timeout;
+        let started = match self {
+            Backend::Embedded(cluster) => cluster.start(timeout)?,
+            Backend::Docker(compose) => compose.up(timeout)?,
+        };
+        ensure_database(&self.url(config), timeout).await?;
+        Ok(started)
+    }
+
+    /// Stops the server; `volumes` also removes the data (docker only). Returns false when
+    /// it was not running.
+    pub fn down(&self, volumes: bool) -> anyhow::Result<bool> {
+        match self {
+            Backend::Embedded(cluster) => {
+                let stopped = cluster.stop()?;
+                if volumes {
+                    std::fs::remove_dir_all(&cluster.dir)
+                        .or_else(|e| {
+                            if e.kind() == std::io::ErrorKind::NotFound {
+                                Ok(())
+                            } else {
+                                Err(e)
+                            }
+                        })
+                        .with_context(|| format!("removing {}", cluster.dir.display()))?;
+                }
+                Ok(stopped)
+            }
+            Backend::Docker(compose) => compose.down(volumes),
+        }
+    }
+
+    /// The last `lines` lines of the server log.
+    pub fn logs(&self, lines: usize) -> anyhow::Result<String> {
+        match self {
+            Backend::Embedded(cluster) => {
+                let log = cluster.log_file();
+                if !log.exists() {
+                    anyhow::bail!(
+                        "no server log yet at {}; start the database with `cargo xtask db up`",
+                        log.display()
+                    );
+                }
+                Ok(embedded::tail(&log, lines))
+            }
+            Backend::Docker(compose) => compose.logs(lines),
+        }
+    }
+
+    pub async fn status(&self, config: &Config) -> Status {
+        let running = self.is_running();
+        let url = self.url(config);
+        let server_version = if running {
+            server_version(&url).await.ok()
+        } else {
+            None
+        };
+        Status {
+            backend: self.name(),
+            running,
+            url: url.to_string(),
+            server_version,
+            data: match self {
+                Backend::Embedded(cluster) => cluster.data_dir().display().to_string(),
+                Backend::Docker(compose) => compose.volume_description(),
+            },
+            port: config.local.port,
+        }
+    }
+}
+
+/// Whether nothing listens on 127.0.0.1:`port`.
+pub fn port_is_free(port: u16) -> bool {
+    std::net::TcpListener::bind(("127.0.0.1", port)).is_ok()
+}
+
+/// `SHOW server_version` on `url`.
+pub async fn server_version(url: &DbUrl) -> anyhow::Result<String> {
+    let mut conn = crate::db::connect(url).await?;
+    let version: String = sqlx::query_scalar("SHOW server_version")
+        .fetch_one(&mut conn)
+        .await?;
+    Ok(version)
+}
+
+/// Creates `url`'s database unless it exists, connecting to the `postgres` maintenance
+/// database. Retries while the server is still starting (a container reports healthy a
+/// moment before it accepts TCP connections on some engines).
+pub async fn ensure_database(url: &DbUrl, timeout: Duration) -> anyhow::Result<()> {
+    let database = url.database();
+    let admin = url.with_database("postgres");
+    let deadline = std::time::Instant::now() + timeout;
+    let mut conn = loop {
+        match crate::db::connect(&admin).await {
+            Ok(conn) => break conn,
+            Err(e) if std::time::Instant::now() < deadline => {
+                tracing::debug!("waiting for the server: {e}");
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+            Err(e) => return Err(e.into()),
+        }
+    };
+    let exists: bool =
+        sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)")
+            .bind(&database)
+            .fetch_one(&mut conn)
+            .await?;
+    if !exists {
+        sqlx::query(&format!(
+            "CREATE DATABASE {}",
+            crate::db::quote_ident(&database)
+        ))
+        .execute(&mut conn)
+        .await
+        .with_context(|| format!("creating database {database}"))?;
+    }
+    Ok(())
+}

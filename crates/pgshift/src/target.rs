@@ -1,0 +1,365 @@
+//! Which database a command talks to. Nothing else in pgshift decides that.
+//!
+//! `local` is the local backend's database, or `DATABASE_URL` from the project's `.env`.
+//! A remote environment reads only the process variable its `url_env` names: never `.env`,
+//! so a stale `.env` cannot redirect a deploy.
+
+use std::fmt;
+use std::str::FromStr;
+
+use sqlx::postgres::PgConnectOptions;
+
+use crate::config::Config;
+use crate::UsageError;
+
+/// The name of the local environment.
+pub const LOCAL_ENV: &str = "local";
+
+/// A PostgreSQL connection URL whose `Display` and `Debug` never show the password.
+#[derive(Clone, PartialEq, Eq)]
+pub struct DbUrl(String);
+
+impl DbUrl {
+    pub fn parse(url: &str) -> Result<DbUrl, String> {
+        let rest = url
+            .strip_prefix("postgres://")
+            .or_else(|| url.strip_prefix("postgresql://"))
+            .ok_or_else(|| {
+                format!(
+                    "{} is not a PostgreSQL URL: expected postgres://user:password@host:port/database",
+                    redact(url)
+                )
+            })?;
+        if rest.is_empty() {
+            return Err("the URL names no host".into());
+        }
+        PgConnectOptions::from_str(url).map_err(|e| {
+            format!(
+                "{} is not a valid PostgreSQL URL: {}",
+                redact(url),
+                redact(&e.to_string())
+            )
+        })?;
+        Ok(DbUrl(url.to_string()))
+    }
+
+    /// The full URL, password included: for connecting only, never for printing.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+
+    pub fn connect_options(&self) -> PgConnectOptions {
+        // Validated in `parse`.
+        PgConnectOptions::from_str(&self.0).expect("validated URL")
+    }
+
+    /// The URL with another database name (keeps user, password, host, port and parameters).
+    pub fn with_database(&self, database: &str) -> DbUrl {
+        let (base, query) = match self.0.split_once('?') {
+            Some((base, query)) => (base, Some(query)),
+            None => (self.0.as_str(), None),
+        };
+        let scheme_end = base.find("://").map_or(0, |i| i + 3);
+        let base = match base[scheme_end..].find('/') {
+            Some(slash) => &base[..scheme_end + slash],
+            None => base,
+        };
+        let mut url = format!("{base}/{database}");
+        if let Some(query) = query {
+            url.push('?');
+            url.push_str(query);
+        }
+        DbUrl(url)
+    }
+
+    /// Host and database, for messages: `127.0.0.1:5433/app_dev`.
+    pub fn host_and_database(&self) -> String {
+        let options = self.connect_options();
+        format!(
+            "{}:{}/{}",
+            options.get_host(),
+            options.get_port(),
+            options.get_database().unwrap_or("")
+        )
+    }
+
+    /// The password, percent-decoded: for a child's environment (`PGPASSWORD`), never argv.
+    pub fn password(&self) -> Option<String> {
+        let rest = self.0.split_once("://")?.1;
+        let authority = rest.split(['/', '?']).next()?;
+        let userinfo = authority.rsplit_once('@')?.0;
+        let password = userinfo.split_once(':')?.1;
+        Some(percent_decode(password))
+    }
+
+    pub fn database(&self) -> String {
+        let options = self.connect_options();
+        options
+            .get_database()
+            .unwrap_or(options.get_username())
+            .to_string()
+    }
+}
+
+impl fmt::Display for DbUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&redact(&self.0))
+    }
+}
+
+impl fmt::Debug for DbUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "DbUrl({})", redact(&self.0))
+    }
+}
+
+fn percent_decode(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = text
+            .get(i + 1..i + 3)
+            .and_then(|h| u8::from_str_radix(h, 16).ok());
+        match (bytes[i], hex) {
+            (b'%', Some(byte)) => {
+                out.push(byte);
+                i += 3;
+            }
+            (byte, _) => {
+                out.push(byte);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// Replaces the password of every `scheme://user:password@` in `text` with `***`, and the
+/// value of every `password=` parameter. Used for URLs and for any text that might quote one
+/// (driver errors, child output).
+pub fn redact(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(start) = rest.find("://") {
+        let (head, tail) = rest.split_at(start + 3);
+        out.push_str(head);
+        // The authority ends at the first '/', '?', '#' or whitespace.
+        let end = tail
+            .find(|c: char| c == '/' || c == '?' || c == '#' || c.is_whitespace())
+            .unwrap_or(tail.len());
+        let authority = &tail[..end];
+        match authority.rfind('@') {
+            Some(at) => {
+                let userinfo = &authority[..at];
+                match userinfo.find(':') {
+                    Some(colon) => {
+                        out.push_str(&userinfo[..colon]);
+                        out.push_str(":***");
+                    }
+                    None => out.push_str(userinfo),
+                }
+                out.push_str(&authority[at..]);
+            }
+            None => out.push_str(authority),
+        }
+        rest = &tail[end..];
+    }
+    out.push_str(rest);
+    redact_password_params(&out)
+}
+
+fn redact_password_params(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(i) = rest.find("password=") {
+        let (head, tail) = rest.split_at(i + "password=".len());
+        out.push_str(head);
+        let end = tail
+            .find(|c: char| c == '&' || c.is_whitespace())
+            .unwrap_or(tail.len());
+        out.push_str("***");
+        rest = &tail[end..];
+    }
+    out.push_str(rest);
+    out
+}
+
+/// Where a target's URL came from, for messages and `db status`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum UrlSource {
+    /// The local backend's own database.
+    LocalBackend,
+    /// `DATABASE_URL` in the project's `.env` (local only).
+    DotEnv,
+    /// A process environment variable named by `[env.NAME] url_env`.
+    ProcessEnv(String),
+}
+
+impl fmt::Display for UrlSource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            UrlSource::LocalBackend => f.write_str("the local backend"),
+            UrlSource::DotEnv => f.write_str("DATABASE_URL in .env"),
+            UrlSource::ProcessEnv(var) => write!(f, "${var}"),
+        }
+    }
+}
+
+/// A resolved database to talk to.
+#[derive(Debug, Clone)]
+pub struct Target {
+    /// The environment name: `local`, `staging`, `prod`...
+    pub env: String,
+    pub url: DbUrl,
+    pub source: UrlSource,
+    /// Destructive commands refuse a protected target.
+    pub protected: bool,
+}
+
+impl Target {
+    pub fn is_local(&self) -> bool {
+        self.env == LOCAL_ENV
+    }
+
+    /// Refuses a target that is not the local one, for commands meant for local work.
+    pub fn require_local(&self, command: &str) -> Result<(), UsageError> {
+        if self.is_local() && !self.protected {
+            return Ok(());
+        }
+        Err(UsageError::NotLocal {
+            command: command.to_string(),
+            env: self.env.clone(),
+            database: self.url.host_and_database(),
+        })
+    }
+}
+
+impl fmt::Display for Target {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} ({})", self.env, self.url)
+    }
+}
+
+/// Resolves `env` to a target. `local_url` is the local backend's URL; it is only asked for
+/// when the local environment is resolved and `.env` does not set `DATABASE_URL`.
+pub fn resolve(
+    config: &Config,
+    env: &str,
+    local_url: impl FnOnce() -> Result<DbUrl, UsageError>,
+) -> Result<Target, UsageError> {
+    if env == LOCAL_ENV {
+        if let Some(url) = dotenv_database_url(config)? {
+            return Ok(Target {
+                env: env.to_string(),
+                url,
+                source: UrlSource::DotEnv,
+                protected: false,
+            });
+        }
+        return Ok(Target {
+            env: env.to_string(),
+            url: local_url()?,
+            source: UrlSource::LocalBackend,
+            protected: false,
+        });
+    }
+    let remote = config.env.get(env).ok_or_else(|| UsageError::UnknownEnv {
+        env: env.to_string(),
+        known: std::iter::once(LOCAL_ENV.to_string())
+            .chain(config.env.keys().cloned())
+            .collect(),
+    })?;
+    let value = std::env::var(&remote.url_env).map_err(|_| UsageError::UnsetUrlEnv {
+        env: env.to_string(),
+        var: remote.url_env.clone(),
+    })?;
+    let url = DbUrl::parse(value.trim()).map_err(|message| UsageError::BadUrl {
+        origin: format!("${}", remote.url_env),
+        message,
+    })?;
+    Ok(Target {
+        env: env.to_string(),
+        url,
+        source: UrlSource::ProcessEnv(remote.url_env.clone()),
+        protected: remote.protected,
+    })
+}
+
+/// `DATABASE_URL` from `<root>/.env`, if the file sets it. The process environment is not
+/// consulted: an exported `DATABASE_URL` left over from another shell must not redirect
+/// local work.
+fn dotenv_database_url(config: &Config) -> Result<Option<DbUrl>, UsageError> {
+    let path = config.root.join(".env");
+    let iter = match dotenvy::from_path_iter(&path) {
+        Ok(iter) => iter,
+        Err(dotenvy::Error::Io(e)) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => {
+            return Err(UsageError::BadUrl {
+                origin: path.display().to_string(),
+                message: redact(&e.to_string()),
+            })
+        }
+    };
+    for item in iter {
+        let (key, value) = item.map_err(|e| UsageError::BadUrl {
+            origin: path.display().to_string(),
+            message: redact(&e.to_string()),
+        })?;
+        if key == "DATABASE_URL" {
+            return DbUrl::parse(&value)
+                .map(Some)
+                .map_err(|message| UsageError::BadUrl {
+                    origin: format!("DATABASE_URL in {}", path.display()),
+                    message,
+                });
+        }
+    }
+    Ok(None)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn redacts_passwords() {
+        let url = DbUrl::parse("postgres://app:s3cret@db.example.com:5432/prod").unwrap();
+        assert_eq!(
+            url.to_string(),
+            "postgres://app:***@db.example.com:5432/prod"
+        );
+        assert_eq!(
+            format!("{url:?}"),
+            "DbUrl(postgres://app:***@db.example.com:5432/prod)"
+        );
+        assert!(!format!("{url:?} {url}").contains("s3cret"));
+        assert_eq!(
+            redact("error connecting to postgresql://u:p%40ss@h/db?password=x&sslmode=require now"),
+            "error connecting to postgresql://u:***@h/db?password=***&sslmode=require now"
+        );
+        assert_eq!(redact("postgres://u@h/db"), "postgres://u@h/db");
+    }
+
+    #[test]
+    fn rejects_non_postgres_urls_without_echoing_secrets() {
+        let err = DbUrl::parse("mysql://root:hunter2@h/db").unwrap_err();
+        assert!(err.contains("not a PostgreSQL URL"), "{err}");
+        assert!(!err.contains("hunter2"), "{err}");
+    }
+
+    #[test]
+    fn swaps_database() {
+        let url = DbUrl::parse("postgres://a:b@h:1/one?sslmode=disable").unwrap();
+        assert_eq!(
+            url.with_database("two").expose(),
+            "postgres://a:b@h:1/two?sslmode=disable"
+        );
+        assert_eq!(url.password().as_deref(), Some("b"));
+        let url = DbUrl::parse("postgres://a:p%40ss@h:1/db").unwrap();
+        assert_eq!(url.password().as_deref(), Some("p@ss"));
+        let url = DbUrl::parse("postgres://a@h:1").unwrap();
+        assert_eq!(url.password(), None);
+        assert_eq!(url.with_database("two").expose(), "postgres://a@h:1/two");
+    }
+}

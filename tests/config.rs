@@ -1,0 +1,111 @@
+//! Configuration and target resolution through the real command: errors say what to do and
+//! exit with 2; passwords never show.
+
+mod support;
+
+use support::Project;
+
+#[test]
+fn unknown_key_is_an_error_naming_file_and_key() {
+    let p = Project::empty();
+    p.write("pgshift.toml", "[local]\nbakend = \"docker\"\n");
+    let err = p.xtask(["db", "status"]).fails_with(2);
+    assert!(err.contains("pgshift.toml"), "{err}");
+    assert!(err.contains("unknown field `bakend`"), "{err}");
+    assert!(err.contains("backend"), "{err}");
+}
+
+#[test]
+fn wrong_type_is_an_error_naming_what_was_expected() {
+    let p = Project::empty();
+    p.write("pgshift.toml", "[local]\nport = \"high\"\n");
+    let err = p.xtask(["db", "status"]).fails_with(2);
+    assert!(err.contains("port"), "{err}");
+    assert!(err.contains("expected u16"), "{err}");
+
+    p.write("pgshift.toml", "[local]\nbackend = \"podman\"\n");
+    let err = p.xtask(["db", "status"]).fails_with(2);
+    assert!(err.contains("unknown variant `podman`"), "{err}");
+    assert!(err.contains("`embedded`"), "{err}");
+}
+
+#[test]
+fn no_config_file_runs_on_defaults() {
+    let p = Project::empty();
+    let status: serde_json::Value =
+        serde_json::from_str(&p.xtask(["db", "status", "--json"]).stdout()).unwrap();
+    assert!(
+        status["url"].as_str().unwrap().ends_with(":5433/app_dev"),
+        "{status}"
+    );
+}
+
+#[test]
+fn unknown_env_lists_the_known_ones() {
+    let p = Project::empty();
+    p.write(
+        "pgshift.toml",
+        "[env.staging]\nurl_env = \"STAGING_DATABASE_URL\"\n",
+    );
+    let err = p.xtask(["db", "psql", "--env", "prdo"]).fails_with(2);
+    assert!(err.contains("unknown environment `prdo`"), "{err}");
+    assert!(err.contains("local, staging"), "{err}");
+}
+
+#[test]
+fn remote_env_reads_only_the_process_variable() {
+    let p = Project::empty();
+    p.write(
+        "pgshift.toml",
+        "[env.prod]\nurl_env = \"PROD_DATABASE_URL\"\nprotected = true\n",
+    );
+    // A `.env` that sets the variable must not be read for a remote environment.
+    p.write(".env", "PROD_DATABASE_URL=postgres://app:hunter2@127.0.0.1:1/prod\nDATABASE_URL=postgres://app:hunter2@127.0.0.1:1/local\n");
+    let err = p
+        .xtask(["db", "psql", "--env", "prod"])
+        .env_remove("PROD_DATABASE_URL")
+        .fails_with(2);
+    assert!(
+        err.contains("$PROD_DATABASE_URL, which is not set"),
+        "{err}"
+    );
+    assert!(err.contains("never read from .env"), "{err}");
+}
+
+#[test]
+fn local_env_reads_database_url_from_dotenv() {
+    let p = Project::new();
+    p.write(".env", &format!("DATABASE_URL={}\n", p.db.url()));
+    p.db.sql("CREATE TABLE from_dotenv (n int)");
+    let out = p
+        .xtask([
+            "db",
+            "psql",
+            "--",
+            "-At",
+            "-c",
+            "SELECT count(*) FROM pg_class WHERE relname = 'from_dotenv'",
+        ])
+        .stdout();
+    assert_eq!(out.trim(), "1");
+}
+
+#[test]
+fn passwords_never_show_in_errors() {
+    let p = Project::empty();
+    p.write(
+        "pgshift.toml",
+        "[env.staging]\nurl_env = \"STAGING_DATABASE_URL\"\n",
+    );
+    let out = p
+        .xtask(["db", "psql", "--env", "staging", "--", "-c", "select 1"])
+        .env(
+            "STAGING_DATABASE_URL",
+            "mysql://app:hunter2@127.0.0.1:1/staging",
+        )
+        .output();
+    assert_eq!(out.status.code(), Some(2), "{}", support::text(&out));
+    let all = support::text(&out);
+    assert!(all.contains("mysql://app:***@127.0.0.1:1/staging"), "{all}");
+    assert!(!all.contains("hunter2"), "{all}");
+}

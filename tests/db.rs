@@ -1,0 +1,189 @@
+//! `cargo xtask db ...` on the embedded backend: each test runs its own cluster through the
+//! real command, on a free port, in a temporary project.
+
+mod support;
+
+use support::{free_port, text, Project};
+
+/// A project whose embedded cluster is stopped when the test ends, even on a panic.
+struct EmbeddedProject(Project);
+
+impl EmbeddedProject {
+    fn new() -> EmbeddedProject {
+        let project = Project::empty();
+        project.write(
+            "pgshift.toml",
+            &format!(
+                "[local]\nbackend = \"embedded\"\ndatabase = \"clinic\"\nport = {}\n",
+                free_port()
+            ),
+        );
+        EmbeddedProject(project)
+    }
+}
+
+impl Drop for EmbeddedProject {
+    fn drop(&mut self) {
+        let _ = self.0.xtask(["db", "down"]).output();
+    }
+}
+
+impl std::ops::Deref for EmbeddedProject {
+    type Target = Project;
+    fn deref(&self) -> &Project {
+        &self.0
+    }
+}
+
+#[test]
+fn embedded_lifecycle_keeps_data() {
+    let p = EmbeddedProject::new();
+    let out = p.xtask(["db", "up"]).ok();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.starts_with("postgres://postgres@127.0.0.1:"),
+        "{}",
+        text(&out)
+    );
+    assert!(stdout.trim_end().ends_with("/clinic"), "{}", text(&out));
+    assert!(support::stderr(&out).contains("started"), "{}", text(&out));
+
+    let again = p.xtask(["db", "up"]).ok();
+    assert!(
+        support::stderr(&again).contains("already running"),
+        "{}",
+        text(&again)
+    );
+
+    p.xtask([
+        "db",
+        "psql",
+        "--",
+        "-c",
+        "CREATE TABLE kept (n int); INSERT INTO kept VALUES (42)",
+    ])
+    .ok();
+    p.xtask(["db", "down"]).ok();
+
+    let status: serde_json::Value =
+        serde_json::from_str(&p.xtask(["db", "status", "--json"]).stdout()).unwrap();
+    assert_eq!(status["running"], false);
+
+    p.xtask(["db", "up"]).ok();
+    let selected = p
+        .xtask(["db", "psql", "--", "-At", "-c", "SELECT n FROM kept"])
+        .stdout();
+    assert_eq!(selected.trim(), "42");
+
+    let status: serde_json::Value =
+        serde_json::from_str(&p.xtask(["db", "status", "--json"]).stdout()).unwrap();
+    assert_eq!(status["backend"], "embedded");
+    assert_eq!(status["running"], true);
+    assert!(status["url"].as_str().unwrap().ends_with("/clinic"));
+    assert!(
+        status["server_version"]
+            .as_str()
+            .unwrap()
+            .starts_with(char::is_numeric),
+        "{status}"
+    );
+    assert!(
+        status["data"]
+            .as_str()
+            .unwrap()
+            .ends_with(".pgshift/embedded/data"),
+        "{status}"
+    );
+
+    let logs = p.xtask(["db", "logs"]).stdout();
+    assert!(
+        logs.contains("database system is ready to accept connections"),
+        "{logs}"
+    );
+}
+
+#[test]
+fn taken_port_names_the_port_and_the_key() {
+    let p = EmbeddedProject::new();
+    let listener = std::net::TcpListener::bind(("127.0.0.1", 0)).unwrap();
+    let port = listener.local_addr().unwrap().port();
+    p.write(
+        "pgshift.toml",
+        &format!("[local]\nbackend = \"embedded\"\nport = {port}\n"),
+    );
+    let err = p.xtask(["db", "up"]).fails_with(1);
+    assert!(err.contains(&format!("port {port}")), "{err}");
+    assert!(err.contains("[local] port"), "{err}");
+}
+
+#[test]
+fn recovers_from_a_crash_with_a_stale_pid_file() {
+    let p = EmbeddedProject::new();
+    p.xtask(["db", "up"]).ok();
+    p.xtask([
+        "db",
+        "psql",
+        "--",
+        "-c",
+        "CREATE TABLE survivor (n int); INSERT INTO survivor VALUES (7)",
+    ])
+    .ok();
+
+    // Crash the server, then make its pid file point at a live process that is not postgres.
+    let pid_file = p.path(".pgshift/embedded/data/postmaster.pid");
+    let pid_text = std::fs::read_to_string(&pid_file).unwrap();
+    let pid: i32 = pid_text.lines().next().unwrap().trim().parse().unwrap();
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(pid),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .unwrap();
+    while std::path::Path::new(&format!("/proc/{pid}")).exists() {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let mut lines: Vec<String> = pid_text.lines().map(String::from).collect();
+    lines[0] = std::process::id().to_string();
+    std::fs::write(&pid_file, lines.join("\n") + "\n").unwrap();
+    // The children of the killed postmaster may hold the port a moment longer.
+    std::thread::sleep(std::time::Duration::from_millis(500));
+
+    p.xtask(["db", "up"]).ok();
+    let selected = p
+        .xtask(["db", "psql", "--", "-At", "-c", "SELECT n FROM survivor"])
+        .stdout();
+    assert_eq!(selected.trim(), "7");
+}
+
+#[test]
+fn missing_server_binaries_say_how_to_install_them() {
+    let p = EmbeddedProject::new();
+    let err = p
+        .xtask(["db", "up"])
+        .env("PGSHIFT_PG_BINDIR", "/nonexistent/bin")
+        .fails_with(1);
+    assert!(err.contains("not found"), "{err}");
+    assert!(err.contains("/nonexistent/bin"), "{err}");
+    assert!(err.contains("apt-get install postgresql"), "{err}");
+}
+
+#[test]
+fn down_volumes_deletes_the_cluster() {
+    let p = EmbeddedProject::new();
+    p.xtask(["db", "up"]).ok();
+    p.xtask(["db", "psql", "--", "-c", "CREATE TABLE gone (n int)"])
+        .ok();
+    p.xtask(["db", "down", "--volumes"]).ok();
+    assert!(!p.path(".pgshift/embedded").exists());
+    p.xtask(["db", "up"]).ok();
+    let out = p
+        .xtask([
+            "db",
+            "psql",
+            "--",
+            "-At",
+            "-c",
+            "SELECT count(*) FROM pg_class WHERE relname = 'gone'",
+        ])
+        .stdout();
+    assert_eq!(out.trim(), "0");
+}

@@ -1,0 +1,334 @@
+//! The end-to-end test harness: one embedded PostgreSQL cluster per test binary, one fresh
+//! database per test, and helpers that run the real `cargo xtask` binary in a temporary
+//! project (ripgrep's tests/util.rs is the model: a failure prints the command, the folder,
+//! stdout and stderr).
+#![allow(dead_code)]
+
+use std::ffi::OsStr;
+use std::io::Write;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use pgshift::local::EmbeddedCluster;
+
+/// The cluster shared by the tests of one binary.
+pub struct Cluster {
+    pub port: u16,
+    pub dir: PathBuf,
+}
+
+/// Starts the cluster on first use. It is stopped, and its folder removed, when the test
+/// binary exits however it exits: a watchdog process waits for its stdin (our end of a pipe)
+/// to close, which the kernel does when this process ends, even on a panic or a kill.
+pub fn cluster() -> &'static Cluster {
+    static CLUSTER: OnceLock<Cluster> = OnceLock::new();
+    CLUSTER.get_or_init(|| {
+        let dir = public_tempdir("pgshift-test-cluster");
+        let mut last_error = None;
+        for _ in 0..5 {
+            let port = free_port();
+            let mut cluster = EmbeddedCluster::new(dir.clone(), port, "postgres").unwrap();
+            // Durability is not what these tests are about; speed is welcome.
+            for (name, value) in [
+                ("fsync", "off"),
+                ("synchronous_commit", "off"),
+                ("full_page_writes", "off"),
+                ("max_connections", "200"),
+            ] {
+                cluster.settings.push((name.into(), value.into()));
+            }
+            match cluster.start(Duration::from_secs(60)) {
+                Ok(_) => {
+                    spawn_watchdog(&cluster);
+                    return Cluster { port, dir };
+                }
+                Err(e) => last_error = Some(e),
+            }
+        }
+        panic!("cannot start the test cluster: {:#}", last_error.unwrap());
+    })
+}
+
+fn spawn_watchdog(cluster: &EmbeddedCluster) {
+    use std::os::unix::process::CommandExt;
+    let script = r#"
+        cat >/dev/null
+        pid=$(head -n 1 "$1/postmaster.pid" 2>/dev/null)
+        if [ -n "$pid" ]; then
+            kill -INT "$pid" 2>/dev/null
+            for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+        fi
+        rm -rf "$2"
+    "#;
+    let mut child = Command::new("sh")
+        .arg("-c")
+        .arg(script)
+        .arg("watchdog")
+        .arg(cluster.data_dir())
+        .arg(&cluster.dir)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        // Its own process group, so a Ctrl-C on the test run does not kill it before it
+        // has cleaned up.
+        .process_group(0)
+        .spawn()
+        .expect("spawn the cluster watchdog");
+    // Never written to and never closed by us: the pipe closes when this process exits.
+    std::mem::forget(child.stdin.take());
+}
+
+impl Cluster {
+    pub fn url(&self, database: &str) -> String {
+        format!("postgres://postgres@127.0.0.1:{}/{database}", self.port)
+    }
+}
+
+/// A port that nothing listens on right now.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind(("127.0.0.1", 0))
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A temporary folder that the `postgres` system user can reach (tempfile's are 0700),
+/// removed by the caller or the watchdog.
+pub fn public_tempdir(prefix: &str) -> PathBuf {
+    let dir = tempfile::Builder::new()
+        .prefix(prefix)
+        .tempdir()
+        .unwrap()
+        .keep();
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+    dir
+}
+
+/// A fresh database on the shared cluster.
+pub struct TestDb {
+    pub name: String,
+}
+
+impl TestDb {
+    pub fn new() -> TestDb {
+        static NEXT: AtomicUsize = AtomicUsize::new(0);
+        let name = format!(
+            "t{}_{}",
+            std::process::id(),
+            NEXT.fetch_add(1, Ordering::SeqCst)
+        );
+        let db = TestDb { name };
+        psql(
+            &cluster().url("postgres"),
+            &format!("CREATE DATABASE {}", db.name),
+        );
+        db
+    }
+
+    pub fn url(&self) -> String {
+        cluster().url(&self.name)
+    }
+
+    /// Runs SQL through psql and returns its unaligned output, rows on lines, fields split
+    /// by `|`.
+    pub fn sql(&self, sql: &str) -> String {
+        psql(&self.url(), sql)
+    }
+
+    /// Like `sql`, but returns psql's error instead of panicking.
+    pub fn try_sql(&self, sql: &str) -> Result<String, String> {
+        try_psql(&self.url(), sql)
+    }
+}
+
+pub fn psql(url: &str, sql: &str) -> String {
+    try_psql(url, sql).unwrap_or_else(|e| panic!("psql failed on {sql}:\n{e}"))
+}
+
+pub fn try_psql(url: &str, sql: &str) -> Result<String, String> {
+    let psql = pgshift::pgbin::PgBin::client("psql").unwrap();
+    let out = Command::new(psql)
+        .args(["-X", "-At", "-v", "ON_ERROR_STOP=1", "-d", url, "-c", sql])
+        .output()
+        .unwrap();
+    if out.status.success() {
+        Ok(String::from_utf8_lossy(&out.stdout).trim_end().to_string())
+    } else {
+        Err(String::from_utf8_lossy(&out.stderr).to_string())
+    }
+}
+
+/// A temporary pgshift project: a folder with `pgshift.toml` and `migrations/`, whose local
+/// database is a fresh database on the shared cluster.
+pub struct Project {
+    pub dir: PathBuf,
+    pub db: TestDb,
+}
+
+impl Project {
+    /// A project whose `[local]` points at a fresh database of the shared cluster.
+    pub fn new() -> Project {
+        let mut project = Project::empty();
+        project.db = TestDb::new();
+        let db = &project.db;
+        project.write(
+            "pgshift.toml",
+            &format!(
+                "[local]\nbackend = \"embedded\"\ndatabase = \"{}\"\nport = {}\n",
+                db.name,
+                cluster().port
+            ),
+        );
+        project
+    }
+
+    /// A project folder with no config and no database.
+    pub fn empty() -> Project {
+        let dir = public_tempdir("pgshift-test-project");
+        std::fs::create_dir_all(dir.join("migrations")).unwrap();
+        Project {
+            dir,
+            db: TestDb {
+                name: String::new(),
+            },
+        }
+    }
+
+    pub fn path(&self, relative: &str) -> PathBuf {
+        self.dir.join(relative)
+    }
+
+    pub fn write(&self, relative: &str, contents: &str) -> PathBuf {
+        let path = self.dir.join(relative);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(&path, contents).unwrap();
+        path
+    }
+
+    pub fn append(&self, relative: &str, contents: &str) {
+        let mut file = std::fs::OpenOptions::new()
+            .append(true)
+            .create(true)
+            .open(self.dir.join(relative))
+            .unwrap();
+        file.write_all(contents.as_bytes()).unwrap();
+    }
+
+    pub fn read(&self, relative: &str) -> String {
+        std::fs::read_to_string(self.dir.join(relative)).unwrap()
+    }
+
+    /// The `cargo xtask` command, to run in this project.
+    pub fn xtask<I, S>(&self, args: I) -> TestCommand
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<OsStr>,
+    {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_xtask"));
+        command
+            .args(args)
+            .current_dir(&self.dir)
+            .env("NO_COLOR", "1")
+            .env_remove("DATABASE_URL")
+            .env_remove("PGSHIFT_LOG")
+            .stdin(Stdio::null());
+        TestCommand {
+            command,
+            dir: self.dir.clone(),
+        }
+    }
+}
+
+impl Drop for Project {
+    fn drop(&mut self) {
+        // Only on success: a failing test keeps its folder for a look.
+        if !std::thread::panicking() {
+            let _ = std::fs::remove_dir_all(&self.dir);
+        }
+    }
+}
+
+/// A command about to run, with assertions that print everything on failure.
+pub struct TestCommand {
+    pub command: Command,
+    dir: PathBuf,
+}
+
+impl TestCommand {
+    pub fn env_remove(mut self, key: &str) -> TestCommand {
+        self.command.env_remove(key);
+        self
+    }
+
+    pub fn env(mut self, key: &str, value: impl AsRef<OsStr>) -> TestCommand {
+        self.command.env(key, value);
+        self
+    }
+
+    pub fn output(&mut self) -> Output {
+        self.command.output().expect("run xtask")
+    }
+
+    /// Runs and expects success; returns stdout.
+    pub fn stdout(&mut self) -> String {
+        let out = self.output();
+        if !out.status.success() {
+            panic!("{}", self.describe("expected success", &out));
+        }
+        String::from_utf8_lossy(&out.stdout).to_string()
+    }
+
+    /// Runs and expects success; returns stdout and stderr together.
+    pub fn ok(&mut self) -> Output {
+        let out = self.output();
+        if !out.status.success() {
+            panic!("{}", self.describe("expected success", &out));
+        }
+        out
+    }
+
+    /// Runs and expects exit code `code`; returns stderr.
+    pub fn fails_with(&mut self, code: i32) -> String {
+        let out = self.output();
+        if out.status.code() != Some(code) {
+            panic!(
+                "{}",
+                self.describe(&format!("expected exit code {code}"), &out)
+            );
+        }
+        String::from_utf8_lossy(&out.stderr).to_string()
+    }
+
+    fn describe(&self, expectation: &str, out: &Output) -> String {
+        format!(
+            "\n{expectation}, got {}\n\nCOMMAND: {:?}\nFOLDER: {}\n\nSTDOUT:\n{}\n\nSTDERR:\n{}\n",
+            out.status,
+            self.command,
+            self.dir.display(),
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        )
+    }
+}
+
+/// Output as text, stdout then stderr.
+pub fn text(out: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+pub fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).to_string()
+}
+
+pub fn repo_root() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap()
+}
