@@ -11,91 +11,20 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::OnceLock;
-use std::time::Duration;
 
-use pgshift::local::EmbeddedCluster;
+use pgshift::local::ScratchCluster;
 
-/// The cluster shared by the tests of one binary.
-pub struct Cluster {
-    pub port: u16,
-    pub dir: PathBuf,
-}
-
-/// Starts the cluster on first use. It is stopped, and its folder removed, when the test
-/// binary exits however it exits: a watchdog process waits for its stdin (our end of a pipe)
-/// to close, which the kernel does when this process ends, even on a panic or a kill.
-pub fn cluster() -> &'static Cluster {
-    static CLUSTER: OnceLock<Cluster> = OnceLock::new();
+/// The cluster shared by the tests of one binary, started on first use and gone when the
+/// test binary exits (see `ScratchCluster`).
+pub fn cluster() -> &'static ScratchCluster {
+    static CLUSTER: OnceLock<ScratchCluster> = OnceLock::new();
     CLUSTER.get_or_init(|| {
-        let dir = public_tempdir("pgshift-test-cluster");
-        let mut last_error = None;
-        for _ in 0..5 {
-            let port = free_port();
-            let mut cluster = EmbeddedCluster::new(dir.clone(), port, "postgres").unwrap();
-            // Durability is not what these tests are about; speed is welcome.
-            for (name, value) in [
-                ("fsync", "off"),
-                ("synchronous_commit", "off"),
-                ("full_page_writes", "off"),
-                ("max_connections", "200"),
-            ] {
-                cluster.settings.push((name.into(), value.into()));
-            }
-            match cluster.start(Duration::from_secs(60)) {
-                Ok(_) => {
-                    spawn_watchdog(&cluster);
-                    return Cluster { port, dir };
-                }
-                Err(e) => last_error = Some(e),
-            }
-        }
-        panic!("cannot start the test cluster: {:#}", last_error.unwrap());
+        ScratchCluster::start().unwrap_or_else(|e| panic!("cannot start the test cluster: {e:#}"))
     })
 }
 
-fn spawn_watchdog(cluster: &EmbeddedCluster) {
-    use std::os::unix::process::CommandExt;
-    let script = r#"
-        cat >/dev/null
-        pid=$(head -n 1 "$1/postmaster.pid" 2>/dev/null)
-        if [ -n "$pid" ]; then
-            kill -INT "$pid" 2>/dev/null
-            for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-        fi
-        rm -rf "$2"
-    "#;
-    let mut child = Command::new("sh")
-        .arg("-c")
-        .arg(script)
-        .arg("watchdog")
-        .arg(cluster.data_dir())
-        .arg(&cluster.dir)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        // Its own process group, so a Ctrl-C on the test run does not kill it before it
-        // has cleaned up.
-        .process_group(0)
-        .spawn()
-        .expect("spawn the cluster watchdog");
-    // Never written to and never closed by us: the pipe closes when this process exits.
-    std::mem::forget(child.stdin.take());
-}
-
-impl Cluster {
-    pub fn url(&self, database: &str) -> String {
-        format!("postgres://postgres@127.0.0.1:{}/{database}", self.port)
-    }
-}
-
-/// A port that nothing listens on right now.
-pub fn free_port() -> u16 {
-    std::net::TcpListener::bind(("127.0.0.1", 0))
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
+#[allow(unused_imports)]
+pub use pgshift::local::scratch::free_port;
 
 /// A temporary folder that the `postgres` system user can reach (tempfile's are 0700),
 /// removed by the caller or the watchdog.
@@ -124,14 +53,14 @@ impl TestDb {
         );
         let db = TestDb { name };
         psql(
-            &cluster().url("postgres"),
+            cluster().url("postgres").expose(),
             &format!("CREATE DATABASE {}", db.name),
         );
         db
     }
 
     pub fn url(&self) -> String {
-        cluster().url(&self.name)
+        cluster().url(&self.name).expose().to_string()
     }
 
     /// Runs SQL through psql and returns its unaligned output, rows on lines, fields split
@@ -181,7 +110,7 @@ impl Project {
             &format!(
                 "[local]\nbackend = \"embedded\"\ndatabase = \"{}\"\nport = {}\n",
                 db.name,
-                cluster().port
+                cluster().port()
             ),
         );
         project

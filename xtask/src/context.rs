@@ -16,6 +16,8 @@ pub struct Ctx {
     #[allow(dead_code)]
     pub yes: bool,
     pub quiet: bool,
+    /// Whether `auto`'s choice was already told, so it is told once per command.
+    told_backend: std::cell::Cell<bool>,
 }
 
 impl Ctx {
@@ -35,7 +37,9 @@ impl Ctx {
     pub fn backend(&self) -> Result<Backend> {
         let (backend, why) = Backend::from_config(&self.config)?;
         if let Some(why) = why {
-            self.note(&why);
+            if !self.told_backend.replace(true) {
+                self.note(&why);
+            }
         }
         Ok(backend)
     }

@@ -1,8 +1,13 @@
 //! `cargo xtask`: the pgshift command line. Parses arguments and calls into the `pgshift`
 //! library; one module per command.
 
+mod bench;
 mod context;
 mod db;
+mod doctor;
+mod generate;
+mod migrate;
+mod watch;
 
 use std::process::ExitCode;
 
@@ -13,6 +18,7 @@ use context::Ctx;
 #[derive(Parser)]
 #[command(
     name = "cargo xtask",
+    bin_name = "cargo xtask",
     about = "pgshift: the PostgreSQL schema workflow of this workspace",
     after_help = "Exit codes: 0 success; 1 failure; 2 usage or configuration error; \
                   migrate-status --exit-code: 3 pending, 4 failed/modified/missing.",
@@ -43,6 +49,34 @@ enum Command {
     /// Start, stop and inspect the local database.
     #[command(subcommand)]
     Db(db::DbCommand),
+    /// Check tools, versions, config and connectivity; say how to fix each problem.
+    Doctor(doctor::Args),
+    /// Create an empty migration file (or an .up.sql/.down.sql pair).
+    MigrateNew(migrate::NewArgs),
+    /// Apply pending migrations to the local database, then regenerate the bindings.
+    MigrateDev(migrate::DevArgs),
+    /// Applied, pending, failed, modified, missing and out-of-order migrations.
+    MigrateStatus(migrate::StatusArgs),
+    /// Apply pending migrations only: never creates, resets or generates.
+    MigrateDeploy(migrate::DeployArgs),
+    /// Local only: drop and recreate the database, reapply every migration.
+    MigrateReset(migrate::ResetArgs),
+    /// Record the outcome of a failed migration after a manual repair.
+    MigrateResolve(migrate::ResolveArgs),
+    /// Revert applied migrations with their .down.sql files, newest first.
+    MigrateDown(migrate::DownArgs),
+    /// Regenerate the typed Rust bindings from the local database.
+    Generate(generate::Args),
+    /// Watch the migrations folder and keep the local database and bindings in sync.
+    Watch(watch::WatchArgs),
+    /// `db up`, `migrate-dev`, then `watch`.
+    Dev(watch::WatchArgs),
+    /// Run the watcher daemon in the background.
+    #[command(subcommand)]
+    Daemon(watch::DaemonCommand),
+    /// Benchmarks that print figures.
+    #[command(subcommand)]
+    Bench(bench::BenchCommand),
 }
 
 fn main() -> ExitCode {
@@ -56,6 +90,19 @@ fn main() -> ExitCode {
         let ctx = Ctx::new(cli.env, cli.json, cli.yes, cli.quiet)?;
         match cli.command {
             Command::Db(command) => db::run(&ctx, command).await,
+            Command::Doctor(args) => doctor::run(&ctx, args).await,
+            Command::MigrateNew(args) => migrate::new(&ctx, args).await,
+            Command::MigrateDev(args) => migrate::dev(&ctx, args).await,
+            Command::MigrateStatus(args) => migrate::status(&ctx, args).await,
+            Command::MigrateDeploy(args) => migrate::deploy(&ctx, args).await,
+            Command::MigrateReset(args) => migrate::reset(&ctx, args).await,
+            Command::MigrateResolve(args) => migrate::resolve(&ctx, args).await,
+            Command::MigrateDown(args) => migrate::down(&ctx, args).await,
+            Command::Generate(args) => generate::run(&ctx, args).await,
+            Command::Watch(args) => watch::watch(&ctx, args).await,
+            Command::Dev(args) => watch::dev(&ctx, args).await,
+            Command::Daemon(command) => watch::daemon(&ctx, command).await,
+            Command::Bench(command) => bench::run(&ctx, command).await,
         }
     });
     match result {

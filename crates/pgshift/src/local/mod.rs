@@ -3,6 +3,7 @@
 
 pub mod docker;
 pub mod embedded;
+pub mod scratch;
 
 use std::time::Duration;
 
@@ -14,6 +15,7 @@ use crate::target::DbUrl;
 
 pub use docker::DockerCompose;
 pub use embedded::{EmbeddedCluster, Started};
+pub use scratch::ScratchCluster;
 
 /// The local backend in use.
 #[derive(Debug)]

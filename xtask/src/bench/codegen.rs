@@ -1,0 +1,14 @@
+//! `cargo xtask bench codegen`. (Being built.)
+
+use std::process::ExitCode;
+
+use anyhow::{bail, Result};
+
+use crate::context::Ctx;
+
+#[derive(clap::Args)]
+pub struct Args {}
+
+pub async fn run(_ctx: &Ctx, _args: Args) -> Result<ExitCode> {
+    bail!("bench codegen is not built yet")
+}

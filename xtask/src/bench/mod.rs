@@ -1,0 +1,31 @@
+//! `cargo xtask bench ...`: benchmarks that print figures. Each runs against a scratch
+//! cluster it starts itself (`pgshift::local::ScratchCluster`).
+
+mod codegen;
+mod migrate;
+mod watch;
+
+use std::process::ExitCode;
+
+use anyhow::Result;
+use clap::Subcommand;
+
+use crate::context::Ctx;
+
+#[derive(Subcommand)]
+pub enum BenchCommand {
+    /// Apply 1,000 migrations with pgshift and with sqlx's Migrator; migrate-status time.
+    Migrate(migrate::Args),
+    /// Introspect and generate bindings for a 1,000-table schema.
+    Codegen(codegen::Args),
+    /// Daemon latency from file write to applied + bindings rewritten; idle footprint.
+    Watch(watch::Args),
+}
+
+pub async fn run(ctx: &Ctx, command: BenchCommand) -> Result<ExitCode> {
+    match command {
+        BenchCommand::Migrate(args) => migrate::run(ctx, args).await,
+        BenchCommand::Codegen(args) => codegen::run(ctx, args).await,
+        BenchCommand::Watch(args) => watch::run(ctx, args).await,
+    }
+}
