@@ -30,6 +30,7 @@ impl Ctx {
             json,
             yes,
             quiet,
+            told_backend: Default::default(),
         })
     }
 
