@@ -81,7 +81,11 @@ enum Command {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    context::init_tracing(cli.quiet, cli.verbose);
+    match cli.command {
+        // The daemon's log lines carry the time of each event.
+        Command::Watch(_) | Command::Dev(_) | Command::Daemon(_) => pgshift_daemon::init_logging(),
+        _ => context::init_tracing(cli.quiet, cli.verbose),
+    }
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

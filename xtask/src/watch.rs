@@ -1,33 +1,182 @@
-//! `cargo xtask watch | dev | daemon`. (Being built: issue 5.)
+//! `cargo xtask watch | dev | daemon`: the watcher daemon in the foreground, after `db up`,
+//! or in the background.
 
-use std::process::ExitCode;
+use std::process::{ExitCode, Stdio};
+use std::time::{Duration, Instant};
 
-use anyhow::{bail, Result};
+use anyhow::{bail, Context, Result};
 use clap::Subcommand;
+use pgshift::target::LOCAL_ENV;
+use pgshift::UsageError;
+use pgshift_daemon::{lock, state};
 
 use crate::context::Ctx;
 
-#[derive(clap::Args)]
-pub struct WatchArgs {}
+#[derive(clap::Args, Clone)]
+pub struct WatchArgs {
+    /// How long the migrations folder must be quiet before a change is applied.
+    #[arg(long, value_name = "MS", default_value_t = pgshift_daemon::DEFAULT_DEBOUNCE.as_millis() as u64)]
+    debounce_ms: u64,
+}
 
 #[derive(Subcommand)]
 pub enum DaemonCommand {
-    /// Start the daemon in the background.
-    Start,
-    /// Stop the background daemon.
+    /// Start the daemon in the background; its log goes to .pgshift/daemon.log.
+    Start(WatchArgs),
+    /// Stop the background daemon (SIGTERM; an in-flight migration finishes first).
     Stop,
     /// Pid, uptime, last event and last error of the background daemon.
     Status,
 }
 
-pub async fn watch(_ctx: &Ctx, _args: WatchArgs) -> Result<ExitCode> {
-    bail!("watch is not built yet")
+fn require_local(ctx: &Ctx, command: &str) -> Result<()> {
+    if ctx.env != LOCAL_ENV {
+        return Err(UsageError::Other(format!(
+            "`{command}` only ever works on the local database, but --env {} was given; \
+             use migrate-deploy --env {} for remote databases",
+            ctx.env, ctx.env
+        ))
+        .into());
+    }
+    Ok(())
 }
 
-pub async fn dev(_ctx: &Ctx, _args: WatchArgs) -> Result<ExitCode> {
-    bail!("dev is not built yet")
+pub async fn watch(ctx: &Ctx, args: WatchArgs) -> Result<ExitCode> {
+    require_local(ctx, "watch")?;
+    pgshift_daemon::run(ctx.config.clone(), Duration::from_millis(args.debounce_ms)).await?;
+    Ok(ExitCode::SUCCESS)
 }
 
-pub async fn daemon(_ctx: &Ctx, _command: DaemonCommand) -> Result<ExitCode> {
-    bail!("daemon is not built yet")
+pub async fn dev(ctx: &Ctx, args: WatchArgs) -> Result<ExitCode> {
+    require_local(ctx, "dev")?;
+    let backend = ctx.backend()?;
+    // `.env` may point the local environment at another database; then there is nothing of
+    // ours to start.
+    let target = pgshift_daemon::local_target(&ctx.config)?;
+    if target.source == pgshift::target::UrlSource::LocalBackend {
+        backend.up(&ctx.config).await?;
+        tracing::info!("local database ({}) is up: {}", backend.name(), target.url);
+    }
+    // The daemon's first sync is migrate-dev: it applies what is pending and regenerates the
+    // bindings, then it watches.
+    watch(ctx, args).await
+}
+
+pub async fn daemon(ctx: &Ctx, command: DaemonCommand) -> Result<ExitCode> {
+    require_local(ctx, "daemon")?;
+    let state_dir = &ctx.config.paths.state;
+    match command {
+        DaemonCommand::Start(args) => start(ctx, args),
+        DaemonCommand::Stop => {
+            let Some(pid) = lock::holder_pid(state_dir) else {
+                ctx.note("no daemon is running for this project");
+                return Ok(ExitCode::SUCCESS);
+            };
+            let raw: i32 = pid.parse().with_context(|| format!("bad pid {pid:?} in the daemon lock file"))?;
+            nix::sys::signal::kill(nix::unistd::Pid::from_raw(raw), nix::sys::signal::Signal::SIGTERM)
+                .with_context(|| format!("sending SIGTERM to the daemon (pid {pid})"))?;
+            let deadline = Instant::now() + Duration::from_secs(60);
+            while lock::holder_pid(state_dir).is_some() {
+                if Instant::now() > deadline {
+                    bail!("the daemon (pid {pid}) did not stop within 60 s; see {}", state::log_path(state_dir).display());
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            ctx.note(&format!("daemon (pid {pid}) stopped"));
+            Ok(ExitCode::SUCCESS)
+        }
+        DaemonCommand::Status => status(ctx),
+    }
+}
+
+fn start(ctx: &Ctx, args: WatchArgs) -> Result<ExitCode> {
+    let state_dir = &ctx.config.paths.state;
+    if let Some(pid) = lock::holder_pid(state_dir) {
+        ctx.note(&format!("the daemon is already running (pid {pid})"));
+        return Ok(ExitCode::SUCCESS);
+    }
+    std::fs::create_dir_all(state_dir)?;
+    let log_path = state::log_path(state_dir);
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&log_path)
+        .with_context(|| format!("opening {}", log_path.display()))?;
+    let mut command = std::process::Command::new(std::env::current_exe()?);
+    command
+        .args(["watch", "--debounce-ms", &args.debounce_ms.to_string()])
+        .current_dir(&ctx.config.root)
+        .env("NO_COLOR", "1")
+        .stdin(Stdio::null())
+        .stdout(log.try_clone()?)
+        .stderr(log);
+    // Its own session: closing the terminal or a Ctrl-C there does not stop it.
+    unsafe {
+        use std::os::unix::process::CommandExt;
+        command.pre_exec(|| nix::unistd::setsid().map(drop).map_err(std::io::Error::from));
+    }
+    let mut child = command.spawn().context("starting the daemon")?;
+    let pid = child.id().to_string();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        if let Some(status) = child.try_wait()? {
+            bail!(
+                "the daemon exited at once ({status}); last lines of {}:\n{}",
+                log_path.display(),
+                pgshift::local::embedded::tail(&log_path, 10)
+            );
+        }
+        if lock::holder_pid(state_dir).as_deref() == Some(pid.as_str()) {
+            break;
+        }
+        if Instant::now() > deadline {
+            bail!("the daemon (pid {pid}) did not take the project lock within 30 s; see {}", log_path.display());
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    ctx.note(&format!("daemon started (pid {pid}); log: {}", log_path.display()));
+    if ctx.json {
+        println!("{}", serde_json::json!({ "pid": child.id(), "log": log_path }));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn status(ctx: &Ctx) -> Result<ExitCode> {
+    let state_dir = &ctx.config.paths.state;
+    let pid = lock::holder_pid(state_dir);
+    let saved = state::DaemonState::load(state_dir).filter(|s| Some(s.pid.to_string()) == pid);
+    let now = chrono::Utc::now();
+    if ctx.json {
+        let value = serde_json::json!({
+            "running": pid.is_some(),
+            "pid": pid,
+            "uptime_seconds": saved.as_ref().map(|s| (now - s.started_at).num_seconds()),
+            "state": saved,
+        });
+        println!("{}", serde_json::to_string_pretty(&value)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    match (pid, saved) {
+        (None, _) => println!("daemon: not running"),
+        (Some(pid), None) => println!("daemon: running (pid {pid}), starting up"),
+        (Some(pid), Some(s)) => {
+            println!("daemon:     running (pid {pid})");
+            println!("uptime:     {}", human(now - s.started_at));
+            let when = |at: Option<chrono::DateTime<chrono::Utc>>| {
+                at.map(|at| format!(" ({} ago)", human(now - at))).unwrap_or_default()
+            };
+            println!("last event: {}{}", s.last_event.as_deref().unwrap_or("-"), when(s.last_event_at));
+            println!("last error: {}{}", s.last_error.as_deref().unwrap_or("-"), when(s.last_error_at));
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn human(d: chrono::TimeDelta) -> String {
+    let s = d.num_seconds().max(0);
+    match s {
+        0..60 => format!("{s}s"),
+        60..3600 => format!("{}m{:02}s", s / 60, s % 60),
+        _ => format!("{}h{:02}m", s / 3600, s % 3600 / 60),
+    }
 }

@@ -1,0 +1,283 @@
+//! The watcher daemon, driven for real: `cargo xtask watch` runs as a child process, the
+//! tests write real files into the watched folder, and read its log lines and the database.
+
+mod support;
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use support::{Project, TestDb};
+
+/// A running `cargo xtask watch`, its stderr collected line by line.
+struct Watch {
+    child: Child,
+    log: Arc<Mutex<String>>,
+}
+
+impl Watch {
+    fn start(p: &Project) -> Watch {
+        Watch::start_with(p, &["watch"])
+    }
+
+    fn start_with(p: &Project, args: &[&str]) -> Watch {
+        let mut command = p.xtask(args).command;
+        command.stdout(Stdio::piped()).stderr(Stdio::piped());
+        let mut child = command.spawn().expect("spawn xtask watch");
+        let log = Arc::new(Mutex::new(String::new()));
+        for stream in [
+            Box::new(child.stdout.take().unwrap()) as Box<dyn std::io::Read + Send>,
+            Box::new(child.stderr.take().unwrap()),
+        ] {
+            let log = Arc::clone(&log);
+            std::thread::spawn(move || {
+                for line in BufReader::new(stream).lines().map_while(Result::ok) {
+                    let mut log = log.lock().unwrap();
+                    log.push_str(&line);
+                    log.push('\n');
+                }
+            });
+        }
+        let watch = Watch { child, log };
+        watch.wait_for("watching");
+        watch
+    }
+
+    fn log(&self) -> String {
+        self.log.lock().unwrap().clone()
+    }
+
+    /// Waits until the log contains `needle` (at most 30 s), and returns the log.
+    fn wait_for(&self, needle: &str) -> String {
+        self.wait_until(|log| log.contains(needle), needle)
+    }
+
+    fn wait_until(&self, done: impl Fn(&str) -> bool, what: &str) -> String {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let log = self.log();
+            if done(&log) {
+                return log;
+            }
+            if Instant::now() > deadline {
+                panic!("timed out waiting for {what:?}; daemon log:\n{log}");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    fn count(&self, needle: &str) -> usize {
+        self.log().matches(needle).count()
+    }
+
+    fn terminate(&mut self) -> std::process::ExitStatus {
+        let pid = nix::unistd::Pid::from_raw(self.child.id() as i32);
+        let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM);
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status;
+            }
+            if Instant::now() > deadline {
+                let _ = self.child.kill();
+                panic!("the daemon did not exit on SIGTERM; log:\n{}", self.log());
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Watch {
+    fn drop(&mut self) {
+        if self.child.try_wait().ok().flatten().is_none() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+fn tables(db: &TestDb) -> String {
+    db.sql("SELECT string_agg(tablename, ',' ORDER BY tablename) FROM pg_tables WHERE schemaname = 'public' AND tablename NOT LIKE '\\_%'")
+}
+
+#[test]
+fn applies_a_new_file_and_regenerates_the_bindings() {
+    let p = Project::new();
+    let w = Watch::start(&p);
+    p.write("migrations/20260101000000_create_patient.sql", "CREATE TABLE patient (id bigint PRIMARY KEY, full_name text NOT NULL);\n");
+    w.wait_for("applied 20260101000000_create_patient.sql");
+    w.wait_for("bindings updated");
+    assert_eq!(tables(&p.db), "patient");
+    let bindings = p.read("crates/db-schema/src/generated.rs");
+    assert!(bindings.contains("pub struct Patient"), "{bindings}");
+    assert!(bindings.contains("pub full_name: String"), "{bindings}");
+}
+
+#[test]
+fn vim_style_save_is_applied_once() {
+    let p = Project::new();
+    let w = Watch::start(&p);
+    // vim writes a probe file, then the new content to a temporary name, then renames it.
+    p.write("migrations/4913", "");
+    std::fs::remove_file(p.path("migrations/4913")).unwrap();
+    p.write("migrations/.20260101000000_vim.sql.swp", "b0VIM garbage");
+    p.write("migrations/20260101000000_vim.sql~", "CREATE TABLE wrong (id int);");
+    std::fs::rename(p.path("migrations/20260101000000_vim.sql~"), p.path("migrations/20260101000000_vim.sql")).unwrap();
+    std::fs::write(p.path("migrations/20260101000000_vim.sql"), "CREATE TABLE from_vim (id int);\n").ok();
+    w.wait_for("applied 20260101000000_vim.sql");
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(w.count("applied 20260101000000_vim.sql"), 1, "{}", w.log());
+    assert!(!w.log().contains("swp"), "{}", w.log());
+}
+
+#[test]
+fn a_file_written_in_two_chunks_is_applied_once_complete() {
+    let p = Project::new();
+    let w = Watch::start(&p);
+    let path = p.path("migrations/20260101000000_chunks.sql");
+    let mut file = std::fs::File::create(&path).unwrap();
+    use std::io::Write;
+    file.write_all(b"CREATE TABLE chunked (\n    id int,\n").unwrap();
+    file.flush().unwrap();
+    std::thread::sleep(Duration::from_millis(30));
+    file.write_all(b"    second text\n);\n").unwrap();
+    drop(file);
+    w.wait_for("applied 20260101000000_chunks.sql");
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(w.count("applied 20260101000000_chunks.sql"), 1, "{}", w.log());
+    assert_eq!(p.db.sql("SELECT count(*) FROM information_schema.columns WHERE table_name = 'chunked'"), "2");
+    assert!(!w.log().contains("ERROR"), "{}", w.log());
+}
+
+#[test]
+fn editor_litter_and_empty_files_are_ignored() {
+    let p = Project::new();
+    let w = Watch::start(&p);
+    p.write("migrations/.20260101000000_x.sql.swp", "not sql at all");
+    p.write("migrations/20260101000000_x.sql.tmp", "not sql at all");
+    p.write("migrations/notes.txt", "not sql at all");
+    p.write("migrations/20260101000001_empty.sql", "");
+    p.write("migrations/20260101000002_marker.sql", "CREATE TABLE marker (id int);\n");
+    w.wait_for("applied 20260101000002_marker.sql");
+    let log = w.log();
+    assert!(!log.contains("20260101000000_x"), "{log}");
+    assert!(!log.contains("applied 20260101000001_empty.sql"), "{log}");
+    assert_eq!(tables(&p.db), "marker");
+}
+
+#[test]
+fn a_burst_of_files_is_applied_in_order_with_few_regenerations() {
+    let p = Project::new();
+    let w = Watch::start(&p);
+    let before = w.count("bindings updated");
+    for i in 0..50 {
+        p.write(
+            &format!("migrations/202601010000{i:02}_step_{i:02}.sql"),
+            &format!("CREATE TABLE step_{i:02} (id int);\nINSERT INTO burst_order VALUES ({i}) ON CONFLICT DO NOTHING;\n")
+                .replace("INSERT INTO burst_order VALUES (0) ON CONFLICT DO NOTHING;\n", "CREATE TABLE burst_order (n int PRIMARY KEY);\nINSERT INTO burst_order VALUES (0);\n"),
+        );
+    }
+    w.wait_for("applied 20260101000049_step_49.sql");
+    w.wait_until(|log| log.matches("bindings ").count() > 0 && log.lines().last().is_some_and(|l| l.contains("bindings")), "bindings after the burst");
+    let log = w.log();
+    let order: Vec<usize> = log.lines().filter_map(|l| l.split("applied 2026010100").nth(1)).map(|rest| rest[..2].parse().unwrap()).collect();
+    assert_eq!(order, (0..50).collect::<Vec<_>>(), "{log}");
+    assert_eq!(p.db.sql("SELECT count(*) FROM burst_order"), "50");
+    let regenerations = w.count("bindings updated") - before;
+    assert!((1..=5).contains(&regenerations), "{regenerations} regenerations for 50 files:\n{log}");
+}
+
+#[test]
+fn bad_sql_is_reported_then_the_fixed_file_is_applied() {
+    let p = Project::new();
+    let w = Watch::start(&p);
+    p.write("migrations/20260101000000_bad.sql", "CREATE TABLE ok_part (id int);\n\nCREATE TABLE broken (id int,, x);\n");
+    let log = w.wait_for("20260101000000_bad.sql");
+    let log = w.wait_until(|l| l.contains("line 3"), "the error with its line");
+    assert!(log.contains("syntax error"), "{log}");
+    // Nothing of the failed file is applied.
+    assert_eq!(tables(&p.db), "");
+    p.write("migrations/20260101000000_bad.sql", "CREATE TABLE ok_part (id int);\n\nCREATE TABLE fixed (id int, x int);\n");
+    w.wait_for("applied 20260101000000_bad.sql");
+    assert_eq!(tables(&p.db), "fixed,ok_part");
+    // The daemon is still alive and applies the next file.
+    p.write("migrations/20260101000001_next.sql", "CREATE TABLE next_one (id int);\n");
+    w.wait_for("applied 20260101000001_next.sql");
+}
+
+#[test]
+fn an_edit_to_an_applied_file_is_reported_not_applied() {
+    let p = Project::new();
+    let w = Watch::start(&p);
+    p.write("migrations/20260101000000_first.sql", "CREATE TABLE first (id int);\n");
+    w.wait_for("applied 20260101000000_first.sql");
+    p.write("migrations/20260101000000_first.sql", "CREATE TABLE first (id int);\nCREATE TABLE sneaky (id int);\n");
+    let log = w.wait_for("migrate-reset");
+    assert!(log.contains("20260101000000_first.sql"), "{log}");
+    assert!(log.contains("edited"), "{log}");
+    assert_eq!(tables(&p.db), "first");
+}
+
+#[test]
+fn survives_the_database_going_away_and_applies_pending_work_when_it_returns() {
+    let scratch = pgshift::local::ScratchCluster::start().unwrap();
+    let p = Project::empty();
+    p.write(
+        "pgshift.toml",
+        &format!("[local]\nbackend = \"embedded\"\ndatabase = \"postgres\"\nport = {}\n", scratch.port()),
+    );
+    let w = Watch::start(&p);
+    scratch.cluster.stop().unwrap();
+    p.write("migrations/20260101000000_while_down.sql", "CREATE TABLE while_down (id int);\n");
+    w.wait_for("retrying");
+    scratch.cluster.start(Duration::from_secs(60)).unwrap();
+    w.wait_for("applied 20260101000000_while_down.sql");
+    let out = support::psql(scratch.url("postgres").expose(), "SELECT count(*) FROM pg_tables WHERE tablename = 'while_down'");
+    assert_eq!(out, "1");
+}
+
+#[test]
+fn a_second_daemon_is_refused_and_sigterm_releases_the_lock() {
+    let p = Project::new();
+    let mut first = Watch::start(&p);
+    let err = p.xtask(["watch"]).fails_with(1);
+    assert!(err.contains("another pgshift daemon"), "{err}");
+    assert!(err.contains(&first.child.id().to_string()), "{err}");
+
+    let status = first.terminate();
+    assert!(status.success(), "{status}; log:\n{}", first.log());
+    assert!(first.log().contains("stopped"), "{}", first.log());
+    // The lock is free again: a new daemon starts.
+    let mut second = Watch::start(&p);
+    assert!(second.terminate().success());
+}
+
+#[test]
+fn refuses_remote_environments() {
+    let p = Project::new();
+    p.append("pgshift.toml", "\n[env.prod]\nurl_env = \"PROD_DATABASE_URL\"\nprotected = true\n");
+    let err = p.xtask(["watch", "--env", "prod"]).env("PROD_DATABASE_URL", p.db.url()).fails_with(2);
+    assert!(err.contains("only ever works on the local database"), "{err}");
+}
+
+#[test]
+fn background_daemon_start_status_stop() {
+    let p = Project::new();
+    p.xtask(["daemon", "start"]).ok();
+    let status = p.xtask(["daemon", "status"]).stdout();
+    assert!(status.contains("running (pid"), "{status}");
+    p.write("migrations/20260101000000_bg.sql", "CREATE TABLE bg (id int);\n");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while tables(&p.db) != "bg" {
+        assert!(Instant::now() < deadline, "not applied; log:\n{}", p.read(".pgshift/daemon.log"));
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let json: serde_json::Value = serde_json::from_str(&p.xtask(["daemon", "status", "--json"]).stdout()).unwrap();
+    assert_eq!(json["running"], true);
+    assert!(json["uptime_seconds"].as_i64().is_some(), "{json}");
+    p.xtask(["daemon", "stop"]).ok();
+    let status = p.xtask(["daemon", "status"]).stdout();
+    assert!(status.contains("not running"), "{status}");
+    assert!(p.read(".pgshift/daemon.log").contains("applied 20260101000000_bg.sql"));
+}
