@@ -5,6 +5,7 @@
 
 pub mod config;
 pub mod db;
+pub mod doctor;
 pub mod local;
 pub mod pgbin;
 pub mod target;
