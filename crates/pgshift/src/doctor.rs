@@ -50,7 +50,7 @@ impl Check {
         Check {
             check: check.to_string(),
             status,
-            detail: target::redact(&detail.into()),
+            detail: target::redact(&one_line(&detail.into())),
             fix: Some(fix.to_string()),
         }
     }
@@ -418,4 +418,20 @@ fn pg_dump_version_check(pg_dump: bool, server_major: Option<u32>) -> Check {
             "fix the local database check first",
         ),
     }
+}
+
+/// Joins a multi-line message (toml's errors quote the line with a gutter and carets) into
+/// one line, so that each check stays on one line.
+fn one_line(text: &str) -> String {
+    let is_decoration = |line: &str| {
+        let rest = line
+            .trim_start_matches(|c: char| c.is_ascii_digit())
+            .trim_start();
+        rest.starts_with('|')
+    };
+    text.lines()
+        .map(str::trim)
+        .filter(|line| !line.is_empty() && !is_decoration(line))
+        .collect::<Vec<_>>()
+        .join("; ")
 }
