@@ -435,3 +435,15 @@ fn one_line(text: &str) -> String {
         .collect::<Vec<_>>()
         .join("; ")
 }
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn multi_line_messages_become_one_line() {
+        let toml = "invalid pgshift.toml: TOML parse error at line 2, column 1\n  |\n2 | prot = 5\n  | ^^^^\nunknown field `prot`\n";
+        assert_eq!(
+            super::one_line(toml),
+            "invalid pgshift.toml: TOML parse error at line 2, column 1; unknown field `prot`"
+        );
+    }
+}

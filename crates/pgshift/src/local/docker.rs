@@ -231,12 +231,9 @@ impl DockerCompose {
             );
         }
         let mut up = self.compose(&tool);
-        up.args(["up", "-d"]);
-        if tool.kind == ComposeKind::V2 {
-            // Belt and braces: the image is there, so nothing may be fetched.
-            up.args(["--pull", "never"]);
-        }
-        up.arg(&self.service);
+        // No `--pull never`: older v2 releases and v1 lack it, and with the image present
+        // neither version pulls anyway.
+        up.args(["up", "-d"]).arg(&self.service);
         self.run(&mut up, "starting the container")?;
         self.wait_healthy(timeout)?;
         Ok(Started::Started)
