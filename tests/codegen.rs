@@ -8,7 +8,7 @@ use std::path::Path;
 
 use pgshift::catalog::{self, Catalog};
 use pgshift::codegen;
-use pgshift::config::Codegen;
+use pgshift::config::{Codegen, DateTimeCrate};
 use pgshift::target::DbUrl;
 use support::{repo_root, Project, TestDb};
 
@@ -186,4 +186,194 @@ fn unknown_type_names_the_column_and_an_override_maps_it() {
         err.contains("pgshift.toml") && err.contains("[codegen.types] \"int4\" = \"not a type!\""),
         "{err}"
     );
+}
+
+/// The catalog model of the example domain, as a reviewed snapshot: the keys, the foreign
+/// key's action, the checks, the indexes, the enum's labels in order, the comments.
+#[test]
+fn example_catalog_is_complete_and_deterministic() {
+    let db = example_db();
+    let catalog = introspect(&db, &["public"]);
+    expect_test::expect_file!["fixtures/codegen/example_catalog.txt"]
+        .assert_eq(&format!("{catalog:#?}\n"));
+    // Another database with the same migrations (other OIDs, other creation times) gives
+    // the same model.
+    let other = example_db();
+    assert_eq!(introspect(&other, &["public"]), catalog);
+}
+
+fn fixture_db() -> TestDb {
+    let db = TestDb::new();
+    let schema = repo_root().join("tests/fixtures/codegen/schema.sql");
+    let psql = pgshift::pgbin::PgBin::client("psql").unwrap();
+    let out = std::process::Command::new(psql)
+        .args(["-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", &db.url(), "-f"])
+        .arg(&schema)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    db
+}
+
+fn options(datetime: DateTimeCrate, serde: bool) -> Codegen {
+    Codegen {
+        datetime,
+        serde,
+        ..Codegen::default()
+    }
+}
+
+/// Every mapped type and every awkward name, generated with both date-time crates, with
+/// and without serde. The outputs are reviewed snapshots (UPDATE_EXPECT=1 rewrites them);
+/// crates/db-schema/tests/fixture_bindings.rs compiles them and round-trips rows.
+#[test]
+fn fixture_bindings_match_the_reviewed_snapshots() {
+    let db = fixture_db();
+    let all = introspect(&db, &["public", "types"]);
+    let chrono = codegen::render(&all, &options(DateTimeCrate::Chrono, false)).unwrap();
+    expect_test::expect_file!["fixtures/codegen/bindings_chrono.rs"].assert_eq(&chrono);
+
+    let public = introspect(&db, &["public"]);
+    let time = codegen::render(&public, &options(DateTimeCrate::Time, true)).unwrap();
+    expect_test::expect_file!["fixtures/codegen/bindings_time_serde.rs"].assert_eq(&time);
+
+    // Rendering is a pure function of the catalog.
+    assert_eq!(
+        codegen::render(&all, &options(DateTimeCrate::Chrono, false)).unwrap(),
+        chrono
+    );
+
+    let err = codegen::render(&all, &options(DateTimeCrate::Chrono, true))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.starts_with("column types.every_type.c_money of type `money` maps to sqlx::postgres::types::PgMoney, which does not implement serde's traits"),
+        "{err}"
+    );
+}
+
+#[test]
+fn fixture_catalog_describes_types_keys_and_views() {
+    let db = fixture_db();
+    let catalog = introspect(&db, &["public", "types"]);
+    let names: Vec<String> = catalog
+        .tables
+        .iter()
+        .map(|t| format!("{}.{}", t.schema, t.name))
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "public.Mood",
+            "public.Order Items",
+            "public.option",
+            "public.order",
+            "types.every_type"
+        ],
+        "bookkeeping tables are left out; order is byte order"
+    );
+    let enums: Vec<(&str, &[String])> = catalog
+        .enums
+        .iter()
+        .map(|e| (e.name.as_str(), e.labels.as_slice()))
+        .collect();
+    assert_eq!(
+        format!("{enums:?}"),
+        r#"[("Priority", ["low", "high"]), ("mood", ["sad", "ok", "very happy", "Mixed-Up", "Sad"])]"#
+    );
+
+    let every = catalog.find_table("types", "every_type").unwrap();
+    let column = |name: &str| every.columns.iter().find(|c| c.name == name).unwrap();
+    assert_eq!(every.columns.first().unwrap().name, "id");
+    assert_eq!(every.columns.last().unwrap().name, "c_generated");
+    assert_eq!(column("id").identity, Some(catalog::Identity::Always));
+    assert_eq!(
+        column("c_generated").generated.as_deref(),
+        Some("(c_int4 * 2)")
+    );
+    assert_eq!(column("c_generated").default, None);
+    assert_eq!(
+        column("c_serial").default.as_deref(),
+        Some("nextval('types.every_type_c_serial_seq'::regclass)")
+    );
+    let ty = &column("c_mood_array").ty;
+    assert_eq!(
+        (ty.name.as_str(), ty.kind, ty.dims, ty.sql.as_str()),
+        ("mood", catalog::TypeKind::Enum, 1, "mood[]")
+    );
+    let ty = &column("c_varchar").ty;
+    assert_eq!(
+        (ty.name.as_str(), ty.dims, ty.sql.as_str()),
+        ("varchar", 0, "character varying(20)")
+    );
+    assert!(!column("c_positive").nullable && column("c_rating").nullable);
+    let rating = catalog.find_domain("public", "rating").unwrap();
+    assert_eq!(
+        (rating.base.name.as_str(), rating.base.kind),
+        ("positive_int", catalog::TypeKind::Domain)
+    );
+    assert_eq!(
+        rating.checks[0].definition,
+        "CHECK (((VALUE)::integer <= 5))"
+    );
+    let counts = catalog.find_domain("public", "small_counts").unwrap();
+    assert_eq!((counts.base.name.as_str(), counts.base.dims), ("int2", 1));
+    assert_eq!(every.checks[0].definition, "CHECK ((c_int4 < 1000))");
+    let partial = every
+        .indexes
+        .iter()
+        .find(|i| i.name == "every_type_text_partial")
+        .unwrap();
+    assert_eq!(partial.columns, ["lower(c_text)", "c_int4"]);
+    assert_eq!(partial.predicate.as_deref(), Some("c_bool"));
+    assert_eq!(
+        every
+            .indexes
+            .iter()
+            .find(|i| i.name == "every_type_jsonb")
+            .unwrap()
+            .method,
+        "gin"
+    );
+
+    let order = catalog.find_table("public", "order").unwrap();
+    let fk = &order.foreign_keys[0];
+    assert_eq!(
+        (
+            fk.columns.as_slice(),
+            fk.referenced_table.as_str(),
+            fk.referenced_columns.as_slice(),
+            fk.on_delete
+        ),
+        (
+            &["item_id".to_string()][..],
+            "Order Items",
+            &["ID".to_string()][..],
+            catalog::ReferentialAction::SetNull
+        )
+    );
+    assert_eq!(order.uniques[0].columns, ["item_id", "note"]);
+
+    let views: Vec<(&str, bool)> = catalog
+        .views
+        .iter()
+        .map(|v| (v.name.as_str(), v.materialized))
+        .collect();
+    assert_eq!(views, [("Mood Counts", true), ("order_summary", false)]);
+    let summary = &catalog.views[1];
+    assert_eq!(summary.comment.as_deref(), Some("Orders with their item"));
+    let columns: Vec<&str> = summary.columns.iter().map(|c| c.name.as_str()).collect();
+    assert_eq!(columns, ["id", "type", "mood", "total"]);
+    assert!(summary.columns.iter().all(|c| c.nullable));
+    assert_eq!(catalog.views[0].indexes[0].name, "mood_counts_mood");
+
+    // Only the configured schemas, plus the types their columns use.
+    let public_only = introspect(&db, &["types"]);
+    assert_eq!(public_only.tables.len(), 1);
+    assert!(public_only.find_enum("public", "mood").is_some());
+    assert!(public_only.find_enum("public", "Priority").is_none());
 }
