@@ -108,10 +108,8 @@ pub fn render(catalog: &Catalog, options: &Codegen) -> Result<String, CodegenErr
     let file = syn::parse_file(&out).unwrap_or_else(|e| {
         panic!("generated code does not parse ({e}); this is a pgshift bug:\n{out}")
     });
-    Ok(format!(
-        "{HEADER}\n\n{}",
-        space_items(&prettyplease::unparse(&file))
-    ))
+    let formatted = prettyplease::unparse(&file);
+    Ok(format!("{HEADER}\n\n{}", space_items(&formatted)))
 }
 
 /// prettyplease puts top-level items on consecutive lines; a blank line between them reads
