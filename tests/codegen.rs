@@ -188,6 +188,23 @@ fn unknown_type_names_the_column_and_an_override_maps_it() {
     );
 }
 
+#[test]
+fn a_missing_schema_is_an_error_not_empty_bindings() {
+    let p = Project::new();
+    p.append(
+        "pgshift.toml",
+        "\n[codegen]\nschemas = [\"public\", \"billing\"]\n",
+    );
+    let err = p.xtask(["generate"]).fails_with(1);
+    assert!(
+        err.contains("schema billing of [codegen] schemas does not exist in postgres://"),
+        "{err}"
+    );
+    p.db.sql("CREATE SCHEMA billing; CREATE TABLE billing.invoice (id int PRIMARY KEY)");
+    p.xtask(["generate"]).ok();
+    assert!(p.read(BINDINGS).contains("pub struct BillingInvoice {"));
+}
+
 /// The catalog model of the example domain, as a reviewed snapshot: the keys, the foreign
 /// key's action, the checks, the indexes, the enum's labels in order, the comments.
 #[test]

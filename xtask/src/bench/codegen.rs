@@ -61,8 +61,10 @@ pub async fn run(ctx: &Ctx, args: Args) -> Result<ExitCode> {
     ctx.note(&format!("created in {} ms", started.elapsed().as_millis()));
 
     let out = tempfile::tempdir()?;
-    let mut config = Config::default();
-    config.root = out.path().to_path_buf();
+    let mut config = Config {
+        root: out.path().to_path_buf(),
+        ..Config::default()
+    };
     config.paths.bindings = out.path().join("generated.rs");
 
     let mut figures = Vec::new();

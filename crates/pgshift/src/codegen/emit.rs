@@ -177,12 +177,9 @@ fn emit_enum(out: &mut String, e: &crate::catalog::Enum, name: &str, serde: bool
             quote_if_needed(&e.name)
         )
     };
-    match &e.comment {
-        Some(comment) => {
-            emit_docs(out, comment);
-            out.push_str("#[doc = \"\"]\n");
-        }
-        None => {}
+    if let Some(comment) = &e.comment {
+        emit_docs(out, comment);
+        out.push_str("#[doc = \"\"]\n");
     }
     // derive(sqlx::Type) also implements PgHasArrayType (via `PgTypeInfo::array_of`), so
     // `Vec<Enum>` binds and decodes an enum[] column.

@@ -151,14 +151,31 @@ async fn introspect(
     config: &Config,
     url: &DbUrl,
 ) -> anyhow::Result<Catalog> {
-    catalog::introspect(conn, &config.codegen.schemas)
-        .await
-        .map_err(|e| {
-            anyhow::anyhow!(
-                "cannot read the schema of {url}: {}",
-                crate::target::redact(&e.to_string())
-            )
-        })
+    let failed = |e: sqlx::Error| {
+        anyhow::anyhow!(
+            "cannot read the schema of {url}: {}",
+            crate::target::redact(&e.to_string())
+        )
+    };
+    let schemas = &config.codegen.schemas;
+    // A misspelt or not yet created schema would otherwise give empty bindings silently.
+    let missing: Vec<String> = sqlx::query_scalar(
+        "SELECT s FROM unnest($1::text[]) s \
+         WHERE NOT EXISTS (SELECT 1 FROM pg_catalog.pg_namespace WHERE nspname = s)",
+    )
+    .bind(schemas)
+    .fetch_all(&mut *conn)
+    .await
+    .map_err(failed)?;
+    if !missing.is_empty() {
+        anyhow::bail!(
+            "schema {} of [codegen] schemas does not exist in {url}; apply the migrations \
+             that create it (`cargo xtask migrate-dev`), or fix [codegen] schemas in {}",
+            missing.join(", "),
+            config.root.join(crate::config::CONFIG_FILE).display()
+        );
+    }
+    catalog::introspect(conn, schemas).await.map_err(failed)
 }
 
 /// The diff from the file at `path` (missing counts as empty) to `expected`, or `None`
