@@ -300,7 +300,7 @@ fn fixture_catalog_describes_types_keys_and_views() {
         .collect();
     assert_eq!(
         format!("{enums:?}"),
-        r#"[("Priority", ["low", "high"]), ("mood", ["sad", "ok", "very happy", "Mixed-Up", "Sad"])]"#
+        r#"[("Priority", ["low", "high"]), ("mood", ["sad", "ok", "very happy", "Mixed-Up", "Sad"]), ("user", ["guest", "member"])]"#
     );
 
     let every = catalog.find_table("types", "every_type").unwrap();

@@ -63,7 +63,7 @@ async fn awkward_names_round_trip_with_chrono_and_with_time_and_serde() {
     let (_cluster, url) = fixture_database();
     let mut conn = PgConnection::connect(&url).await.unwrap();
 
-    use chrono_bindings::{Mood, OrderItems, Priority};
+    use chrono_bindings::{Mood, OrderItems, Priority, User};
     let created = chrono::DateTime::from_timestamp_micros(1_764_000_000_123_456).unwrap();
     let item = OrderItems {
         id: 1,
@@ -78,6 +78,7 @@ async fn awkward_names_round_trip_with_chrono_and_with_time_and_serde() {
         mood: Mood::VeryHappy,
         moods: vec![Mood::Sad, Mood::Sad2, Mood::MixedUp],
         priority: Some(Priority::High),
+        role: User::Member,
         email: Some("a@b.example".into()),
         rating: Some(5),
     };
@@ -95,6 +96,7 @@ async fn awkward_names_round_trip_with_chrono_and_with_time_and_serde() {
         .bind(item.mood)
         .bind(&item.moods)
         .bind(item.priority)
+        .bind(item.role)
         .bind(&item.email)
         .bind(item.rating)
         .execute(&mut conn)

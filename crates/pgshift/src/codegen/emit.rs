@@ -7,7 +7,7 @@ use std::fmt::Write;
 use crate::catalog::{Catalog, Column};
 use crate::config::Codegen;
 
-use super::names::{pascal_case, screaming_case, snake_case, Scope};
+use super::names::{pascal_case, screaming_case, snake_case, sql_ident, Scope};
 use super::types::TypeMapper;
 use super::CodegenError;
 
@@ -168,14 +168,12 @@ fn serde_derives(serde: bool) -> &'static str {
 }
 
 fn emit_enum(out: &mut String, e: &crate::catalog::Enum, name: &str, serde: bool) {
+    // The name sqlx resolves with `::regtype` and compares with `oid::regtype::text`: as
+    // the default search_path sees it.
     let home_sql = if e.schema == "public" {
-        quote_if_needed(&e.name)
+        sql_ident(&e.name)
     } else {
-        format!(
-            "{}.{}",
-            quote_if_needed(&e.schema),
-            quote_if_needed(&e.name)
-        )
+        format!("{}.{}", sql_ident(&e.schema), sql_ident(&e.name))
     };
     if let Some(comment) = &e.comment {
         emit_docs(out, comment);
@@ -273,22 +271,4 @@ fn emit_struct(
     }
     out.push_str("}\n\n");
     Ok(())
-}
-
-/// Quotes an identifier the way PostgreSQL prints it (`regtype::text`, which is the name
-/// sqlx compares type names with): only when it is not all lowercase letters, digits and
-/// underscores.
-fn quote_if_needed(name: &str) -> String {
-    let plain = name
-        .chars()
-        .next()
-        .is_some_and(|c| c.is_ascii_lowercase() || c == '_')
-        && name
-            .chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
-    if plain {
-        name.to_string()
-    } else {
-        crate::db::quote_ident(name)
-    }
 }

@@ -17,6 +17,45 @@ const KEYWORDS: &[&str] = &[
 /// Type names the generated code refers to unqualified; a table may not take them.
 const RESERVED_TYPES: &[&str] = &["Option", "String", "Vec", "Self"];
 
+/// PostgreSQL's keywords that an identifier must quote (every category but unreserved,
+/// from `pg_get_keywords()` of PostgreSQL 15, plus those later versions added). Quoting
+/// one more than needed is harmless: `"order"` and `order` name the same object.
+const SQL_KEYWORDS: &str = "all analyse analyze and any array as asc asymmetric authorization \
+    between bigint binary bit boolean both case cast char character check coalesce collate \
+    collation column concurrently constraint create cross current_catalog current_date \
+    current_role current_schema current_time current_timestamp current_user dec decimal \
+    default deferrable desc distinct do else end except exists extract false fetch float for \
+    foreign freeze from full grant greatest group grouping having ilike in initially inner \
+    inout int integer intersect interval into is isnull join json json_array json_arrayagg \
+    json_exists json_object json_objectagg json_query json_scalar json_serialize json_table \
+    json_value lateral leading least left like limit localtime localtimestamp merge_action \
+    national natural nchar none normalize not notnull null nullif numeric offset on only or \
+    order out outer overlaps overlay placing position precision primary real references \
+    returning right row select session_user setof similar smallint some substring symmetric \
+    system_user table tablesample then time timestamp to trailing treat trim true union \
+    unique user using values varchar variadic verbose when where window with xmlattributes \
+    xmlconcat xmlelement xmlexists xmlforest xmlnamespaces xmlparse xmlpi xmlroot \
+    xmlserialize xmltable";
+
+/// An SQL identifier as PostgreSQL's `quote_ident` writes it: quoted unless it is all
+/// lowercase letters, digits and underscores, starts with neither a digit nor `$`, and is
+/// not a keyword. sqlx resolves `type_name`s with `::regtype`, which needs exactly this.
+pub fn sql_ident(name: &str) -> String {
+    let plain = name
+        .chars()
+        .next()
+        .is_some_and(|c| c.is_ascii_lowercase() || c == '_')
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '$')
+        && !SQL_KEYWORDS.split_ascii_whitespace().any(|k| k == name);
+    if plain {
+        name.to_string()
+    } else {
+        crate::db::quote_ident(name)
+    }
+}
+
 /// Splits an SQL name into lowercase words: at anything that is not an ASCII letter or
 /// digit, and at case changes (`createdAt` -> created, at; `HTTPServer` -> http, server).
 fn words(name: &str) -> Vec<String> {
@@ -156,6 +195,16 @@ mod tests {
         assert_eq!(screaming_case("type_"), "TYPE");
         assert_eq!(screaming_case("created_at"), "CREATED_AT");
         assert_eq!(screaming_case("_1st"), "_1ST");
+    }
+
+    #[test]
+    fn sql_identifiers() {
+        assert_eq!(sql_ident("consultation_type"), "consultation_type");
+        assert_eq!(sql_ident("order"), "\"order\"");
+        assert_eq!(sql_ident("int"), "\"int\"");
+        assert_eq!(sql_ident("Priority"), "\"Priority\"");
+        assert_eq!(sql_ident("2fa"), "\"2fa\"");
+        assert_eq!(sql_ident("a\"b"), "\"a\"\"b\"");
     }
 
     #[test]
