@@ -159,9 +159,10 @@ fn emit_docs(out: &mut String, text: &str) {
     }
 }
 
+/// A derive line of its own, so that the main derive stays on one line.
 fn serde_derives(serde: bool) -> &'static str {
     if serde {
-        ", serde::Serialize, serde::Deserialize"
+        "#[derive(serde::Serialize, serde::Deserialize)]\n"
     } else {
         ""
     }
@@ -182,11 +183,8 @@ fn emit_enum(out: &mut String, e: &crate::catalog::Enum, name: &str, serde: bool
     // derive(sqlx::Type) also implements PgHasArrayType (via `PgTypeInfo::array_of`), so
     // `Vec<Enum>` binds and decodes an enum[] column.
     emit_docs(out, &format!("PostgreSQL enum `{}.{}`.", e.schema, e.name));
-    let _ = writeln!(
-        out,
-        "#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, sqlx::Type{})]",
-        serde_derives(serde)
-    );
+    out.push_str("#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, sqlx::Type)]\n");
+    out.push_str(serde_derives(serde));
     let _ = writeln!(out, "#[sqlx(type_name = {home_sql:?})]");
     let _ = writeln!(out, "pub enum {name} {{");
     let mut variants = Scope::for_types();
@@ -213,11 +211,8 @@ fn emit_struct(
         out.push_str("#[doc = \"\"]\n");
     }
     emit_docs(out, &relation.what);
-    let _ = writeln!(
-        out,
-        "#[derive(Debug, Clone, PartialEq, sqlx::FromRow{})]",
-        serde_derives(serde)
-    );
+    out.push_str("#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]\n");
+    out.push_str(serde_derives(serde));
     let _ = writeln!(out, "pub struct {} {{", relation.rust_name);
     let mut fields = Scope::for_values(&[]);
     let mut consts = Scope::for_values(RELATION_CONSTS);
