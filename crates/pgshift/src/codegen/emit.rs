@@ -60,10 +60,13 @@ pub fn render(catalog: &Catalog, options: &Codegen) -> Result<String, CodegenErr
         .collect();
 
     let mapper = TypeMapper::new(catalog, options, &enum_names);
-    let mut out = String::new();
+    // One string per enum and per relation, so that formatting can be split at items.
+    let mut items = Vec::new();
     for e in &catalog.enums {
         let name = &enum_names[&(e.schema.clone(), e.name.clone())];
+        let mut out = String::new();
         emit_enum(&mut out, e, name, options.serde);
+        items.push(out);
     }
     for (table, name) in catalog.tables.iter().zip(&table_names) {
         let what = format!(
@@ -79,7 +82,9 @@ pub fn render(catalog: &Catalog, options: &Codegen) -> Result<String, CodegenErr
             what,
             columns: &table.columns,
         };
+        let mut out = String::new();
         emit_struct(&mut out, &relation, &mapper, options.serde)?;
+        items.push(out);
     }
     for (view, name) in catalog.views.iter().zip(&view_names) {
         let kind = if view.materialized {
@@ -101,15 +106,47 @@ pub fn render(catalog: &Catalog, options: &Codegen) -> Result<String, CodegenErr
             what,
             columns: &view.columns,
         };
+        let mut out = String::new();
         emit_struct(&mut out, &relation, &mapper, options.serde)?;
+        items.push(out);
     }
 
-    // The text above is built by us, so a parse failure is a bug here, not user error.
-    let file = syn::parse_file(&out).unwrap_or_else(|e| {
-        panic!("generated code does not parse ({e}); this is a pgshift bug:\n{out}")
-    });
-    let formatted = prettyplease::unparse(&file);
-    Ok(format!("{HEADER}\n\n{}", space_items(&formatted)))
+    // Parsing and printing dominate on large schemas; they split across threads at item
+    // boundaries without changing the output (prettyplease prints items independently).
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get().min(4));
+    let chunks = (items.len() / ITEMS_PER_THREAD).clamp(1, threads);
+    Ok(format!("{HEADER}\n\n{}", format_items(&items, chunks)))
+}
+
+/// Below this many items per thread, a thread costs more than it saves.
+const ITEMS_PER_THREAD: usize = 100;
+
+/// Formats `items` (Rust source, one item each) with prettyplease in `chunks` threads.
+fn format_items(items: &[String], chunks: usize) -> String {
+    let format = |chunk: &[String]| {
+        let source = chunk.concat();
+        // The text is built by us, so a parse failure is a bug here, not user error.
+        let file = syn::parse_file(&source).unwrap_or_else(|e| {
+            panic!("generated code does not parse ({e}); this is a pgshift bug:\n{source}")
+        });
+        prettyplease::unparse(&file)
+    };
+    let per_chunk = items.len().div_ceil(chunks.max(1)).max(1);
+    let formatted: Vec<String> = if chunks <= 1 {
+        vec![format(items)]
+    } else {
+        std::thread::scope(|scope| {
+            let handles: Vec<_> = items
+                .chunks(per_chunk)
+                .map(|chunk| scope.spawn(move || format(chunk)))
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| h.join().expect("formatting thread panicked"))
+                .collect()
+        })
+    };
+    space_items(&formatted.concat())
 }
 
 /// prettyplease puts top-level items on consecutive lines; a blank line between them reads
@@ -266,4 +303,26 @@ fn emit_struct(
     }
     out.push_str("}\n\n");
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn formatting_in_chunks_changes_nothing() {
+        let items: Vec<String> = (0..250)
+            .map(|i| {
+                format!(
+                    "#[doc = \" Table {i}.\"] #[derive(Debug)] pub struct T{i} {{ pub id: i32, \
+                     pub a_rather_long_field_name_{i}: Option<Vec<sqlx::postgres::types::PgRange<chrono::DateTime<chrono::Utc>>>> }} \
+                     impl T{i} {{ pub const TABLE: &'static str = \"t{i}\"; }}"
+                )
+            })
+            .collect();
+        let one = format_items(&items, 1);
+        assert!(one.contains("pub struct T249 {"), "{one}");
+        assert_eq!(format_items(&items, 3), one);
+        assert_eq!(format_items(&items, 4), one);
+    }
 }
