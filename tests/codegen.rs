@@ -213,9 +213,14 @@ fn example_catalog_is_complete_and_deterministic() {
     let catalog = introspect(&db, &["public"]);
     expect_test::expect_file!["fixtures/codegen/example_catalog.txt"]
         .assert_eq(&format!("{catalog:#?}\n"));
-    // Another database with the same migrations (other OIDs, other creation times) gives
-    // the same model.
+    // Another database with the same migrations (other OIDs, other creation times) and a
+    // search_path without public (which changes how PostgreSQL prints names) gives the
+    // same model.
     let other = example_db();
+    other.sql(&format!(
+        "ALTER DATABASE {} SET search_path = \"$user\"",
+        other.name
+    ));
     assert_eq!(introspect(&other, &["public"]), catalog);
 }
 
@@ -320,7 +325,7 @@ fn fixture_catalog_describes_types_keys_and_views() {
     let ty = &column("c_mood_array").ty;
     assert_eq!(
         (ty.name.as_str(), ty.kind, ty.dims, ty.sql.as_str()),
-        ("mood", catalog::TypeKind::Enum, 1, "mood[]")
+        ("mood", catalog::TypeKind::Enum, 1, "public.mood[]")
     );
     let ty = &column("c_varchar").ty;
     assert_eq!(

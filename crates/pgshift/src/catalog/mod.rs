@@ -37,7 +37,8 @@ pub struct Catalog {
 /// A column's type. For an array this describes the element type, with `dims` > 0.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ColumnType {
-    /// The type as PostgreSQL prints it, with modifiers: `character varying(20)[]`.
+    /// The type as PostgreSQL prints it, with modifiers, qualified outside pg_catalog:
+    /// `character varying(20)[]`, `public.consultation_type[]`.
     pub sql: String,
     /// The schema of the (element) type: `pg_catalog` for built-in types.
     pub schema: String,
@@ -229,7 +230,9 @@ impl Catalog {
 }
 
 /// Reads the catalog of `schemas` through an open connection, with a fixed handful of
-/// set-based queries whatever the number of tables.
+/// set-based queries whatever the number of tables, in one read-only transaction. Names
+/// in printed SQL (types, defaults, definitions) are schema-qualified unless they are in
+/// pg_catalog: `public.consultation_type[]`.
 pub async fn introspect(
     conn: &mut PgConnection,
     schemas: &[String],

@@ -5,7 +5,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use sqlx::postgres::PgRow;
-use sqlx::{PgConnection, Row};
+use sqlx::{Connection, PgConnection, Row};
 
 use super::{
     Catalog, Check, Column, ColumnType, Domain, Enum, ForeignKey, Identity, Index, Key,
@@ -124,23 +124,35 @@ pub(super) async fn introspect(
     schemas: &[String],
 ) -> Result<Catalog, sqlx::Error> {
     let run = |sql: &str| format!("{RELATIONS}\n{sql}");
+    // One snapshot for all queries, so a concurrent migration cannot make them disagree;
+    // and search_path = pg_catalog, so that every name PostgreSQL prints (types, defaults,
+    // constraint and view definitions) is schema-qualified the same way whatever the
+    // role's search_path: two databases with the same schema give the same text.
+    let mut tx = conn.begin().await?;
+    sqlx::raw_sql(
+        "SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY; \
+         SET LOCAL search_path = pg_catalog",
+    )
+    .execute(&mut *tx)
+    .await?;
     let relations = sqlx::query(&run(RELATION_QUERY))
         .bind(schemas)
-        .fetch_all(&mut *conn)
+        .fetch_all(&mut *tx)
         .await?;
     let columns = sqlx::query(&run(COLUMN_QUERY))
         .bind(schemas)
-        .fetch_all(&mut *conn)
+        .fetch_all(&mut *tx)
         .await?;
     let constraints = sqlx::query(&run(CONSTRAINT_QUERY))
         .bind(schemas)
-        .fetch_all(&mut *conn)
+        .fetch_all(&mut *tx)
         .await?;
     let indexes = sqlx::query(&run(INDEX_QUERY))
         .bind(schemas)
-        .fetch_all(&mut *conn)
+        .fetch_all(&mut *tx)
         .await?;
-    let types = sqlx::query(TYPE_QUERY).fetch_all(&mut *conn).await?;
+    let types = sqlx::query(TYPE_QUERY).fetch_all(&mut *tx).await?;
+    tx.commit().await?;
 
     let mut tables: BTreeMap<RelKey, Table> = BTreeMap::new();
     let mut views: BTreeMap<RelKey, View> = BTreeMap::new();
