@@ -232,7 +232,8 @@ impl Catalog {
 /// Reads the catalog of `schemas` through an open connection, with a fixed handful of
 /// set-based queries whatever the number of tables, in one read-only transaction. Names
 /// in printed SQL (types, defaults, definitions) are schema-qualified unless they are in
-/// pg_catalog: `public.consultation_type[]`.
+/// pg_catalog: `public.consultation_type[]`. The connection must not be inside a
+/// transaction.
 pub async fn introspect(
     conn: &mut PgConnection,
     schemas: &[String],
