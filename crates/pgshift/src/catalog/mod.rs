@@ -13,13 +13,9 @@ use sqlx::PgConnection;
 
 use crate::target::DbUrl;
 
-/// Tables that belong to the migration tooling, never to the application's schema.
-pub fn is_bookkeeping_table(name: &str) -> bool {
-    name == "_sqlx_migrations" || name.starts_with("_pgshift_")
-}
-
-/// The schema of one database: the relations of the introspected schemas, and the enums
-/// and domains they use.
+/// The schema of one database: the relations of the introspected schemas (never the
+/// migration tooling's `_sqlx_migrations` and `_pgshift_*` tables), and the enums and
+/// domains they use.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Catalog {
     /// The schemas that were introspected, in the order they were asked for.
