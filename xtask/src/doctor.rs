@@ -1,14 +1,48 @@
-//! `cargo xtask doctor`. (Being built: issue 2.)
+//! `cargo xtask doctor`: prints the library's checks, one line each, and fails when one
+//! fails.
 
 use std::process::ExitCode;
 
-use anyhow::{bail, Result};
-
-use crate::context::Ctx;
+use anyhow::Result;
+use pgshift::doctor::{self, Outcome};
 
 #[derive(clap::Args)]
 pub struct Args {}
 
-pub async fn run(_ctx: &Ctx, _args: Args) -> Result<ExitCode> {
-    bail!("doctor is not built yet")
+/// Runs without a `Ctx`: a `pgshift.toml` that does not load is one of the things doctor
+/// reports, not a reason to stop.
+pub async fn run(json: bool, _args: Args) -> Result<ExitCode> {
+    let checks = doctor::run(&std::env::current_dir()?).await;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&checks)?);
+    } else {
+        let width = checks.iter().map(|c| c.check.len()).max().unwrap_or(0);
+        for check in &checks {
+            let marker = match check.status {
+                Outcome::Ok => "ok",
+                Outcome::Warn => "warn",
+                Outcome::Fail => "FAIL",
+            };
+            let fix = check
+                .fix
+                .as_deref()
+                .map(|fix| format!(" -- fix: {fix}"))
+                .unwrap_or_default();
+            println!(
+                "{marker:<4}  {:<width$}  {}{fix}",
+                check.check, check.detail
+            );
+        }
+        let failed = checks.iter().filter(|c| c.status == Outcome::Fail).count();
+        let warned = checks.iter().filter(|c| c.status == Outcome::Warn).count();
+        eprintln!(
+            "doctor: {} checks, {failed} failed, {warned} warnings",
+            checks.len()
+        );
+    }
+    Ok(if doctor::any_failed(&checks) {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
 }

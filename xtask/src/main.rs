@@ -91,10 +91,16 @@ fn main() -> ExitCode {
         .build()
         .expect("tokio runtime");
     let result = runtime.block_on(async {
+        // doctor reports a pgshift.toml that does not load as a failed check, so it runs
+        // before the context (which needs the config) is built.
+        let command = match cli.command {
+            Command::Doctor(args) => return doctor::run(cli.json, args).await,
+            command => command,
+        };
         let ctx = Ctx::new(cli.env, cli.json, cli.yes, cli.quiet)?;
-        match cli.command {
+        match command {
             Command::Db(command) => db::run(&ctx, command).await,
-            Command::Doctor(args) => doctor::run(&ctx, args).await,
+            Command::Doctor(_) => unreachable!("doctor runs before the context"),
             Command::MigrateNew(args) => migrate::new(&ctx, args).await,
             Command::MigrateDev(args) => migrate::dev(&ctx, args).await,
             Command::MigrateStatus(args) => migrate::status(&ctx, args).await,

@@ -3,8 +3,11 @@
 //! The library does all the work; `xtask` and `pgshiftd` only parse arguments and call in
 //! here. See ARCHITECTURE.md for the map.
 
+pub mod catalog;
+pub mod codegen;
 pub mod config;
 pub mod db;
+pub mod doctor;
 pub mod local;
 pub mod pgbin;
 pub mod target;

@@ -1,50 +1,564 @@
 //! The docker backend: PostgreSQL in a Docker Compose service.
+//!
+//! Works with `docker compose` (the v2 plugin) and the standalone `docker-compose` (v1),
+//! whichever is installed. pgshift waits for the service's healthcheck itself (v1 has no
+//! `--wait`) and never pulls an image: an image that is not present locally fails before
+//! `up`, with the `docker pull` to run.
 
+use std::fmt;
 use std::path::PathBuf;
-use std::time::Duration;
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
 
-use anyhow::bail;
+use anyhow::{bail, Context};
+use sha2::{Digest, Sha256};
 
 use crate::config::Config;
 use crate::local::Started;
+use crate::pgbin::which;
+use crate::target::redact;
+
+/// How long `docker info` may take before the engine counts as not answering: a hung engine
+/// must not hang `auto`, `db status` or `doctor`.
+pub const ENGINE_TIMEOUT: Duration = Duration::from_secs(4);
+
+/// The variables the compose file reads. The password reaches compose through its
+/// environment only, never its argv (which every user sees in `ps`).
+pub const PORT_VAR: &str = "PGSHIFT_PORT";
+pub const USER_VAR: &str = "PGSHIFT_DB_USER";
+pub const PASSWORD_VAR: &str = "PGSHIFT_DB_PASSWORD";
+pub const DATABASE_VAR: &str = "PGSHIFT_DB_NAME";
+/// Overrides the compose file's pinned image.
+pub const IMAGE_VAR: &str = "PGSHIFT_POSTGRES_IMAGE";
 
 /// The compose project of the local database.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct DockerCompose {
     pub compose_file: PathBuf,
     pub service: String,
+    /// The compose project name, unique per pgshift project (see `project_name`).
+    pub project: String,
+    port: u16,
+    user: String,
+    password: String,
+    database: String,
+}
+
+impl fmt::Debug for DockerCompose {
+    // By hand, so that the password never reaches a log line.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DockerCompose")
+            .field("compose_file", &self.compose_file)
+            .field("service", &self.service)
+            .field("project", &self.project)
+            .field("port", &self.port)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Which compose is installed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ComposeKind {
+    /// `docker compose`, the CLI plugin.
+    V2,
+    /// The standalone `docker-compose` program.
+    V1,
+}
+
+/// An installed compose and its version.
+#[derive(Debug, Clone)]
+pub struct ComposeTool {
+    pub kind: ComposeKind,
+    /// As the tool prints it, e.g. `1.29.2` or `v2.24.5`.
+    pub version: String,
+}
+
+impl ComposeTool {
+    /// The command line that runs it: `docker compose` or `docker-compose`.
+    pub fn invocation(&self) -> &'static str {
+        match self.kind {
+            ComposeKind::V2 => "docker compose",
+            ComposeKind::V1 => "docker-compose",
+        }
+    }
+
+    fn command(&self) -> Command {
+        match self.kind {
+            ComposeKind::V2 => {
+                let mut command = Command::new("docker");
+                command.arg("compose");
+                command
+            }
+            ComposeKind::V1 => Command::new("docker-compose"),
+        }
+    }
+}
+
+/// Docker cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum DockerUnavailable {
+    #[error("docker is not installed (no `docker` on PATH); install Docker (https://docs.docker.com/engine/install/), or set `backend = \"embedded\"` in pgshift.toml")]
+    NotInstalled,
+    #[error("the Docker engine does not answer ({reason}); start it (`systemctl start docker`, or open Docker Desktop), check that you may use it (the `docker` group), or set `backend = \"embedded\"` in pgshift.toml")]
+    NoAnswer { reason: String },
+}
+
+/// `docker --version`, or why there is none.
+pub fn docker_version() -> Result<String, DockerUnavailable> {
+    if which("docker").is_none() {
+        return Err(DockerUnavailable::NotInstalled);
+    }
+    let out = output_within(Command::new("docker").arg("--version"), ENGINE_TIMEOUT)
+        .map_err(|_| DockerUnavailable::NotInstalled)?;
+    Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
+}
+
+/// Every compose that is installed, v2 first.
+pub fn compose_tools() -> Vec<ComposeTool> {
+    let mut tools = Vec::new();
+    let probes = [
+        (ComposeKind::V2, which("docker").is_some()),
+        (ComposeKind::V1, which("docker-compose").is_some()),
+    ];
+    for (kind, present) in probes {
+        if !present {
+            continue;
+        }
+        let mut tool = ComposeTool {
+            kind,
+            version: String::new(),
+        };
+        let mut command = tool.command();
+        command.args(["version", "--short"]);
+        if let Ok(out) = output_within(&mut command, ENGINE_TIMEOUT) {
+            if out.status.success() {
+                tool.version = String::from_utf8_lossy(&out.stdout).trim().to_string();
+                tools.push(tool);
+            }
+        }
+    }
+    tools
+}
+
+/// The compose pgshift uses: `docker compose` when the plugin is installed, else
+/// `docker-compose`.
+pub fn compose_tool() -> anyhow::Result<ComposeTool> {
+    compose_tools().into_iter().next().context(
+        "neither `docker compose` (v2) nor `docker-compose` (v1) is installed; install the compose \
+         plugin (https://docs.docker.com/compose/install/; Debian/Ubuntu: `apt-get install \
+         docker-compose-plugin` from Docker's repository, or `apt-get install docker-compose`)",
+    )
+}
+
+/// The Docker engine's version, if `docker info` answers within `timeout`.
+pub fn engine_version(timeout: Duration) -> Result<String, DockerUnavailable> {
+    docker_version()?;
+    let out = output_within(
+        Command::new("docker").args(["info", "--format", "{{.ServerVersion}}"]),
+        timeout,
+    )
+    .map_err(|e| DockerUnavailable::NoAnswer {
+        reason: format!("{e:#}"),
+    })?;
+    let version = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    if !out.status.success() || version.is_empty() {
+        return Err(DockerUnavailable::NoAnswer {
+            reason: format!(
+                "`docker info`: {}",
+                first_line(&String::from_utf8_lossy(&out.stderr))
+            ),
+        });
+    }
+    Ok(version)
 }
 
 /// Whether `docker info` answers within a few seconds.
 pub fn engine_answers() -> bool {
-    false
+    engine_version(ENGINE_TIMEOUT).is_ok()
+}
+
+/// The compose project name of the pgshift project at `root`: readable, and unique per
+/// project folder, so that two projects (or parallel tests) never share a container.
+pub fn project_name(root: &std::path::Path) -> String {
+    let folder: String = root
+        .file_name()
+        .map(|name| name.to_string_lossy().to_lowercase())
+        .unwrap_or_default()
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_')
+        .take(24)
+        .collect();
+    let hash = hex::encode(Sha256::digest(root.as_os_str().as_encoded_bytes()));
+    format!("pgshift-{folder}-{}", &hash[..8])
 }
 
 impl DockerCompose {
     pub fn new(config: &Config) -> DockerCompose {
+        let local = &config.local;
         DockerCompose {
-            compose_file: config.local.compose_file.clone(),
-            service: config.local.compose_service.clone(),
+            compose_file: local.compose_file.clone(),
+            service: local.compose_service.clone(),
+            project: project_name(&config.root),
+            port: local.port,
+            user: local.user.clone(),
+            password: local.password.clone(),
+            database: local.database.clone(),
         }
     }
 
-    pub fn up(&self, _timeout: Duration) -> anyhow::Result<Started> {
-        bail!("the docker backend is not built yet")
+    /// Starts the service unless it runs, and waits until its healthcheck passes.
+    pub fn up(&self, timeout: Duration) -> anyhow::Result<Started> {
+        let tool = self.ready()?;
+        if self.is_running() {
+            self.wait_healthy(timeout)?;
+            return Ok(Started::AlreadyRunning);
+        }
+        let image = self.image(&tool)?;
+        let present = Command::new("docker")
+            .args(["image", "inspect", "--format", "{{.Id}}"])
+            .arg(&image)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .context("running docker image inspect")?
+            .success();
+        if !present {
+            bail!(
+                "the image {image} of service {} in {} is not present locally, and pgshift never pulls \
+                 images itself; run `docker pull {image}`, or set {IMAGE_VAR} to an image you have",
+                self.service,
+                self.compose_file.display()
+            );
+        }
+        let mut up = self.compose(&tool);
+        // No `--pull never`: older v2 releases and v1 lack it, and with the image present
+        // neither version pulls anyway.
+        up.args(["up", "-d"]).arg(&self.service);
+        self.run(&mut up, "starting the container")?;
+        self.wait_healthy(timeout)?;
+        Ok(Started::Started)
     }
 
-    pub fn down(&self, _volumes: bool) -> anyhow::Result<bool> {
-        bail!("the docker backend is not built yet")
+    /// Stops and removes the container; `volumes` also removes its data volume. Returns
+    /// false when it was not running.
+    pub fn down(&self, volumes: bool) -> anyhow::Result<bool> {
+        let tool = self.ready()?;
+        let was_running = self.is_running();
+        let mut down = self.compose(&tool);
+        down.arg("down");
+        if volumes {
+            down.arg("--volumes");
+        }
+        self.run(&mut down, "stopping the container")?;
+        Ok(was_running)
     }
 
     pub fn is_running(&self) -> bool {
-        false
+        self.container()
+            .ok()
+            .flatten()
+            .and_then(|id| inspect(&id, "{{.State.Running}}").ok())
+            .is_some_and(|running| running == "true")
     }
 
-    pub fn logs(&self, _lines: usize) -> anyhow::Result<String> {
-        bail!("the docker backend is not built yet")
+    /// The last `lines` lines of the container's log.
+    pub fn logs(&self, lines: usize) -> anyhow::Result<String> {
+        engine_version(ENGINE_TIMEOUT)?;
+        let Some(id) = self.container()? else {
+            bail!(
+                "no container for service {} of compose project {} yet; start it with `cargo xtask db up`",
+                self.service,
+                self.project
+            );
+        };
+        container_log(&id, lines)
     }
 
+    /// The data volume: its name when the container exists.
     pub fn volume_description(&self) -> String {
-        format!("docker volume of {}", self.service)
+        let volumes = self
+            .container()
+            .ok()
+            .flatten()
+            .and_then(|id| {
+                inspect(
+                    &id,
+                    "{{range .Mounts}}{{if eq .Type \"volume\"}}{{.Name}} {{end}}{{end}}",
+                )
+                .ok()
+            })
+            .filter(|names| !names.is_empty());
+        match volumes {
+            Some(names) => format!(
+                "docker volume {}",
+                names.split_whitespace().collect::<Vec<_>>().join(", ")
+            ),
+            None => format!("docker volumes of compose project {}", self.project),
+        }
+    }
+
+    /// Checks the compose file, docker, the engine and compose, in the order a user fixes
+    /// them.
+    fn ready(&self) -> anyhow::Result<ComposeTool> {
+        if !self.compose_file.is_file() {
+            bail!(
+                "compose file {} not found; create it, or point [local] compose_file in pgshift.toml at yours",
+                self.compose_file.display()
+            );
+        }
+        engine_version(ENGINE_TIMEOUT)?;
+        compose_tool()
+    }
+
+    /// A compose command on this project, with the config passed through the environment.
+    fn compose(&self, tool: &ComposeTool) -> Command {
+        let mut command = tool.command();
+        command
+            .arg("-f")
+            .arg(&self.compose_file)
+            .arg("-p")
+            .arg(&self.project)
+            .env(PORT_VAR, self.port.to_string())
+            .env(USER_VAR, &self.user)
+            .env(PASSWORD_VAR, &self.password)
+            .env(DATABASE_VAR, &self.database)
+            .stdin(Stdio::null());
+        command
+    }
+
+    fn run(&self, command: &mut Command, what: &str) -> anyhow::Result<Output> {
+        let out = command
+            .output()
+            .with_context(|| format!("{what}: cannot run {:?}", command.get_program()))?;
+        if !out.status.success() {
+            bail!(
+                "{what} (compose project {}, file {}) failed ({}): {}",
+                self.project,
+                self.compose_file.display(),
+                out.status,
+                redact(String::from_utf8_lossy(&out.stderr).trim())
+            );
+        }
+        Ok(out)
+    }
+
+    /// The image of the service, as compose resolves it (with `PGSHIFT_POSTGRES_IMAGE`).
+    fn image(&self, tool: &ComposeTool) -> anyhow::Result<String> {
+        let out = self.run(self.compose(tool).arg("config"), "reading the compose file")?;
+        let yaml = String::from_utf8_lossy(&out.stdout);
+        service_image(&yaml, &self.service).with_context(|| {
+            format!(
+                "service {} in {} has no `image:`; name the service that runs PostgreSQL in \
+                 [local] compose_service, and give it an image",
+                self.service,
+                self.compose_file.display()
+            )
+        })
+    }
+
+    /// The id of the service's container, running or not.
+    fn container(&self) -> anyhow::Result<Option<String>> {
+        // The labels that both compose versions put on their containers: one `docker ps`
+        // instead of a compose start-up (v1 is a Python program) on every status check.
+        let out = output_within(
+            Command::new("docker").args([
+                "ps",
+                "-a",
+                "-q",
+                "--filter",
+                &format!("label=com.docker.compose.project={}", self.project),
+                "--filter",
+                &format!("label=com.docker.compose.service={}", self.service),
+            ]),
+            ENGINE_TIMEOUT,
+        )?;
+        if !out.status.success() {
+            bail!(
+                "docker ps failed: {}",
+                first_line(&String::from_utf8_lossy(&out.stderr))
+            );
+        }
+        Ok(String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .next()
+            .map(|id| id.trim().to_string())
+            .filter(|id| !id.is_empty()))
+    }
+
+    /// Waits until the container's healthcheck passes; fails with the log's tail when the
+    /// container exits, turns unhealthy, or is not healthy within `timeout`.
+    fn wait_healthy(&self, timeout: Duration) -> anyhow::Result<()> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let id = self.container()?.with_context(|| {
+                format!(
+                    "compose started no container for service {} (project {})",
+                    self.service, self.project
+                )
+            })?;
+            let state = inspect(
+                &id,
+                "{{.State.Status}} {{if .State.Health}}{{.State.Health.Status}}{{else}}none{{end}} {{.State.ExitCode}}",
+            )?;
+            let mut words = state.split_whitespace();
+            let (status, health, code) = (
+                words.next().unwrap_or(""),
+                words.next().unwrap_or(""),
+                words.next().unwrap_or(""),
+            );
+            let problem = match (status, health) {
+                // Without a healthcheck, `ensure_database` retries its connection instead.
+                ("running", "healthy" | "none") => return Ok(()),
+                ("exited" | "dead", _) => format!("exited with code {code}"),
+                (_, "unhealthy") => "is unhealthy (its pg_isready healthcheck keeps failing)".to_string(),
+                _ if Instant::now() >= deadline => format!(
+                    "is not healthy after {} s ([local] start_timeout; state {status}, health {health})",
+                    timeout.as_secs()
+                ),
+                _ => {
+                    std::thread::sleep(Duration::from_millis(250));
+                    continue;
+                }
+            };
+            let log = container_log(&id, 20).unwrap_or_else(|e| format!("(no log: {e:#})"));
+            bail!(
+                "the container of service {} (compose project {}) {problem}; last log lines:\n{log}\n\
+                 see `cargo xtask db logs`, fix the cause, then `cargo xtask db down` and `cargo xtask db up`",
+                self.service,
+                self.project
+            );
+        }
+    }
+}
+
+/// `docker inspect --format`, trimmed.
+fn inspect(id: &str, format: &str) -> anyhow::Result<String> {
+    let out = output_within(
+        Command::new("docker").args(["inspect", "--format", format, id]),
+        ENGINE_TIMEOUT,
+    )?;
+    if !out.status.success() {
+        bail!(
+            "docker inspect {id} failed: {}",
+            first_line(&String::from_utf8_lossy(&out.stderr))
+        );
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
+}
+
+/// The last `lines` lines of a container's log, stdout and stderr interleaved as written.
+fn container_log(id: &str, lines: usize) -> anyhow::Result<String> {
+    use std::io::{Read, Seek};
+    // One file for both streams keeps the order the container wrote them in.
+    let mut file = tempfile::tempfile().context("creating a temporary file")?;
+    let status = Command::new("docker")
+        .args(["logs", "--tail", &lines.to_string(), id])
+        .stdin(Stdio::null())
+        .stdout(file.try_clone()?)
+        .stderr(file.try_clone()?)
+        .status()
+        .context("running docker logs")?;
+    let mut text = String::new();
+    file.rewind()?;
+    file.read_to_string(&mut text)?;
+    if !status.success() {
+        bail!("docker logs {id} failed: {}", first_line(&text));
+    }
+    Ok(redact(text.trim_end()))
+}
+
+/// The `image:` of `service` in the output of `compose config` (YAML with two-space
+/// indentation in both versions): a line scan, to spare a YAML parser for one value.
+fn service_image(yaml: &str, service: &str) -> Option<String> {
+    let mut in_services = false;
+    let mut in_service = false;
+    for line in yaml.lines() {
+        let indent = line.len() - line.trim_start().len();
+        let text = line.trim();
+        if text.is_empty() {
+            continue;
+        }
+        match indent {
+            0 => {
+                in_services = text == "services:";
+                in_service = false;
+            }
+            2 if in_services => {
+                let name = text
+                    .trim_end_matches(':')
+                    .trim_matches(|c| c == '"' || c == '\'');
+                in_service = name == service;
+            }
+            4 if in_service => {
+                if let Some(image) = text.strip_prefix("image:") {
+                    return Some(
+                        image
+                            .trim()
+                            .trim_matches(|c| c == '"' || c == '\'')
+                            .to_string(),
+                    );
+                }
+            }
+            _ => {}
+        }
+    }
+    None
+}
+
+/// Runs a command, killing it if it has not finished within `timeout`. For programs with
+/// short output (a full pipe would stall them until the timeout).
+fn output_within(command: &mut Command, timeout: Duration) -> anyhow::Result<Output> {
+    let mut child = command
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .with_context(|| format!("cannot run {:?}", command.get_program()))?;
+    let deadline = Instant::now() + timeout;
+    loop {
+        if child.try_wait()?.is_some() {
+            return Ok(child.wait_with_output()?);
+        }
+        if Instant::now() >= deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            bail!(
+                "{:?} gave no answer within {} s",
+                command.get_program(),
+                timeout.as_secs()
+            );
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn first_line(text: &str) -> &str {
+    text.lines()
+        .map(str::trim)
+        .find(|line| !line.is_empty())
+        .unwrap_or("no message")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finds_the_service_image_in_compose_config() {
+        let yaml = "services:\n  cache:\n    image: redis:7\n  db:\n    environment:\n      POSTGRES_DB: app\n    image: \"postgres:16.4\"\n    ports:\n    - 127.0.0.1:5433:5432/tcp\nvolumes:\n  pgdata: {}\n";
+        assert_eq!(service_image(yaml, "db").as_deref(), Some("postgres:16.4"));
+        assert_eq!(service_image(yaml, "cache").as_deref(), Some("redis:7"));
+        assert_eq!(service_image(yaml, "web"), None);
+    }
+
+    #[test]
+    fn project_names_differ_per_folder() {
+        let a = project_name(std::path::Path::new("/home/me/Clinic App"));
+        let b = project_name(std::path::Path::new("/home/you/Clinic App"));
+        assert!(a.starts_with("pgshift-clinicapp-"), "{a}");
+        assert_ne!(a, b);
+        assert!(a
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-'));
     }
 }

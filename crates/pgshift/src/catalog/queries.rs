@@ -1,0 +1,433 @@
+//! The pg_catalog queries behind `introspect`: five set-based queries (relations, columns,
+//! constraints, indexes, enum and domain types) whatever the size of the schema, assembled
+//! into the model in Rust.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use sqlx::postgres::PgRow;
+use sqlx::{Connection, PgConnection, Row};
+
+use super::{
+    Catalog, Check, Column, ColumnType, Domain, Enum, ForeignKey, Identity, Index, Key,
+    ReferentialAction, Table, TypeKind, View,
+};
+
+/// The relations of the requested schemas ($1), without the migration tooling's tables,
+/// partitions (their parent stands for them) and extension members.
+const RELATIONS: &str = r"
+WITH rel AS (
+    SELECT c.oid, n.nspname::text AS nspname, c.relname::text AS relname, c.relkind::text AS relkind
+    FROM pg_catalog.pg_class c
+    JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+    WHERE n.nspname = ANY($1::text[])
+      AND c.relkind IN ('r', 'p', 'v', 'm')
+      AND NOT c.relispartition
+      AND c.relname <> '_sqlx_migrations'
+      AND c.relname NOT LIKE '\_pgshift\_%'
+      AND NOT EXISTS (
+          SELECT 1 FROM pg_catalog.pg_depend d
+          WHERE d.classid = 'pg_catalog.pg_class'::regclass AND d.objid = c.oid AND d.deptype = 'e'
+      )
+)";
+
+const RELATION_QUERY: &str = r"
+SELECT r.nspname, r.relname, r.relkind,
+       ds.description AS comment,
+       CASE WHEN r.relkind IN ('v', 'm') THEN pg_catalog.pg_get_viewdef(r.oid) END AS definition
+FROM rel r
+LEFT JOIN pg_catalog.pg_description ds
+  ON ds.objoid = r.oid AND ds.classoid = 'pg_catalog.pg_class'::regclass AND ds.objsubid = 0";
+
+/// Comments are joined from pg_description rather than read with col_description(), a
+/// function call per row that costs more than the rest of the query on large schemas.
+/// Array element resolution: an array type (category A) stands for its element type.
+const COLUMN_QUERY: &str = r"
+SELECT r.nspname, r.relname, a.attname::text AS attname,
+       pg_catalog.format_type(a.atttypid, a.atttypmod) AS sql_type,
+       en.nspname::text AS type_schema, e.typname::text AS type_name, e.typtype::text AS type_kind,
+       CASE WHEN t.typcategory = 'A' AND t.typelem <> 0 THEN greatest(a.attndims::int4, 1) ELSE 0 END AS dims,
+       NOT a.attnotnull AS nullable,
+       CASE WHEN a.attgenerated = '' THEN pg_catalog.pg_get_expr(ad.adbin, ad.adrelid) END AS default_expr,
+       CASE WHEN a.attgenerated <> '' THEN pg_catalog.pg_get_expr(ad.adbin, ad.adrelid) END AS generated,
+       a.attidentity::text AS identity,
+       ds.description AS comment
+FROM rel r
+JOIN pg_catalog.pg_attribute a ON a.attrelid = r.oid AND a.attnum > 0 AND NOT a.attisdropped
+LEFT JOIN pg_catalog.pg_description ds
+  ON ds.objoid = a.attrelid AND ds.classoid = 'pg_catalog.pg_class'::regclass AND ds.objsubid = a.attnum
+JOIN pg_catalog.pg_type t ON t.oid = a.atttypid
+JOIN pg_catalog.pg_type e
+  ON e.oid = CASE WHEN t.typcategory = 'A' AND t.typelem <> 0 THEN t.typelem ELSE t.oid END
+JOIN pg_catalog.pg_namespace en ON en.oid = e.typnamespace
+LEFT JOIN pg_catalog.pg_attrdef ad ON ad.adrelid = a.attrelid AND ad.adnum = a.attnum
+ORDER BY r.oid, a.attnum";
+
+const CONSTRAINT_QUERY: &str = r"
+SELECT r.nspname, r.relname, co.conname::text AS conname, co.contype::text AS contype,
+       ARRAY(SELECT a.attname::text FROM unnest(co.conkey) WITH ORDINALITY k(n, i)
+             JOIN pg_catalog.pg_attribute a ON a.attrelid = co.conrelid AND a.attnum = k.n
+             ORDER BY k.i) AS columns,
+       fn.nspname::text AS ref_schema, fc.relname::text AS ref_table,
+       ARRAY(SELECT a.attname::text FROM unnest(co.confkey) WITH ORDINALITY k(n, i)
+             JOIN pg_catalog.pg_attribute a ON a.attrelid = co.confrelid AND a.attnum = k.n
+             ORDER BY k.i) AS ref_columns,
+       co.confupdtype::text AS on_update, co.confdeltype::text AS on_delete,
+       co.condeferrable, co.condeferred,
+       pg_catalog.pg_get_constraintdef(co.oid) AS definition
+FROM rel r
+JOIN pg_catalog.pg_constraint co ON co.conrelid = r.oid
+LEFT JOIN pg_catalog.pg_class fc ON fc.oid = co.confrelid
+LEFT JOIN pg_catalog.pg_namespace fn ON fn.oid = fc.relnamespace
+WHERE co.contype IN ('p', 'u', 'f', 'c', 'x')";
+
+const INDEX_QUERY: &str = r"
+SELECT r.nspname, r.relname, ic.relname::text AS index_name, i.indisunique, i.indisprimary,
+       am.amname::text AS method,
+       ARRAY(SELECT pg_catalog.pg_get_indexdef(i.indexrelid, k, true)
+             FROM generate_series(1, i.indnkeyatts::int4) k ORDER BY k) AS columns,
+       pg_catalog.pg_get_expr(i.indpred, i.indrelid) AS predicate,
+       pg_catalog.pg_get_indexdef(i.indexrelid) AS definition
+FROM rel r
+JOIN pg_catalog.pg_index i ON i.indrelid = r.oid
+JOIN pg_catalog.pg_class ic ON ic.oid = i.indexrelid
+JOIN pg_catalog.pg_am am ON am.oid = ic.relam";
+
+/// Every enum and domain outside the system schemas; `introspect` keeps those of the
+/// requested schemas and those the requested relations use.
+const TYPE_QUERY: &str = r"
+SELECT n.nspname::text AS nspname, t.typname::text AS typname, t.typtype::text AS typtype,
+       ARRAY(SELECT l.enumlabel::text FROM pg_catalog.pg_enum l
+             WHERE l.enumtypid = t.oid ORDER BY l.enumsortorder) AS labels,
+       pg_catalog.format_type(t.typbasetype, t.typtypmod) AS base_sql,
+       ben.nspname::text AS base_schema, be.typname::text AS base_name, be.typtype::text AS base_kind,
+       CASE WHEN bt.typcategory = 'A' AND bt.typelem <> 0 THEN greatest(t.typndims, 1) ELSE 0 END AS base_dims,
+       NOT t.typnotnull AS nullable, t.typdefault,
+       ARRAY(SELECT c.conname::text FROM pg_catalog.pg_constraint c
+             WHERE c.contypid = t.oid ORDER BY c.conname) AS check_names,
+       ARRAY(SELECT pg_catalog.pg_get_constraintdef(c.oid) FROM pg_catalog.pg_constraint c
+             WHERE c.contypid = t.oid ORDER BY c.conname) AS check_defs,
+       pg_catalog.obj_description(t.oid, 'pg_type') AS comment
+FROM pg_catalog.pg_type t
+JOIN pg_catalog.pg_namespace n ON n.oid = t.typnamespace
+LEFT JOIN pg_catalog.pg_type bt ON bt.oid = t.typbasetype
+LEFT JOIN pg_catalog.pg_type be
+  ON be.oid = CASE WHEN bt.typcategory = 'A' AND bt.typelem <> 0 THEN bt.typelem ELSE bt.oid END
+LEFT JOIN pg_catalog.pg_namespace ben ON ben.oid = be.typnamespace
+WHERE t.typtype IN ('e', 'd')
+  AND n.nspname NOT IN ('pg_catalog', 'information_schema')
+  AND n.nspname NOT LIKE 'pg\_%'";
+
+type RelKey = (String, String);
+
+pub(super) async fn introspect(
+    conn: &mut PgConnection,
+    schemas: &[String],
+) -> Result<Catalog, sqlx::Error> {
+    let run = |sql: &str| format!("{RELATIONS}\n{sql}");
+    // One snapshot for all queries, so a concurrent migration cannot make them disagree;
+    // and search_path = pg_catalog, so that every name PostgreSQL prints (types, defaults,
+    // constraint and view definitions) is schema-qualified the same way whatever the
+    // role's search_path: two databases with the same schema give the same text.
+    let mut tx = conn.begin().await?;
+    sqlx::raw_sql(
+        "SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY; \
+         SET LOCAL search_path = pg_catalog",
+    )
+    .execute(&mut *tx)
+    .await?;
+    let relations = sqlx::query(&run(RELATION_QUERY))
+        .bind(schemas)
+        .fetch_all(&mut *tx)
+        .await?;
+    let columns = sqlx::query(&run(COLUMN_QUERY))
+        .bind(schemas)
+        .fetch_all(&mut *tx)
+        .await?;
+    let constraints = sqlx::query(&run(CONSTRAINT_QUERY))
+        .bind(schemas)
+        .fetch_all(&mut *tx)
+        .await?;
+    let indexes = sqlx::query(&run(INDEX_QUERY))
+        .bind(schemas)
+        .fetch_all(&mut *tx)
+        .await?;
+    let types = sqlx::query(TYPE_QUERY).fetch_all(&mut *tx).await?;
+    tx.commit().await?;
+
+    let mut tables: BTreeMap<RelKey, Table> = BTreeMap::new();
+    let mut views: BTreeMap<RelKey, View> = BTreeMap::new();
+    for row in &relations {
+        let schema: String = row.try_get("nspname")?;
+        let name: String = row.try_get("relname")?;
+        let kind: String = row.try_get("relkind")?;
+        let comment: Option<String> = row.try_get("comment")?;
+        let key = (schema.clone(), name.clone());
+        if kind == "v" || kind == "m" {
+            let definition: Option<String> = row.try_get("definition")?;
+            views.insert(
+                key,
+                View {
+                    schema,
+                    name,
+                    materialized: kind == "m",
+                    columns: Vec::new(),
+                    definition: definition.unwrap_or_default(),
+                    indexes: Vec::new(),
+                    comment,
+                },
+            );
+        } else {
+            tables.insert(
+                key,
+                Table {
+                    schema,
+                    name,
+                    partitioned: kind == "p",
+                    columns: Vec::new(),
+                    primary_key: None,
+                    uniques: Vec::new(),
+                    foreign_keys: Vec::new(),
+                    checks: Vec::new(),
+                    exclusions: Vec::new(),
+                    indexes: Vec::new(),
+                    comment,
+                },
+            );
+        }
+    }
+
+    for row in &columns {
+        let key = rel_key(row)?;
+        let identity: String = row.try_get("identity")?;
+        let mut column = Column {
+            name: row.try_get("attname")?,
+            ty: ColumnType {
+                sql: row.try_get("sql_type")?,
+                schema: row.try_get("type_schema")?,
+                name: row.try_get("type_name")?,
+                kind: type_kind(&row.try_get::<String, _>("type_kind")?),
+                dims: row.try_get::<i32, _>("dims")?.max(0) as u32,
+            },
+            nullable: row.try_get("nullable")?,
+            default: row.try_get("default_expr")?,
+            identity: match identity.as_str() {
+                "a" => Some(Identity::Always),
+                "d" => Some(Identity::ByDefault),
+                _ => None,
+            },
+            generated: row.try_get("generated")?,
+            comment: row.try_get("comment")?,
+        };
+        if let Some(table) = tables.get_mut(&key) {
+            table.columns.push(column);
+        } else if let Some(view) = views.get_mut(&key) {
+            column.nullable = true;
+            view.columns.push(column);
+        }
+    }
+
+    for row in &constraints {
+        let Some(table) = tables.get_mut(&rel_key(row)?) else {
+            continue;
+        };
+        let name: String = row.try_get("conname")?;
+        let definition: String = row.try_get("definition")?;
+        let columns: Vec<String> = row.try_get("columns")?;
+        match row.try_get::<String, _>("contype")?.as_str() {
+            "p" => {
+                table.primary_key = Some(Key {
+                    name,
+                    columns,
+                    definition,
+                })
+            }
+            "u" => table.uniques.push(Key {
+                name,
+                columns,
+                definition,
+            }),
+            "f" => table.foreign_keys.push(ForeignKey {
+                name,
+                columns,
+                referenced_schema: row
+                    .try_get::<Option<String>, _>("ref_schema")?
+                    .unwrap_or_default(),
+                referenced_table: row
+                    .try_get::<Option<String>, _>("ref_table")?
+                    .unwrap_or_default(),
+                referenced_columns: row.try_get("ref_columns")?,
+                on_update: action(&row.try_get::<String, _>("on_update")?),
+                on_delete: action(&row.try_get::<String, _>("on_delete")?),
+                deferrable: row.try_get("condeferrable")?,
+                initially_deferred: row.try_get("condeferred")?,
+                definition,
+            }),
+            "c" => table.checks.push(Check { name, definition }),
+            _ => table.exclusions.push(Check { name, definition }),
+        }
+    }
+
+    for row in &indexes {
+        let key = rel_key(row)?;
+        let index = Index {
+            name: row.try_get("index_name")?,
+            unique: row.try_get("indisunique")?,
+            primary: row.try_get("indisprimary")?,
+            method: row.try_get("method")?,
+            columns: row.try_get("columns")?,
+            predicate: row.try_get("predicate")?,
+            definition: row.try_get("definition")?,
+        };
+        if let Some(table) = tables.get_mut(&key) {
+            table.indexes.push(index);
+        } else if let Some(view) = views.get_mut(&key) {
+            view.indexes.push(index);
+        }
+    }
+
+    let mut enums = Vec::new();
+    let mut domains = Vec::new();
+    for row in &types {
+        let schema: String = row.try_get("nspname")?;
+        let name: String = row.try_get("typname")?;
+        let comment: Option<String> = row.try_get("comment")?;
+        if row.try_get::<String, _>("typtype")? == "e" {
+            enums.push(Enum {
+                schema,
+                name,
+                labels: row.try_get("labels")?,
+                comment,
+            });
+        } else {
+            let names: Vec<String> = row.try_get("check_names")?;
+            let defs: Vec<String> = row.try_get("check_defs")?;
+            domains.push(Domain {
+                schema,
+                name,
+                base: ColumnType {
+                    sql: row.try_get("base_sql")?,
+                    schema: row.try_get("base_schema")?,
+                    name: row.try_get("base_name")?,
+                    kind: type_kind(&row.try_get::<String, _>("base_kind")?),
+                    dims: row.try_get::<i32, _>("base_dims")?.max(0) as u32,
+                },
+                nullable: row.try_get("nullable")?,
+                default: row.try_get("typdefault")?,
+                checks: names
+                    .into_iter()
+                    .zip(defs)
+                    .map(|(name, definition)| Check { name, definition })
+                    .collect(),
+                comment,
+            });
+        }
+    }
+
+    let mut catalog = Catalog {
+        schemas: schemas.to_vec(),
+        enums,
+        domains,
+        tables: tables.into_values().collect(),
+        views: views.into_values().collect(),
+    };
+    keep_used_types(&mut catalog);
+    sort(&mut catalog);
+    Ok(catalog)
+}
+
+fn rel_key(row: &PgRow) -> Result<RelKey, sqlx::Error> {
+    Ok((row.try_get("nspname")?, row.try_get("relname")?))
+}
+
+fn type_kind(typtype: &str) -> TypeKind {
+    match typtype {
+        "c" => TypeKind::Composite,
+        "d" => TypeKind::Domain,
+        "e" => TypeKind::Enum,
+        "p" => TypeKind::Pseudo,
+        "r" => TypeKind::Range,
+        "m" => TypeKind::Multirange,
+        _ => TypeKind::Base,
+    }
+}
+
+fn action(code: &str) -> ReferentialAction {
+    match code {
+        "r" => ReferentialAction::Restrict,
+        "c" => ReferentialAction::Cascade,
+        "n" => ReferentialAction::SetNull,
+        "d" => ReferentialAction::SetDefault,
+        _ => ReferentialAction::NoAction,
+    }
+}
+
+/// Keeps the enums and domains of the requested schemas, plus those that a kept relation
+/// or domain uses from another schema (transitively through domains).
+fn keep_used_types(catalog: &mut Catalog) {
+    let mut used: BTreeSet<(String, String)> = BTreeSet::new();
+    let columns = catalog
+        .tables
+        .iter()
+        .flat_map(|t| &t.columns)
+        .chain(catalog.views.iter().flat_map(|v| &v.columns));
+    for column in columns {
+        used.insert((column.ty.schema.clone(), column.ty.name.clone()));
+    }
+    for domain in &catalog.domains {
+        if catalog.schemas.contains(&domain.schema) {
+            used.insert((domain.base.schema.clone(), domain.base.name.clone()));
+        }
+    }
+    // Domains over domains: follow the chain until nothing new turns up.
+    loop {
+        let before = used.len();
+        for domain in &catalog.domains {
+            if used.contains(&(domain.schema.clone(), domain.name.clone())) {
+                used.insert((domain.base.schema.clone(), domain.base.name.clone()));
+            }
+        }
+        if used.len() == before {
+            break;
+        }
+    }
+    let keep = |schema: &String, name: &String| {
+        catalog.schemas.contains(schema) || used.contains(&(schema.clone(), name.clone()))
+    };
+    let enums = std::mem::take(&mut catalog.enums);
+    catalog.enums = enums
+        .into_iter()
+        .filter(|e| keep(&e.schema, &e.name))
+        .collect();
+    let domains = std::mem::take(&mut catalog.domains);
+    catalog.domains = domains
+        .into_iter()
+        .filter(|d| keep(&d.schema, &d.name))
+        .collect();
+}
+
+/// Byte-order sorting, so the model does not depend on the database's collation or on
+/// the order rows came back in.
+fn sort(catalog: &mut Catalog) {
+    catalog
+        .enums
+        .sort_by(|a, b| (&a.schema, &a.name).cmp(&(&b.schema, &b.name)));
+    catalog
+        .domains
+        .sort_by(|a, b| (&a.schema, &a.name).cmp(&(&b.schema, &b.name)));
+    catalog
+        .tables
+        .sort_by(|a, b| (&a.schema, &a.name).cmp(&(&b.schema, &b.name)));
+    catalog
+        .views
+        .sort_by(|a, b| (&a.schema, &a.name).cmp(&(&b.schema, &b.name)));
+    for table in &mut catalog.tables {
+        table.uniques.sort_by(|a, b| a.name.cmp(&b.name));
+        table.foreign_keys.sort_by(|a, b| a.name.cmp(&b.name));
+        table.checks.sort_by(|a, b| a.name.cmp(&b.name));
+        table.exclusions.sort_by(|a, b| a.name.cmp(&b.name));
+        table.indexes.sort_by(|a, b| a.name.cmp(&b.name));
+    }
+    for view in &mut catalog.views {
+        view.indexes.sort_by(|a, b| a.name.cmp(&b.name));
+    }
+}

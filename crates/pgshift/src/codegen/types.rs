@@ -1,0 +1,191 @@
+//! PostgreSQL types to Rust types, as sqlx maps them: `[codegen.types]` overrides first,
+//! then enums (generated), domains (by their base type), then the built-in and extension
+//! types sqlx knows.
+
+use std::collections::BTreeMap;
+
+use crate::catalog::{Catalog, ColumnType, TypeKind};
+use crate::config::{Codegen, DateTimeCrate};
+
+use super::CodegenError;
+
+/// A Rust type for a column, and whether it implements serde's traits.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RustType {
+    pub path: String,
+    pub serde: bool,
+}
+
+impl RustType {
+    fn new(path: &str, serde: bool) -> RustType {
+        RustType {
+            path: path.to_string(),
+            serde,
+        }
+    }
+}
+
+/// Maps column types of one catalog under one configuration.
+pub struct TypeMapper<'a> {
+    catalog: &'a Catalog,
+    options: &'a Codegen,
+    /// (schema, name) of each enum -> its generated Rust name.
+    enum_names: &'a BTreeMap<(String, String), String>,
+}
+
+impl<'a> TypeMapper<'a> {
+    pub fn new(
+        catalog: &'a Catalog,
+        options: &'a Codegen,
+        enum_names: &'a BTreeMap<(String, String), String>,
+    ) -> TypeMapper<'a> {
+        TypeMapper {
+            catalog,
+            options,
+            enum_names,
+        }
+    }
+
+    /// The Rust type of `ty`, not counting nullability; `column` (`table.column`) names the
+    /// column in errors.
+    pub fn map(&self, column: &str, ty: &ColumnType) -> Result<RustType, CodegenError> {
+        let element = self.element(column, ty, ty.dims)?;
+        if self.options.serde && !element.0.serde {
+            return Err(CodegenError::NoSerde {
+                column: column.to_string(),
+                sql_type: ty.sql.clone(),
+                rust_type: element.0.path.clone(),
+                type_name: ty.name.clone(),
+            });
+        }
+        let (mut rust, dims) = element;
+        match dims {
+            0 => {}
+            1 => {
+                // sqlx decodes citext[] only into its wrapper type, not String.
+                if ty.name == "citext" && rust.path == "String" {
+                    rust.path = "sqlx::postgres::types::PgCiText".into();
+                    rust.serde = false;
+                }
+                rust.path = format!("Vec<{}>", rust.path);
+            }
+            _ => {
+                return Err(CodegenError::MultiDimensional {
+                    column: column.to_string(),
+                    sql_type: ty.sql.clone(),
+                    dims,
+                })
+            }
+        }
+        Ok(rust)
+    }
+
+    /// The element type and the total array dimensions (a domain over an array adds its
+    /// own dimensions to the column's).
+    fn element(
+        &self,
+        column: &str,
+        ty: &ColumnType,
+        dims: u32,
+    ) -> Result<(RustType, u32), CodegenError> {
+        let types = &self.options.types;
+        let qualified = format!("{}.{}", ty.schema, ty.name);
+        if let Some(path) = types.get(&qualified).or_else(|| types.get(&ty.name)) {
+            return Ok((RustType::new(path, true), dims));
+        }
+        match ty.kind {
+            TypeKind::Enum => {
+                if let Some(name) = self.enum_names.get(&(ty.schema.clone(), ty.name.clone())) {
+                    return Ok((RustType::new(name, true), dims));
+                }
+            }
+            TypeKind::Domain => {
+                if let Some(domain) = self.catalog.find_domain(&ty.schema, &ty.name) {
+                    return self.element(column, &domain.base, dims + domain.base.dims);
+                }
+            }
+            TypeKind::Base | TypeKind::Range => {
+                if let Some(rust) = self.builtin(ty) {
+                    return Ok((rust, dims));
+                }
+            }
+            _ => {}
+        }
+        Err(CodegenError::UnknownType {
+            column: column.to_string(),
+            sql_type: ty.sql.clone(),
+            type_name: ty.name.clone(),
+        })
+    }
+
+    fn builtin(&self, ty: &ColumnType) -> Option<RustType> {
+        let chrono = self.options.datetime == DateTimeCrate::Chrono;
+        let pick = |c: &str, t: &str| if chrono { c.to_string() } else { t.to_string() };
+        let date = pick("chrono::NaiveDate", "time::Date");
+        let timestamp = pick("chrono::NaiveDateTime", "time::PrimitiveDateTime");
+        let timestamptz = pick("chrono::DateTime<chrono::Utc>", "time::OffsetDateTime");
+        let sqlx = |name: &str, serde: bool| {
+            Some(RustType::new(
+                &format!("sqlx::postgres::types::{name}"),
+                serde,
+            ))
+        };
+        // Extension types live in whatever schema the extension was installed into.
+        match ty.name.as_str() {
+            "citext" => return Some(RustType::new("String", true)),
+            "hstore" => return sqlx("PgHstore", true),
+            "ltree" => return sqlx("PgLTree", false),
+            "lquery" => return sqlx("PgLQuery", false),
+            "cube" => return sqlx("PgCube", false),
+            _ => {}
+        }
+        if ty.schema != "pg_catalog" {
+            return None;
+        }
+        let plain = |path: &str| Some(RustType::new(path, true));
+        match ty.name.as_str() {
+            "bool" => plain("bool"),
+            "char" => plain("i8"),
+            "int2" => plain("i16"),
+            "int4" => plain("i32"),
+            "int8" => plain("i64"),
+            "float4" => plain("f32"),
+            "float8" => plain("f64"),
+            "numeric" => plain("rust_decimal::Decimal"),
+            "oid" => sqlx("Oid", true),
+            "money" => sqlx("PgMoney", false),
+            "text" | "varchar" | "bpchar" | "name" => plain("String"),
+            "bytea" => plain("Vec<u8>"),
+            "uuid" => plain("uuid::Uuid"),
+            "json" | "jsonb" => plain("serde_json::Value"),
+            "date" => plain(&date),
+            "time" => plain(&pick("chrono::NaiveTime", "time::Time")),
+            "timetz" => sqlx(
+                &pick(
+                    "PgTimeTz<chrono::NaiveTime, chrono::FixedOffset>",
+                    "PgTimeTz<time::Time, time::UtcOffset>",
+                ),
+                false,
+            ),
+            "timestamp" => plain(&timestamp),
+            "timestamptz" => plain(&timestamptz),
+            "interval" => sqlx("PgInterval", false),
+            "inet" | "cidr" => plain("ipnetwork::IpNetwork"),
+            "bit" | "varbit" => Some(RustType::new("bit_vec::BitVec", false)),
+            "point" => sqlx("PgPoint", false),
+            "line" => sqlx("PgLine", false),
+            "lseg" => sqlx("PgLSeg", false),
+            "box" => sqlx("PgBox", false),
+            "path" => sqlx("PgPath", false),
+            "polygon" => sqlx("PgPolygon", false),
+            "circle" => sqlx("PgCircle", false),
+            "int4range" => sqlx("PgRange<i32>", false),
+            "int8range" => sqlx("PgRange<i64>", false),
+            "numrange" => sqlx("PgRange<rust_decimal::Decimal>", false),
+            "daterange" => sqlx(&format!("PgRange<{date}>"), false),
+            "tsrange" => sqlx(&format!("PgRange<{timestamp}>"), false),
+            "tstzrange" => sqlx(&format!("PgRange<{timestamptz}>"), false),
+            _ => None,
+        }
+    }
+}

@@ -1,0 +1,353 @@
+//! `cargo xtask db ...` on the docker backend, against a real Docker engine.
+//!
+//! These run when `PGSHIFT_DOCKER_TESTS=1` (`.ci/run` sets it after
+//! `../shared/tools/docker-test-engine`, and exports `PGSHIFT_POSTGRES_IMAGE`); with it set,
+//! a missing engine or image fails the tests. The test engine has no bridge network, so the
+//! projects use tests/fixtures/docker/docker-compose.yml: host networking, the server bound
+//! to 127.0.0.1 on a free port.
+
+mod support;
+
+use std::process::Command;
+use std::time::Duration;
+
+use pgshift::local::docker;
+use support::{free_port, repo_root, stderr, text, Project};
+
+/// The local database's password in these projects: no output may ever show it.
+const PASSWORD: &str = "pw-never-shown-4f1c";
+
+/// Whether the Docker tests run; panics with the reason when they should and cannot.
+fn docker_tests() -> bool {
+    if std::env::var("PGSHIFT_DOCKER_TESTS").as_deref() != Ok("1") {
+        eprintln!(
+            "note: Docker end-to-end tests skipped; run ../shared/tools/docker-test-engine, \
+             eval its last line, and set PGSHIFT_DOCKER_TESTS=1 to run them"
+        );
+        return false;
+    }
+    if let Err(e) = docker::engine_version(Duration::from_secs(10)) {
+        panic!("PGSHIFT_DOCKER_TESTS=1, but {e}");
+    }
+    if let Err(e) = docker::compose_tool() {
+        panic!("PGSHIFT_DOCKER_TESTS=1, but {e:#}");
+    }
+    let image = std::env::var(docker::IMAGE_VAR).unwrap_or_else(|_| {
+        panic!(
+            "PGSHIFT_DOCKER_TESTS=1, but {} is not set; eval the last line of ../shared/tools/docker-test-engine",
+            docker::IMAGE_VAR
+        )
+    });
+    let present = Command::new("docker")
+        .args(["image", "inspect", &image])
+        .output()
+        .unwrap()
+        .status
+        .success();
+    assert!(
+        present,
+        "PGSHIFT_DOCKER_TESTS=1, but the image {image} is not present; run ../shared/tools/docker-test-engine"
+    );
+    true
+}
+
+/// A project on the docker backend whose container and volume are removed when the test
+/// ends, even on a panic.
+struct DockerProject {
+    project: Project,
+    port: u16,
+}
+
+impl DockerProject {
+    /// With `compose` (a file of tests/fixtures/docker/) as its compose file.
+    fn new(compose: &str) -> DockerProject {
+        let project = Project::empty();
+        let fixture = repo_root().join("tests/fixtures/docker").join(compose);
+        project.write(
+            "docker/docker-compose.yml",
+            &std::fs::read_to_string(fixture).unwrap(),
+        );
+        let port = free_port();
+        project.write(
+            "pgshift.toml",
+            &format!(
+                "[local]\nbackend = \"docker\"\ndatabase = \"clinic\"\nport = {port}\n\
+                 password = \"{PASSWORD}\"\nstart_timeout = \"90s\"\n"
+            ),
+        );
+        DockerProject { project, port }
+    }
+
+    fn compose_project(&self) -> String {
+        docker::project_name(&self.project.dir)
+    }
+
+    /// `docker ps` / `docker volume ls` ids carrying this project's compose label.
+    fn labelled(&self, what: &[&str]) -> String {
+        let out = Command::new("docker")
+            .args(what)
+            .args([
+                "-q",
+                "--filter",
+                &format!(
+                    "label=com.docker.compose.project={}",
+                    self.compose_project()
+                ),
+            ])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", text(&out));
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    }
+}
+
+impl Drop for DockerProject {
+    fn drop(&mut self) {
+        let _ = self.project.xtask(["db", "down", "--volumes"]).output();
+    }
+}
+
+impl std::ops::Deref for DockerProject {
+    type Target = Project;
+    fn deref(&self) -> &Project {
+        &self.project
+    }
+}
+
+fn no_password(out: &std::process::Output) {
+    assert!(
+        !text(out).contains(PASSWORD),
+        "the password leaked:\n{}",
+        text(out)
+    );
+}
+
+/// One container through the whole lifecycle: up (healthy), up again, psql, status, logs,
+/// down keeps the data, down --volumes removes it.
+#[test]
+fn docker_lifecycle_keeps_data_until_down_volumes() {
+    if !docker_tests() {
+        return;
+    }
+    let p = DockerProject::new("docker-compose.yml");
+
+    let out = p.xtask(["db", "up"]).ok();
+    no_password(&out);
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        format!("postgres://postgres:***@127.0.0.1:{}/clinic", p.port),
+        "{}",
+        text(&out)
+    );
+    assert!(
+        stderr(&out).contains("local database (docker) started"),
+        "{}",
+        text(&out)
+    );
+
+    let again = p.xtask(["db", "up"]).ok();
+    assert!(
+        stderr(&again).contains("already running"),
+        "{}",
+        text(&again)
+    );
+
+    let one = p
+        .xtask(["db", "psql", "--", "-At", "-c", "select 1"])
+        .stdout();
+    assert_eq!(one.trim(), "1");
+    p.xtask([
+        "db",
+        "psql",
+        "--",
+        "-c",
+        "CREATE TABLE kept (n int); INSERT INTO kept VALUES (42)",
+    ])
+    .ok();
+
+    let out = p.xtask(["db", "status"]).ok();
+    no_password(&out);
+    let status = String::from_utf8_lossy(&out.stdout);
+    assert!(status.contains("backend:  docker"), "{status}");
+    assert!(status.contains("running:  yes"), "{status}");
+    assert!(status.contains("version:  15."), "{status}");
+    let volume = format!("docker volume {}_pgdata", p.compose_project());
+    assert!(status.contains(&volume), "{status}");
+
+    let json: serde_json::Value =
+        serde_json::from_str(&p.xtask(["db", "status", "--json"]).stdout()).unwrap();
+    assert_eq!(json["backend"], "docker");
+    assert_eq!(json["running"], true);
+    assert_eq!(json["port"], p.port);
+    assert!(
+        json["server_version"].as_str().unwrap().starts_with("15."),
+        "{json}"
+    );
+    assert_eq!(json["data"], volume);
+
+    let logs = p.xtask(["db", "logs", "-n", "20"]).stdout();
+    assert!(
+        logs.contains("database system is ready to accept connections"),
+        "{logs}"
+    );
+
+    let down = p.xtask(["db", "down"]).ok();
+    assert!(
+        stderr(&down).contains("(docker) stopped"),
+        "{}",
+        text(&down)
+    );
+    let json: serde_json::Value =
+        serde_json::from_str(&p.xtask(["db", "status", "--json"]).stdout()).unwrap();
+    assert_eq!(json["running"], false);
+    assert_eq!(
+        p.labelled(&["ps", "-a"]),
+        "",
+        "db down removes the container"
+    );
+    assert_ne!(
+        p.labelled(&["volume", "ls"]),
+        "",
+        "db down keeps the volume"
+    );
+
+    p.xtask(["db", "up"]).ok();
+    let kept = p
+        .xtask(["db", "psql", "--", "-At", "-c", "SELECT n FROM kept"])
+        .stdout();
+    assert_eq!(kept.trim(), "42", "the data survives db down / db up");
+
+    let out = p.xtask(["db", "down", "--volumes"]).ok();
+    assert!(
+        stderr(&out).contains("its data was deleted"),
+        "{}",
+        text(&out)
+    );
+    assert_eq!(p.labelled(&["ps", "-a"]), "");
+    assert_eq!(
+        p.labelled(&["volume", "ls"]),
+        "",
+        "db down --volumes removes the volume"
+    );
+}
+
+/// An image that is not there fails before `up`: no pull, no container.
+#[test]
+fn absent_image_fails_before_up() {
+    if !docker_tests() {
+        return;
+    }
+    let p = DockerProject::new("docker-compose.yml");
+    let err = p
+        .xtask(["db", "up"])
+        .env(docker::IMAGE_VAR, "pgshift-local/absent:0")
+        .fails_with(1);
+    assert!(err.contains("pgshift-local/absent:0"), "{err}");
+    assert!(err.contains("not present locally"), "{err}");
+    assert!(
+        err.contains("`docker pull pgshift-local/absent:0`"),
+        "{err}"
+    );
+    assert!(!err.contains(PASSWORD), "{err}");
+    assert_eq!(p.labelled(&["ps", "-a"]), "", "no container was created");
+}
+
+/// A server that dies at start fails `db up` with the container's last log lines.
+#[test]
+fn crashing_container_fails_up_with_its_log() {
+    if !docker_tests() {
+        return;
+    }
+    let p = DockerProject::new("crashing-server.yml");
+    let err = p.xtask(["db", "up"]).fails_with(1);
+    assert!(err.contains("exited with code"), "{err}");
+    assert!(err.contains("last log lines"), "{err}");
+    assert!(err.contains("not_a_setting"), "{err}");
+    assert!(!err.contains(PASSWORD), "{err}");
+}
+
+/// `auto` picks docker when the engine answers, and says so.
+#[test]
+fn auto_picks_docker_when_the_engine_answers() {
+    if !docker_tests() {
+        return;
+    }
+    let p = DockerProject::new("docker-compose.yml");
+    p.write(
+        "pgshift.toml",
+        &format!("[local]\nbackend = \"auto\"\nport = {}\n", p.port),
+    );
+    let out = p.xtask(["db", "status", "--json"]).ok();
+    assert!(
+        stderr(&out).contains("backend auto: a Docker engine answers, using docker"),
+        "{}",
+        text(&out)
+    );
+    let json: serde_json::Value =
+        serde_json::from_str(&String::from_utf8_lossy(&out.stdout)).unwrap();
+    assert_eq!(json["backend"], "docker");
+    assert_eq!(json["running"], false);
+}
+
+/// The shipped docker/docker-compose.yml parses, with the config's values and the image
+/// override in place.
+#[test]
+fn shipped_compose_file_parses() {
+    if !docker_tests() {
+        return;
+    }
+    let tool = docker::compose_tool().unwrap();
+    let config = |image: Option<&str>| {
+        let mut command = Command::new(if tool.kind == docker::ComposeKind::V2 {
+            "docker"
+        } else {
+            "docker-compose"
+        });
+        if tool.kind == docker::ComposeKind::V2 {
+            command.arg("compose");
+        }
+        command
+            .arg("-f")
+            .arg(repo_root().join("docker/docker-compose.yml"))
+            .args(["-p", "pgshift-config-test", "config"])
+            .env(docker::PORT_VAR, "6543")
+            .env(docker::USER_VAR, "clinic_user")
+            .env(docker::PASSWORD_VAR, PASSWORD)
+            .env(docker::DATABASE_VAR, "clinic")
+            .env_remove(docker::IMAGE_VAR);
+        if let Some(image) = image {
+            command.env(docker::IMAGE_VAR, image);
+        }
+        let out = command.output().unwrap();
+        assert!(
+            out.status.success(),
+            "{} config failed:\n{}",
+            tool.invocation(),
+            text(&out)
+        );
+        String::from_utf8_lossy(&out.stdout).to_string()
+    };
+    let yaml = config(None);
+    assert!(yaml.contains("image: postgres:16.4-bookworm"), "{yaml}");
+    assert!(yaml.contains("6543"), "{yaml}");
+    assert!(yaml.contains("127.0.0.1"), "{yaml}");
+    assert!(yaml.contains("POSTGRES_USER: clinic_user"), "{yaml}");
+    assert!(yaml.contains("POSTGRES_DB: clinic"), "{yaml}");
+    assert!(yaml.contains("pg_isready"), "{yaml}");
+    assert!(yaml.contains("pgdata"), "{yaml}");
+    let yaml = config(Some("example/postgres:15"));
+    assert!(yaml.contains("image: example/postgres:15"), "{yaml}");
+}
+
+/// A compose file that is not there is named, with the config key to change.
+#[test]
+fn missing_compose_file_is_named() {
+    let p = Project::empty();
+    p.write(
+        "pgshift.toml",
+        "[local]\nbackend = \"docker\"\ncompose_file = \"infra/compose.yml\"\n",
+    );
+    let err = p.xtask(["db", "up"]).fails_with(1);
+    assert!(err.contains("infra/compose.yml"), "{err}");
+    assert!(err.contains("[local] compose_file"), "{err}");
+}
