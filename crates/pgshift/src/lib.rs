@@ -6,6 +6,7 @@
 pub mod config;
 pub mod db;
 pub mod local;
+pub mod migrations;
 pub mod pgbin;
 pub mod target;
 
