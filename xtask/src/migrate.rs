@@ -6,7 +6,7 @@ use std::io::IsTerminal;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use anyhow::{bail, Result};
+use anyhow::Result;
 use pgshift::migrations::{self, ApplyOptions, ApplyReport, Mode, Progress, State, Status};
 
 use crate::context::Ctx;
@@ -283,27 +283,125 @@ pub async fn deploy(ctx: &Ctx, args: DeployArgs) -> Result<ExitCode> {
 }
 
 #[derive(clap::Args)]
-pub struct ResetArgs {}
+pub struct ResetArgs {
+    /// Do not ask for confirmation (needed when not on a terminal; --yes works too).
+    #[arg(long)]
+    pub force: bool,
+}
 
-pub async fn reset(_ctx: &Ctx, _args: ResetArgs) -> Result<ExitCode> {
-    bail!("migrate-reset is not built yet")
+pub async fn reset(ctx: &Ctx, args: ResetArgs) -> Result<ExitCode> {
+    let target = ctx.target()?;
+    target.require_local("migrate-reset")?;
+    let what = format!(
+        "drop the database {} and reapply every migration",
+        target.url.host_and_database()
+    );
+    if !(args.force || ctx.yes) {
+        if !std::io::stdin().is_terminal() {
+            return Err(pgshift::UsageError::Other(format!(
+                "migrate-reset would {what}; pass --force (or --yes) to confirm when not on a terminal"
+            ))
+            .into());
+        }
+        eprint!("This will {what}; all its data is lost. Continue? [y/N] ");
+        let mut answer = String::new();
+        std::io::stdin().read_line(&mut answer)?;
+        if !matches!(answer.trim(), "y" | "Y" | "yes") {
+            ctx.note("nothing was changed");
+            return Ok(ExitCode::from(1));
+        }
+    }
+    let report = migrations::reset::reset(&ctx.config, &target, &mut progress(ctx))
+        .await
+        .map_err(lift)?;
+    ctx.note(&format!("dropped and recreated {}", report.database));
+    summarise(ctx, &report);
+    // Regenerating the typed bindings goes here (codegen, wired in at merge).
+    Ok(ExitCode::SUCCESS)
 }
 
 #[derive(clap::Args)]
-pub struct ResolveArgs {}
+#[command(group(clap::ArgGroup::new("outcome").required(true)))]
+pub struct ResolveArgs {
+    /// The failed migration's changes are now in the database (applied by hand).
+    #[arg(long, value_name = "VERSION", group = "outcome")]
+    pub applied: Option<i64>,
+    /// The failed migration's changes are not in the database; retry it on the next deploy.
+    #[arg(long, value_name = "VERSION", group = "outcome")]
+    pub rolled_back: Option<i64>,
+}
 
-pub async fn resolve(_ctx: &Ctx, _args: ResolveArgs) -> Result<ExitCode> {
-    bail!("migrate-resolve is not built yet")
+pub async fn resolve(ctx: &Ctx, args: ResolveArgs) -> Result<ExitCode> {
+    use migrations::resolve::Resolution;
+    let target = ctx.target()?;
+    let (version, resolution) = match (args.applied, args.rolled_back) {
+        (Some(v), _) => (v, Resolution::Applied),
+        (_, Some(v)) => (v, Resolution::RolledBack),
+        _ => unreachable!("clap requires one of them"),
+    };
+    migrations::resolve::resolve(
+        &ctx.config,
+        &target,
+        version,
+        resolution,
+        &mut progress(ctx),
+    )
+    .await
+    .map_err(lift)?;
+    ctx.note(&match resolution {
+        Resolution::Applied => format!(
+            "recorded migration {version} as applied on {} ({})",
+            target.env,
+            target.url.host_and_database()
+        ),
+        Resolution::RolledBack => format!(
+            "recorded migration {version} as rolled back on {} ({}); it is pending again",
+            target.env,
+            target.url.host_and_database()
+        ),
+    });
+    Ok(ExitCode::SUCCESS)
 }
 
 #[derive(clap::Args)]
-pub struct DownArgs {}
-
-pub async fn down(_ctx: &Ctx, _args: DownArgs) -> Result<ExitCode> {
-    bail!("migrate-down is not built yet")
+pub struct DownArgs {
+    /// Revert the newest N applied migrations (default 1).
+    #[arg(long, value_name = "N", conflicts_with = "to")]
+    pub steps: Option<usize>,
+    /// Revert every applied migration newer than VERSION (0 reverts all).
+    #[arg(long, value_name = "VERSION")]
+    pub to: Option<i64>,
 }
 
-#[allow(dead_code)]
-fn is_tty() -> bool {
-    std::io::stdin().is_terminal()
+pub async fn down(ctx: &Ctx, args: DownArgs) -> Result<ExitCode> {
+    use migrations::revert::DownTo;
+    let target = ctx.target()?;
+    target.require_local("migrate-down")?;
+    let to = match args.to {
+        Some(v) => DownTo::Version(v),
+        None => DownTo::Steps(args.steps.unwrap_or(1)),
+    };
+    let mut events = |event: Progress<'_>| match event {
+        Progress::Applied(m) => ctx.note(&format!(
+            "reverted {} ({})",
+            m.file.trim_end_matches(".down.sql"),
+            duration(m.duration)
+        )),
+        other => progress(ctx)(other),
+    };
+    let report = migrations::revert::revert(&ctx.config, &target, to, &mut events)
+        .await
+        .map_err(lift)?;
+    let target = format!("{} ({})", report.env, report.database);
+    if report.reverted.is_empty() {
+        ctx.note(&format!("nothing to revert on {target}"));
+    } else {
+        ctx.note(&format!(
+            "reverted {} migration{} on {target}",
+            report.reverted.len(),
+            if report.reverted.len() == 1 { "" } else { "s" }
+        ));
+    }
+    // Regenerating the typed bindings goes here (codegen, wired in at merge).
+    Ok(ExitCode::SUCCESS)
 }

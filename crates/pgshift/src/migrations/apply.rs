@@ -7,11 +7,12 @@
 //! fails, the number of statements the server completed before the error (or the error's
 //! position) names the statement and its line in the file.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde::Serialize;
 
-use super::error::{MigrateError, MigrationFailure, Problem};
+use super::error::{MigrateError, Problem};
+use super::execute;
 use super::files::{self, MigrationFile};
 use super::history::{self, action, Actor, LogEntry};
 use super::lock::LockHolder;
@@ -343,12 +344,6 @@ pub fn preflight(file: &MigrationFile) -> Result<Vec<Statement<'_>>, MigrateErro
     Ok(statements)
 }
 
-/// The server-side duration of the message so far, in nanoseconds (statement_timestamp() is
-/// when the server received the message).
-const ELAPSED_NS: &str =
-    "(extract(epoch from clock_timestamp() - statement_timestamp()) * 1000000000)::bigint";
-const BEGIN: &str = "BEGIN;\n";
-
 async fn apply_in_transaction(
     s: &mut Session,
     file: &MigrationFile,
@@ -360,54 +355,10 @@ async fn apply_in_transaction(
         &file.description,
         true,
         &file.checksum,
-        ELAPSED_NS,
+        execute::ELAPSED_NS,
     );
-    let log = LogEntry {
-        version: file.version,
-        file: &file.file_name,
-        action: action::APPLIED,
-        checksum: Some(&file.checksum),
-        duration_ns: Some(ELAPSED_NS.into()),
-        error: None,
-        statement: None,
-        line: None,
-        partial: false,
-    }
-    .sql(actor);
-    // The newline before `;` ends a `--` comment on the file's last line.
-    let batch = format!("{BEGIN}{}\n;\n{record};\n{log};\nCOMMIT", file.sql);
-    let started = Instant::now();
-    let (completed, result) = run_counting(s, &batch).await;
-    let Err(error) = result else {
-        return Ok(started.elapsed());
-    };
-    let _ = sqlx::raw_sql("ROLLBACK").execute(&mut s.conn).await;
-    let info = ServerError::from(&error);
-    // Where in the file: the server's position if it gave one, else the statement it was on
-    // (the BEGIN is the first completed command).
-    let located = info
-        .position
-        .and_then(|p| char_to_byte(&batch, p))
-        .and_then(|b| b.checked_sub(BEGIN.len()))
-        .filter(|&off| off < file.sql.len())
-        .map(|off| {
-            let st = statements.iter().rev().find(|st| st.start <= off);
-            (split::line_of(&file.sql, off), st)
-        })
-        .or_else(|| {
-            let st = statements.get(completed.checked_sub(1)?)?;
-            Some((st.line, Some(st)))
-        });
-    let (line, statement) = match located {
-        Some((line, st)) => (Some(line), st.map(|st| st.text(&file.sql))),
-        None => (None, None),
-    };
-    let message = if located.is_none() && completed > statements.len() {
-        format!("recording it in _sqlx_migrations failed: {}", info.message)
-    } else {
-        info.message.clone()
-    };
-    Err(fail(s, file, actor, message, info, line, statement, false).await)
+    let log = applied_log(file, execute::ELAPSED_NS.into()).sql(actor);
+    execute::in_transaction(s, file, statements, actor, &format!("{record};\n{log}")).await
 }
 
 async fn apply_without_transaction(
@@ -418,170 +369,34 @@ async fn apply_without_transaction(
 ) -> Result<Duration, MigrateError> {
     // A row with success = false first: if the process dies part-way, the database says so,
     // and sqlx's own Migrator refuses to go on (it reports the version as dirty).
-    let started = Instant::now();
-    let mark = history::sqlx_insert(file.version, &file.description, false, &file.checksum, "-1");
-    let marked = sqlx::raw_sql(&mark).execute(&mut s.conn).await;
-    s.check(
-        marked,
-        "recording the start of a -- no-transaction migration",
-    )?;
-    for (i, st) in statements.iter().enumerate() {
-        let Err(error) = sqlx::raw_sql(st.sql).execute(&mut s.conn).await else {
-            continue;
-        };
-        let info = ServerError::from(&error);
-        let sent_at = st.sql.as_ptr() as usize - file.sql.as_ptr() as usize;
-        let line = info
-            .position
-            .and_then(|p| char_to_byte(st.sql, p))
-            .map_or(st.line, |b| split::line_of(&file.sql, sent_at + b));
-        let partial = i > 0;
-        if !partial {
-            // Its first statement failed, so nothing of it ran: no trace in sqlx's table.
-            let _ = sqlx::raw_sql(&format!(
-                "DELETE FROM _sqlx_migrations WHERE version = {} AND NOT success",
-                file.version
-            ))
-            .execute(&mut s.conn)
-            .await;
-        }
-        let message = info.message.clone();
-        return Err(fail(
-            s,
-            file,
-            actor,
-            message,
-            info,
-            Some(line),
-            Some(st.text(&file.sql)),
-            partial,
-        )
-        .await);
-    }
-    let elapsed = started.elapsed();
-    let log = LogEntry {
+    let steps = execute::NoTxSteps {
+        before: history::sqlx_insert(file.version, &file.description, false, &file.checksum, "-1"),
+        after: &|elapsed: Duration| {
+            format!(
+                "UPDATE _sqlx_migrations SET success = true, execution_time = {ns} WHERE version = {v}; {log}",
+                ns = elapsed.as_nanos(),
+                v = file.version,
+                log = applied_log(file, elapsed.as_nanos().to_string()).sql(actor)
+            )
+        },
+        nothing_ran: format!(
+            "DELETE FROM _sqlx_migrations WHERE version = {} AND NOT success",
+            file.version
+        ),
+    };
+    execute::without_transaction(s, file, statements, actor, &steps).await
+}
+
+fn applied_log(file: &MigrationFile, duration_ns: String) -> LogEntry<'_> {
+    LogEntry {
         version: file.version,
         file: &file.file_name,
         action: action::APPLIED,
         checksum: Some(&file.checksum),
-        duration_ns: Some(elapsed.as_nanos().to_string()),
+        duration_ns: Some(duration_ns),
         error: None,
         statement: None,
         line: None,
         partial: false,
     }
-    .sql(actor);
-    let done = sqlx::raw_sql(&format!(
-        "BEGIN; UPDATE _sqlx_migrations SET success = true, execution_time = {} WHERE version = {}; {log}; COMMIT",
-        elapsed.as_nanos(),
-        file.version
-    ))
-    .execute(&mut s.conn)
-    .await;
-    s.check(done, "recording a -- no-transaction migration as applied")?;
-    Ok(elapsed)
-}
-
-/// Records a failure in `_pgshift_log` and builds the error.
-#[allow(clippy::too_many_arguments)]
-async fn fail(
-    s: &mut Session,
-    file: &MigrationFile,
-    actor: &Actor,
-    message: String,
-    info: ServerError,
-    line: Option<usize>,
-    statement: Option<String>,
-    partial: bool,
-) -> MigrateError {
-    let log = LogEntry {
-        version: file.version,
-        file: &file.file_name,
-        action: action::FAILED,
-        checksum: Some(&file.checksum),
-        duration_ns: None,
-        error: Some(&message),
-        statement: statement.as_deref(),
-        line,
-        partial,
-    }
-    .sql(actor);
-    if let Err(e) = sqlx::raw_sql(&log).execute(&mut s.conn).await {
-        tracing::warn!(
-            "could not record the failure of {} in _pgshift_log: {e}",
-            file.file_name
-        );
-    }
-    MigrateError::Failed(Box::new(MigrationFailure {
-        version: file.version,
-        file: file.file_name.clone(),
-        path: file.path.clone(),
-        target: s.target.clone(),
-        line,
-        statement,
-        lock_wait: info.code.as_deref() == Some("55P03"),
-        message,
-        code: info.code,
-        partial,
-    }))
-}
-
-/// Sends a multi-statement message; returns how many commands completed, and the outcome.
-async fn run_counting(s: &mut Session, sql: &str) -> (usize, Result<(), sqlx::Error>) {
-    let mut stream = sqlx::raw_sql(sql).execute_many(&mut s.conn);
-    let mut completed = 0;
-    loop {
-        let next =
-            std::future::poll_fn(|cx| futures_core::Stream::poll_next(stream.as_mut(), cx)).await;
-        match next {
-            None => return (completed, Ok(())),
-            Some(Ok(_)) => completed += 1,
-            Some(Err(e)) => return (completed, Err(e)),
-        }
-    }
-}
-
-/// What the server said, flattened for messages.
-pub(crate) struct ServerError {
-    pub message: String,
-    pub code: Option<String>,
-    /// 1-based character position in the text sent.
-    pub position: Option<usize>,
-}
-
-impl From<&sqlx::Error> for ServerError {
-    fn from(e: &sqlx::Error) -> ServerError {
-        use sqlx::postgres::{PgDatabaseError, PgErrorPosition};
-        let Some(pg) = e
-            .as_database_error()
-            .and_then(|d| d.try_downcast_ref::<PgDatabaseError>())
-        else {
-            return ServerError {
-                message: crate::target::redact(&e.to_string()),
-                code: None,
-                position: None,
-            };
-        };
-        let mut message = pg.message().to_string();
-        if let Some(detail) = pg.detail() {
-            message.push_str(&format!(" ({detail})"));
-        }
-        if let Some(hint) = pg.hint() {
-            message.push_str(&format!("; hint: {hint}"));
-        }
-        ServerError {
-            message,
-            code: Some(pg.code().to_string()),
-            position: match pg.position() {
-                Some(PgErrorPosition::Original(p)) => Some(p),
-                _ => None,
-            },
-        }
-    }
-}
-
-fn char_to_byte(text: &str, position: usize) -> Option<usize> {
-    text.char_indices()
-        .nth(position.checked_sub(1)?)
-        .map(|(b, _)| b)
 }

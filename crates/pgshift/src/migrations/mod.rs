@@ -10,9 +10,13 @@ pub mod history;
 pub mod lock;
 pub mod marker;
 pub mod new;
+pub mod reset;
+pub mod resolve;
+pub mod revert;
 pub mod split;
 pub mod status;
 
+mod execute;
 mod session;
 
 use serde::Serialize;
