@@ -134,7 +134,18 @@ pub fn status_table(status: &Status) -> String {
         match row.state {
             State::Applied | State::Missing | State::Modified => {
                 if let Some(at) = row.installed_on {
-                    line.push_str(&format!("  {}", at.format("%Y-%m-%d %H:%M:%S UTC")));
+                    // By hand: chrono's strftime parses its pattern on every call, which
+                    // shows over 1,000 rows in a debug build.
+                    use chrono::{Datelike, Timelike};
+                    line.push_str(&format!(
+                        "  {:04}-{:02}-{:02} {:02}:{:02}:{:02} UTC",
+                        at.year(),
+                        at.month(),
+                        at.day(),
+                        at.hour(),
+                        at.minute(),
+                        at.second()
+                    ));
                 }
                 if let Some(ms) = row.execution_ms.filter(|ms| *ms >= 0.0) {
                     line.push_str(&format!("  {}", millis(ms)));

@@ -183,7 +183,13 @@ pub fn discover(folder: &Path) -> Result<Vec<MigrationFile>, FileErrors> {
         if !file_name.ends_with(".sql") || is_hidden(&file_name) {
             continue;
         }
-        if !entry.path().is_file() {
+        // The directory entry's own type spares a stat per file; a symlink is followed.
+        let is_file = match entry.file_type() {
+            Ok(t) if t.is_symlink() => entry.path().is_file(),
+            Ok(t) => t.is_file(),
+            Err(_) => false,
+        };
+        if !is_file {
             continue;
         }
         names.push(file_name);
