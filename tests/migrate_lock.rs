@@ -215,6 +215,14 @@ fn sigkill_mid_migration_leaves_it_whole_or_untouched_and_status_tells_the_truth
     let recorded =
         p.db.sql("SELECT count(*) FROM _sqlx_migrations WHERE version = 2");
     let status = p.xtask(["migrate-status"]).stdout();
+    eprintln!(
+        "after SIGKILL the migration was {}",
+        if table == "1" {
+            "committed"
+        } else {
+            "rolled back"
+        }
+    );
     if table == "1" {
         assert_eq!(recorded, "1", "applied but not recorded");
         assert_eq!(p.db.sql("SELECT count(*) FROM slow"), "1");
@@ -227,4 +235,21 @@ fn sigkill_mid_migration_leaves_it_whole_or_untouched_and_status_tells_the_truth
     assert_eq!(advisory_locks(&p), "0");
     p.xtask(["migrate-deploy"]).ok();
     assert_eq!(p.db.sql("SELECT count(*) FROM slow"), "1");
+}
+
+#[test]
+fn statement_timeout_from_config_stops_a_long_migration() {
+    let p = Project::new();
+    p.append("pgshift.toml", "[migrate]\nstatement_timeout = \"300ms\"\n");
+    p.write(
+        "migrations/1_long.sql",
+        "CREATE TABLE long (id int);\nSELECT pg_sleep(5);\n",
+    );
+    let err = p.xtask(["migrate-deploy"]).fails_with(1);
+    assert!(err.contains("1_long.sql failed on local"), "{err}");
+    assert!(
+        err.contains("at line 2: canceling statement due to statement timeout"),
+        "{err}"
+    );
+    assert_eq!(p.db.sql("SELECT to_regclass('long') IS NULL"), "t");
 }

@@ -86,8 +86,6 @@ pub async fn run(ctx: &Ctx, args: Args) -> Result<ExitCode> {
     };
     let migrator = sqlx::migrate::Migrator::new(folder.as_path()).await?;
 
-    // A fresh cluster's first big transaction pays for WAL segments and cold caches; a
-    // warm-up run keeps that out of whichever contender would go first.
     let [mut engine, mut cli, mut sqlx_times, mut floor] = [(); 4].map(|_| Vec::new());
     for round in 0..=args.rounds {
         for db in ["engine", "cli", "sqlx", "floor"] {
@@ -95,52 +93,66 @@ pub async fn run(ctx: &Ctx, args: Args) -> Result<ExitCode> {
                 .execute(&mut admin)
                 .await?;
         }
-        // pgshift's engine, in this process.
-        let started = Instant::now();
-        let report = migrations::apply_pending(
-            &config,
-            &target(&format!("engine_{round}")),
-            &options,
-            &mut |_| {},
-        )
-        .await?;
-        let engine_time = started.elapsed();
-        ensure!(
-            report.applied.len() == args.count,
-            "pgshift applied {} migrations",
-            report.applied.len()
-        );
-        // sqlx's Migrator on the same folder and server.
-        let url = cluster.url(&format!("sqlx_{round}"));
-        let mut conn = sqlx::PgConnection::connect(url.expose()).await?;
-        let started = Instant::now();
-        migrator.run(&mut conn).await?;
-        let sqlx_time = started.elapsed();
-        conn.close().await?;
-        // The floor: the same SQL in one transaction through psql, no history.
-        let psql = pgshift::pgbin::PgBin::client("psql")?;
-        let started = Instant::now();
-        let status = Command::new(psql)
-            .args(["-X", "-q", "-v", "ON_ERROR_STOP=1", "-d"])
-            .arg(cluster.url(&format!("floor_{round}")).expose())
-            .arg("-f")
-            .arg(&sql_file)
-            .status()
-            .context("running psql")?;
-        let floor_time = started.elapsed();
-        ensure!(status.success(), "psql failed");
-        // The real command, as a user runs it.
-        let (cli_time, _, _) = run_xtask(
-            project.path(),
-            &["migrate-deploy"],
-            &format!("cli_{round}"),
-            cluster.port(),
-        )?;
-        if round > 0 {
-            engine.push(engine_time);
-            sqlx_times.push(sqlx_time);
-            floor.push(floor_time);
-            cli.push(cli_time);
+        // Each round starts with another contender, so that none always goes first.
+        for turn in 0..4 {
+            let started = Instant::now();
+            let (contender, times) = match (turn + round) % 4 {
+                0 => {
+                    // pgshift's engine, in this process.
+                    let report = migrations::apply_pending(
+                        &config,
+                        &target(&format!("engine_{round}")),
+                        &options,
+                        &mut |_| {},
+                    )
+                    .await?;
+                    ensure!(
+                        report.applied.len() == args.count,
+                        "pgshift applied {} migrations",
+                        report.applied.len()
+                    );
+                    ("engine", &mut engine)
+                }
+                1 => {
+                    // sqlx's Migrator on the same folder and server (connecting included,
+                    // as pgshift's figure includes it).
+                    let url = cluster.url(&format!("sqlx_{round}"));
+                    let mut conn = sqlx::PgConnection::connect(url.expose()).await?;
+                    migrator.run(&mut conn).await?;
+                    conn.close().await?;
+                    ("sqlx", &mut sqlx_times)
+                }
+                2 => {
+                    // The floor: the same SQL in one transaction through psql, no history.
+                    let psql = pgshift::pgbin::PgBin::client("psql")?;
+                    let status = Command::new(psql)
+                        .args(["-X", "-q", "-v", "ON_ERROR_STOP=1", "-d"])
+                        .arg(cluster.url(&format!("floor_{round}")).expose())
+                        .arg("-f")
+                        .arg(&sql_file)
+                        .status()
+                        .context("running psql")?;
+                    ensure!(status.success(), "psql failed");
+                    ("floor", &mut floor)
+                }
+                _ => {
+                    // The real command, as a user runs it.
+                    run_xtask(
+                        project.path(),
+                        &["migrate-deploy"],
+                        &format!("cli_{round}"),
+                        cluster.port(),
+                    )?;
+                    ("cli", &mut cli)
+                }
+            };
+            let took = started.elapsed();
+            tracing::debug!("round {round}: {contender} {took:?}");
+            // Round 0 warms the cluster up: a fresh cluster's first big transactions pay
+            // for WAL segments and cold caches.
+            if round > 0 {
+                times.push(took);
+            }
         }
     }
     pgshift::db::close(admin).await;
