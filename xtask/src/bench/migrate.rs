@@ -70,8 +70,10 @@ pub async fn run(ctx: &Ctx, args: Args) -> Result<ExitCode> {
     );
     let sql_file = project.path().join("all.sql");
     std::fs::write(&sql_file, &all_sql)?;
-    let mut config = Config::default();
-    config.root = project.path().to_path_buf();
+    let mut config = Config {
+        root: project.path().to_path_buf(),
+        ..Config::default()
+    };
     config.paths.migrations = folder.clone();
     let target = |db: &str| Target {
         env: "local".into(),

@@ -218,11 +218,11 @@ pub enum MigrateError {
         env: String,
     },
     /// Another session kept the migration lock for longer than `[migrate] lock_timeout`.
-    #[error("{}", lock_timeout(database, *waited, holder.as_ref()))]
+    #[error("{}", lock_timeout(database, *waited, holder.as_deref()))]
     LockTimeout {
         database: String,
         waited: Duration,
-        holder: Option<LockHolder>,
+        holder: Option<Box<LockHolder>>,
     },
     /// A command that needs a failed migration (`migrate-resolve`) or an applied one.
     #[error("{0}")]

@@ -175,8 +175,9 @@ pub fn discover(folder: &Path) -> Result<Vec<MigrationFile>, FileErrors> {
             })
         }
     };
-    // version -> (up or simple, down)
-    let mut by_version: BTreeMap<i64, (Vec<(String, ParsedName)>, Vec<String>)> = BTreeMap::new();
+    // version -> (the .sql or .up.sql files, the .down.sql files)
+    type Slot = (Vec<(String, ParsedName)>, Vec<String>);
+    let mut by_version: BTreeMap<i64, Slot> = BTreeMap::new();
     let mut names: Vec<String> = Vec::new();
     for entry in entries.flatten() {
         let file_name = entry.file_name().to_string_lossy().into_owned();

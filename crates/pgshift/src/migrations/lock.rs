@@ -72,14 +72,15 @@ pub fn one_line(text: &str, max: usize) -> String {
 pub async fn holder(conn: &mut PgConnection, id: i64) -> Result<Option<LockHolder>, sqlx::Error> {
     // A bigint advisory key is stored as classid = high 32 bits, objid = low 32 bits,
     // objsubid = 1.
-    let row: Option<(
+    type Row = (
         i32,
         Option<String>,
         Option<String>,
         Option<String>,
         Option<String>,
         Option<String>,
-    )> = sqlx::query_as(
+    );
+    let row: Option<Row> = sqlx::query_as(
         "SELECT a.pid, a.application_name, a.state, a.query, \
                     coalesce(host(a.client_addr), 'local socket'), \
                     to_char(a.backend_start, 'YYYY-MM-DD HH24:MI:SS TZ') \

@@ -69,7 +69,7 @@ impl Session {
             Acquired::TimedOut(holder) => Err(MigrateError::LockTimeout {
                 database: self.target.clone(),
                 waited: started.elapsed(),
-                holder,
+                holder: holder.map(Box::new),
             }),
         }
     }
