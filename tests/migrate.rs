@@ -452,3 +452,39 @@ fn migrate_new_names_files_and_never_collides() {
     );
     p.xtask(["migrate-status", "--exit-code"]).fails_with(3);
 }
+
+#[test]
+fn the_splitter_agrees_with_the_server_on_where_statements_end() {
+    let p = Project::new();
+    // Every construct that hides a semicolon, then a statement that fails at run time (no
+    // position from the server): the error must name that statement and its line.
+    p.write(
+        "migrations/1_tricky.sql",
+        "CREATE TABLE t (a text);\n\
+         INSERT INTO t VALUES ('semi;colon'), (E'it\\'s;'), ($tag$ $$; $tag$);\n\
+         /* a /* nested; */ comment; */\n\
+         CREATE FUNCTION f() RETURNS int LANGUAGE sql BEGIN ATOMIC SELECT 1; SELECT 2; END;\n\
+         CREATE FUNCTION g() RETURNS text AS $$ SELECT 'x;y' $$ LANGUAGE sql;\n\
+         -- a comment; with a semicolon\n\
+         SELECT \"a;b\" FROM (SELECT 1 AS \"a;b\") s;\n\
+         INSERT INTO t SELECT (1/0)::text;\n",
+    );
+    let err = p.xtask(["migrate-dev"]).fails_with(1);
+    assert!(err.contains("1_tricky.sql failed on local"), "{err}");
+    assert!(err.contains("at line 8: division by zero"), "{err}");
+    assert!(
+        err.contains("statement: INSERT INTO t SELECT (1/0)::text"),
+        "{err}"
+    );
+    assert_eq!(p.db.sql("SELECT to_regclass('t') IS NULL"), "t");
+    p.write(
+        "migrations/1_tricky.sql",
+        &p.read("migrations/1_tricky.sql")
+            .replace("(1/0)::text", "f()::text || g()"),
+    );
+    p.xtask(["migrate-dev"]).ok();
+    assert_eq!(
+        p.db.sql("SELECT string_agg(a, ' ' ORDER BY a) FROM t"),
+        " $$;  2x;y it's; semi;colon"
+    );
+}

@@ -414,6 +414,36 @@ mod tests {
     }
 
     #[test]
+    fn comment_and_quote_markers_inside_other_tokens() {
+        assert_eq!(
+            texts("select '--;', '/*;' ; select $$ -- ; /* ; $$; select \"a--b;\"; select 2"),
+            [
+                "select '--;', '/*;'",
+                "select $$ -- ; /* ; $$",
+                "select \"a--b;\"",
+                "select 2"
+            ]
+        );
+        // U&'' and X'' are standard strings; a$b$c is one identifier, not a dollar quote.
+        assert_eq!(
+            texts(r"select U&'d\0061t;', X'1f'; select a$b$c from t; select 3"),
+            [
+                r"select U&'d\0061t;', X'1f'",
+                "select a$b$c from t",
+                "select 3"
+            ]
+        );
+        // A CASE ... END inside BEGIN ATOMIC does not close the body early.
+        let sql = "create procedure p() language sql begin atomic select case when true then 1 end; end; select 4";
+        assert_eq!(split(sql).unwrap().len(), 2);
+        // CREATE TABLE with a column named begin is not a routine body.
+        assert_eq!(
+            texts("create table t (begin int); select 5"),
+            ["create table t (begin int)", "select 5"]
+        );
+    }
+
+    #[test]
     fn unterminated_is_reported_with_its_line() {
         assert_eq!(
             split("select 1;\nselect 'oops;\n").unwrap_err(),
