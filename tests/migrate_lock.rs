@@ -253,3 +253,60 @@ fn statement_timeout_from_config_stops_a_long_migration() {
     );
     assert_eq!(p.db.sql("SELECT to_regclass('long') IS NULL"), "t");
 }
+
+#[test]
+fn sigkill_mid_no_transaction_migration_is_reported_as_possibly_partial_to_pgshift_and_sqlx() {
+    let p = Project::new();
+    p.write(
+        "migrations/1_backfill.sql",
+        "-- no-transaction\nCREATE TABLE part (id int);\nSELECT pg_sleep(2);\nCREATE TABLE never (id int);\n",
+    );
+    let mut child = p
+        .xtask(["migrate-deploy"])
+        .command
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_for(
+        &p,
+        &format!("SELECT count(*) FROM pg_stat_activity WHERE datname = '{}' AND query LIKE '%pg_sleep(2)%' AND state = 'active' AND pid <> pg_backend_pid()", p.db.name),
+        "1",
+    );
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(child.id() as i32),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .unwrap();
+    child.wait().unwrap();
+    wait_for(&p, &pgshift_sessions(&p), "0");
+    assert_eq!(
+        p.db.sql("SELECT to_regclass('part') IS NOT NULL, to_regclass('never') IS NULL"),
+        "t|t"
+    );
+    let status = p.xtask(["migrate-status"]).stdout();
+    assert!(status.contains("failed        1_backfill"), "{status}");
+    assert!(
+        status.contains("the database may hold part of it  (possibly partial)"),
+        "{status}"
+    );
+    let err = p.xtask(["migrate-deploy"]).fails_with(1);
+    assert!(err.contains("1_backfill.sql failed part-way"), "{err}");
+    // sqlx's own Migrator refuses too: the version is dirty.
+    let dirty = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(async {
+            use sqlx::Connection;
+            let migrator = sqlx::migrate::Migrator::new(p.path("migrations"))
+                .await
+                .unwrap();
+            let mut conn = sqlx::PgConnection::connect(&p.db.url()).await.unwrap();
+            migrator.run(&mut conn).await
+        });
+    assert!(
+        matches!(dirty, Err(sqlx::migrate::MigrateError::Dirty(1))),
+        "{dirty:?}"
+    );
+}
