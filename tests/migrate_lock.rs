@@ -134,8 +134,13 @@ fn a_migration_blocked_by_a_table_lock_fails_within_session_lock_timeout() {
     );
     p.write("migrations/1_t.sql", "CREATE TABLE t (id int);\n");
     p.xtask(["migrate-deploy"]).ok();
+    // A migration that turns the timeout off does not turn it off for the next one.
     p.write(
-        "migrations/2_alter.sql",
+        "migrations/2_no_timeouts.sql",
+        "SET lock_timeout = 0;\nSET statement_timeout = 0;\n",
+    );
+    p.write(
+        "migrations/3_alter.sql",
         "CREATE TABLE u (id int);\nALTER TABLE t ADD COLUMN x int;\n",
     );
     // Another session holds a conflicting lock on t, in an open transaction.
@@ -152,9 +157,10 @@ fn a_migration_blocked_by_a_table_lock_fails_within_session_lock_timeout() {
     holder.kill().unwrap();
     holder.wait().unwrap();
     assert!(
-        err.contains("migration 2_alter.sql failed on local"),
+        err.contains("migration 3_alter.sql failed on local"),
         "{err}"
     );
+    assert!(err.contains("applied 2_no_timeouts"), "{err}");
     assert!(
         err.contains("at line 2: canceling statement due to lock timeout"),
         "{err}"
@@ -165,7 +171,7 @@ fn a_migration_blocked_by_a_table_lock_fails_within_session_lock_timeout() {
     );
     assert!(err.contains("nothing of it was applied"), "{err}");
     assert_eq!(p.db.sql("SELECT to_regclass('u') IS NULL"), "t");
-    assert_eq!(p.db.sql("SELECT count(*) FROM _sqlx_migrations"), "1");
+    assert_eq!(p.db.sql("SELECT count(*) FROM _sqlx_migrations"), "2");
     assert_eq!(advisory_locks(&p), "0");
 }
 

@@ -14,7 +14,6 @@ use super::split::{self, Statement};
 /// when the server received the message).
 pub(crate) const ELAPSED_NS: &str =
     "(extract(epoch from clock_timestamp() - statement_timestamp()) * 1000000000)::bigint";
-const BEGIN: &str = "BEGIN;\n";
 
 /// Runs a migration file (up or down) in one transaction with `bookkeeping` (the history
 /// statements), all in one message: it commits whole or not at all.
@@ -26,7 +25,10 @@ pub(crate) async fn in_transaction(
     bookkeeping: &str,
 ) -> Result<Duration, MigrateError> {
     // The newline before `;` ends a `--` comment on the file's last line.
-    let batch = format!("{BEGIN}{}\n;\n{bookkeeping};\nCOMMIT", file.sql);
+    // BEGIN and the session's two timeouts come first: three commands before the file.
+    let prefix = format!("BEGIN;\n{};\n", s.timeouts);
+    const PREFIX_COMMANDS: usize = 3;
+    let batch = format!("{prefix}{}\n;\n{bookkeeping};\nCOMMIT", file.sql);
     let started = Instant::now();
     let (completed, result) = run_counting(s, &batch).await;
     let Err(error) = result else {
@@ -35,25 +37,25 @@ pub(crate) async fn in_transaction(
     let _ = sqlx::raw_sql("ROLLBACK").execute(&mut s.conn).await;
     let info = ServerError::from(&error);
     // Where in the file: the server's position if it gave one, else the statement it was on
-    // (the BEGIN is the first completed command).
+    // (the prefix's commands complete first).
     let located = info
         .position
         .and_then(|p| char_to_byte(&batch, p))
-        .and_then(|b| b.checked_sub(BEGIN.len()))
+        .and_then(|b| b.checked_sub(prefix.len()))
         .filter(|&off| off < file.sql.len())
         .map(|off| {
             let st = statements.iter().rev().find(|st| st.start <= off);
             (split::line_of(&file.sql, off), st)
         })
         .or_else(|| {
-            let st = statements.get(completed.checked_sub(1)?)?;
+            let st = statements.get(completed.checked_sub(PREFIX_COMMANDS)?)?;
             Some((st.line, Some(st)))
         });
     let (line, statement) = match located {
         Some((line, st)) => (Some(line), st.map(|st| st.text(&file.sql))),
         None => (None, None),
     };
-    let message = if located.is_none() && completed > statements.len() {
+    let message = if located.is_none() && completed >= PREFIX_COMMANDS + statements.len() {
         format!("recording it in the history failed: {}", info.message)
     } else {
         info.message.clone()
@@ -81,7 +83,8 @@ pub(crate) async fn without_transaction(
     steps: &NoTxSteps<'_>,
 ) -> Result<Duration, MigrateError> {
     let started = Instant::now();
-    let marked = sqlx::raw_sql(&steps.before).execute(&mut s.conn).await;
+    let before = format!("{}; {}", s.timeouts, steps.before);
+    let marked = sqlx::raw_sql(&before).execute(&mut s.conn).await;
     s.check(
         marked,
         "recording the start of a -- no-transaction migration",

@@ -17,6 +17,9 @@ pub(crate) struct Session {
     pub target: String,
     /// `host:port/database`.
     pub database: String,
+    /// The two `SET` statements of the session's timeouts, sent again before each
+    /// migration: a migration that changes them must not change them for the next one.
+    pub timeouts: String,
     lock_id: Option<i64>,
 }
 
@@ -24,17 +27,19 @@ impl Session {
     /// Connects and sets the session's timeouts from `[migrate]`.
     pub async fn open(config: &Config, target: &Target) -> Result<Session, MigrateError> {
         let conn = crate::db::connect(&target.url).await?;
+        let timeouts = format!(
+            "SET lock_timeout = '{}ms'; SET statement_timeout = '{}ms'",
+            config.migrate.session_lock_timeout.as_millis(),
+            config.migrate.statement_timeout.as_millis()
+        );
+        let settings = format!("{timeouts}; SET client_min_messages = warning");
         let mut session = Session {
             conn,
             target: format!("{} ({})", target.env, target.url.host_and_database()),
             database: target.url.host_and_database(),
+            timeouts,
             lock_id: None,
         };
-        let settings = format!(
-            "SET lock_timeout = '{}ms'; SET statement_timeout = '{}ms'; SET client_min_messages = warning",
-            config.migrate.session_lock_timeout.as_millis(),
-            config.migrate.statement_timeout.as_millis()
-        );
         let result = sqlx::raw_sql(&settings).execute(&mut session.conn).await;
         session.check(result, "setting the session's timeouts")?;
         Ok(session)
