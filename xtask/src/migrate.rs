@@ -1,56 +1,418 @@
-//! `cargo xtask migrate-*`. (Being built: issue 3.)
+//! `cargo xtask migrate-*`: parse, call `pgshift::migrations`, print. Human lines go to
+//! stderr (through `ctx.note`) except a command's own result (the status table, the new
+//! file's path), which goes to stdout; `--json` puts the JSON document on stdout instead.
 
+use std::io::IsTerminal;
 use std::process::ExitCode;
+use std::time::Duration;
 
-use anyhow::{bail, Result};
+use anyhow::Result;
+use pgshift::migrations::{self, ApplyOptions, ApplyReport, Mode, Progress, State, Status};
 
 use crate::context::Ctx;
 
 #[derive(clap::Args)]
-pub struct NewArgs {}
+pub struct NewArgs {
+    /// The migration's name: lowercase words joined by underscores (add_doctor_fields).
+    pub name: String,
+    /// Create an .up.sql/.down.sql pair (the default when the newest migration is a pair).
+    #[arg(long, conflicts_with = "simple")]
+    pub reversible: bool,
+    /// Create a single .sql file even when the newest migration is a pair.
+    #[arg(long)]
+    pub simple: bool,
+}
 
-pub async fn new(_ctx: &Ctx, _args: NewArgs) -> Result<ExitCode> {
-    bail!("migrate-new is not built yet")
+pub async fn new(ctx: &Ctx, args: NewArgs) -> Result<ExitCode> {
+    let folder = &ctx.config.paths.migrations;
+    let reversible =
+        args.reversible || (!args.simple && migrations::new::folder_is_reversible(folder));
+    let created = migrations::new::create(folder, &args.name, reversible).map_err(lift)?;
+    for path in &created.paths {
+        let shown = path.strip_prefix(&ctx.config.root).unwrap_or(path);
+        println!("{}", shown.display());
+    }
+    if reversible && !args.reversible {
+        ctx.note(
+            "made an .up.sql/.down.sql pair like the newest migration (--simple for one file)",
+        );
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 #[derive(clap::Args)]
-pub struct DevArgs {}
+pub struct DevArgs {
+    /// Create a migration with this name first (see migrate-new).
+    #[arg(long, value_name = "NAME")]
+    pub name: Option<String>,
+    /// With --name: create the migration without applying anything.
+    #[arg(long, requires = "name")]
+    pub create_only: bool,
+    /// Apply pending migrations older than the newest applied one (after a branch merge).
+    #[arg(long)]
+    pub allow_out_of_order: bool,
+}
 
-pub async fn dev(_ctx: &Ctx, _args: DevArgs) -> Result<ExitCode> {
-    bail!("migrate-dev is not built yet")
+pub async fn dev(ctx: &Ctx, args: DevArgs) -> Result<ExitCode> {
+    let target = ctx.target()?;
+    target.require_local("migrate-dev")?;
+    if let Some(name) = &args.name {
+        new(
+            ctx,
+            NewArgs {
+                name: name.clone(),
+                reversible: false,
+                simple: false,
+            },
+        )
+        .await?;
+        if args.create_only {
+            return Ok(ExitCode::SUCCESS);
+        }
+    }
+    let options = ApplyOptions {
+        mode: Mode::Dev,
+        allow_out_of_order: args.allow_out_of_order,
+        dry_run: false,
+    };
+    let report = migrations::apply_pending(&ctx.config, &target, &options, &mut progress(ctx))
+        .await
+        .map_err(lift)?;
+    summarise(ctx, &report);
+    // Regenerating the typed bindings goes here (codegen, wired in at merge).
+    Ok(ExitCode::SUCCESS)
 }
 
 #[derive(clap::Args)]
-pub struct StatusArgs {}
+#[command(
+    after_help = "Exit codes with --exit-code: 0 everything applied; 3 pending (or \
+                        out-of-order) migrations; 4 failed, modified or missing migrations. \
+                        Without --exit-code: 0 whatever the state; 1 when status cannot be read."
+)]
+pub struct StatusArgs {
+    /// Exit 3 when migrations are pending, 4 when any is failed, modified or missing.
+    #[arg(long)]
+    pub exit_code: bool,
+}
 
-pub async fn status(_ctx: &Ctx, _args: StatusArgs) -> Result<ExitCode> {
-    bail!("migrate-status is not built yet")
+pub async fn status(ctx: &Ctx, args: StatusArgs) -> Result<ExitCode> {
+    let target = ctx.target()?;
+    let status = migrations::read_status(&ctx.config, &target).await?;
+    if ctx.json {
+        println!("{}", serde_json::to_string_pretty(&status)?);
+    } else {
+        print!("{}", status_table(&status));
+    }
+    let summary = &status.summary;
+    Ok(if !args.exit_code {
+        ExitCode::SUCCESS
+    } else if summary.has_problems() {
+        ExitCode::from(4)
+    } else if summary.pending + summary.out_of_order > 0 {
+        ExitCode::from(3)
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+/// The human `migrate-status` output: a header, one row per migration, a summary.
+pub fn status_table(status: &Status) -> String {
+    let mut out = format!("{} ({})", status.env, status.database);
+    if let Some(marker) = &status.marker {
+        out.push_str(&format!(", marked as environment `{marker}`"));
+    }
+    out.push('\n');
+    let width = status
+        .migrations
+        .iter()
+        .map(|r| r.name().len())
+        .max()
+        .unwrap_or(0);
+    for row in &status.migrations {
+        let name = row.name();
+        let mut line = format!("  {:<12}  {name:<width$}", row.state.label());
+        match row.state {
+            State::Applied | State::Missing | State::Modified => {
+                if let Some(at) = row.installed_on {
+                    // By hand: chrono's strftime parses its pattern on every call, which
+                    // shows over 1,000 rows in a debug build.
+                    use chrono::{Datelike, Timelike};
+                    line.push_str(&format!(
+                        "  {:04}-{:02}-{:02} {:02}:{:02}:{:02} UTC",
+                        at.year(),
+                        at.month(),
+                        at.day(),
+                        at.hour(),
+                        at.minute(),
+                        at.second()
+                    ));
+                }
+                if let Some(ms) = row.execution_ms.filter(|ms| *ms >= 0.0) {
+                    line.push_str(&format!("  {}", millis(ms)));
+                }
+                if row.state == State::Modified {
+                    line.push_str(if row.line_endings_only {
+                        "  only line endings changed (CRLF vs LF)"
+                    } else {
+                        "  edited after it was applied"
+                    });
+                }
+                if row.state == State::Missing {
+                    line.push_str("  file gone");
+                }
+            }
+            State::Failed => {
+                if let Some(e) = &row.error {
+                    if let Some(l) = e.line {
+                        line.push_str(&format!("  line {l}:"));
+                    }
+                    line.push_str(&format!(
+                        "  {}",
+                        pgshift::migrations::lock::one_line(&e.message, 100)
+                    ));
+                    if e.partial {
+                        line.push_str("  (possibly partial)");
+                    }
+                }
+            }
+            State::Pending | State::OutOfOrder => {}
+        }
+        out.push_str(line.trim_end());
+        out.push('\n');
+    }
+    out.push_str(&format!("{}\n", status.summary.line()));
+    out
+}
+
+/// Usage errors of the engine (a bad name, a command pointed at the wrong environment) exit
+/// with code 2 like every other usage error.
+fn lift(e: migrations::MigrateError) -> anyhow::Error {
+    match e {
+        migrations::MigrateError::Usage(_) | migrations::MigrateError::NotLocal { .. } => {
+            pgshift::UsageError::Other(e.to_string()).into()
+        }
+        e => e.into(),
+    }
+}
+
+fn millis(ms: f64) -> String {
+    if ms >= 10_000.0 {
+        format!("{:.1} s", ms / 1000.0)
+    } else if ms >= 10.0 {
+        format!("{ms:.0} ms")
+    } else {
+        format!("{ms:.1} ms")
+    }
+}
+
+fn duration(d: Duration) -> String {
+    millis(d.as_secs_f64() * 1000.0)
+}
+
+/// One line per event, on stderr.
+fn progress(ctx: &Ctx) -> impl FnMut(Progress<'_>) + '_ {
+    move |event| match event {
+        Progress::WaitingForLock(holder) => ctx.note(&match holder {
+            Some(h) => format!("waiting for the migration lock, held by {h}"),
+            None => "waiting for the migration lock".to_string(),
+        }),
+        Progress::Applying(_) => {}
+        Progress::Applied(m) => ctx.note(&format!(
+            "applied {} ({})",
+            m.file.trim_end_matches(".up.sql").trim_end_matches(".sql"),
+            duration(m.duration)
+        )),
+    }
+}
+
+fn summarise(ctx: &Ctx, report: &ApplyReport) {
+    let target = format!("{} ({})", report.env, report.database);
+    if report.applied.is_empty() {
+        ctx.note(&format!(
+            "nothing to apply to {target}: {} migration{} already applied",
+            report.already_applied,
+            if report.already_applied == 1 { "" } else { "s" }
+        ));
+    } else {
+        let total: Duration = report.applied.iter().map(|m| m.duration).sum();
+        ctx.note(&format!(
+            "applied {} migration{} to {target} in {}",
+            report.applied.len(),
+            if report.applied.len() == 1 { "" } else { "s" },
+            duration(total)
+        ));
+    }
 }
 
 #[derive(clap::Args)]
-pub struct DeployArgs {}
+pub struct DeployArgs {
+    /// Apply pending migrations older than the newest applied one (after a branch merge).
+    #[arg(long)]
+    pub allow_out_of_order: bool,
+    /// Print what would be applied, in order, and change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+}
 
-pub async fn deploy(_ctx: &Ctx, _args: DeployArgs) -> Result<ExitCode> {
-    bail!("migrate-deploy is not built yet")
+pub async fn deploy(ctx: &Ctx, args: DeployArgs) -> Result<ExitCode> {
+    let target = ctx.target()?;
+    let options = ApplyOptions {
+        mode: Mode::Deploy,
+        allow_out_of_order: args.allow_out_of_order,
+        dry_run: args.dry_run,
+    };
+    let report = migrations::apply_pending(&ctx.config, &target, &options, &mut progress(ctx))
+        .await
+        .map_err(lift)?;
+    if ctx.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    }
+    if args.dry_run {
+        let target = format!("{} ({})", report.env, report.database);
+        if report.would_apply.is_empty() {
+            ctx.note(&format!("dry run: nothing to apply to {target}"));
+        } else {
+            ctx.note(&format!(
+                "dry run: would apply {} migration(s) to {target}, in this order:",
+                report.would_apply.len()
+            ));
+            for m in &report.would_apply {
+                let how = if m.no_transaction {
+                    "  (-- no-transaction)"
+                } else {
+                    ""
+                };
+                if !ctx.json {
+                    println!("{}{how}", m.file);
+                }
+            }
+        }
+    } else {
+        summarise(ctx, &report);
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 #[derive(clap::Args)]
-pub struct ResetArgs {}
+pub struct ResetArgs {
+    /// Do not ask for confirmation (needed when not on a terminal; --yes works too).
+    #[arg(long)]
+    pub force: bool,
+}
 
-pub async fn reset(_ctx: &Ctx, _args: ResetArgs) -> Result<ExitCode> {
-    bail!("migrate-reset is not built yet")
+pub async fn reset(ctx: &Ctx, args: ResetArgs) -> Result<ExitCode> {
+    let target = ctx.target()?;
+    target.require_local("migrate-reset")?;
+    let what = format!(
+        "drop the database {} and reapply every migration",
+        target.url.host_and_database()
+    );
+    if !(args.force || ctx.yes) {
+        if !std::io::stdin().is_terminal() {
+            return Err(pgshift::UsageError::Other(format!(
+                "migrate-reset would {what}; pass --force (or --yes) to confirm when not on a terminal"
+            ))
+            .into());
+        }
+        eprint!("This will {what}; all its data is lost. Continue? [y/N] ");
+        let mut answer = String::new();
+        std::io::stdin().read_line(&mut answer)?;
+        if !matches!(answer.trim(), "y" | "Y" | "yes") {
+            ctx.note("nothing was changed");
+            return Ok(ExitCode::from(1));
+        }
+    }
+    let report = migrations::reset::reset(&ctx.config, &target, &mut progress(ctx))
+        .await
+        .map_err(lift)?;
+    ctx.note(&format!("dropped and recreated {}", report.database));
+    summarise(ctx, &report);
+    // Regenerating the typed bindings goes here (codegen, wired in at merge).
+    Ok(ExitCode::SUCCESS)
 }
 
 #[derive(clap::Args)]
-pub struct ResolveArgs {}
+#[command(group(clap::ArgGroup::new("outcome").required(true)))]
+pub struct ResolveArgs {
+    /// The failed migration's changes are now in the database (applied by hand).
+    #[arg(long, value_name = "VERSION", group = "outcome")]
+    pub applied: Option<i64>,
+    /// The failed migration's changes are not in the database; retry it on the next deploy.
+    #[arg(long, value_name = "VERSION", group = "outcome")]
+    pub rolled_back: Option<i64>,
+}
 
-pub async fn resolve(_ctx: &Ctx, _args: ResolveArgs) -> Result<ExitCode> {
-    bail!("migrate-resolve is not built yet")
+pub async fn resolve(ctx: &Ctx, args: ResolveArgs) -> Result<ExitCode> {
+    use migrations::resolve::Resolution;
+    let target = ctx.target()?;
+    let (version, resolution) = match (args.applied, args.rolled_back) {
+        (Some(v), _) => (v, Resolution::Applied),
+        (_, Some(v)) => (v, Resolution::RolledBack),
+        _ => unreachable!("clap requires one of them"),
+    };
+    migrations::resolve::resolve(
+        &ctx.config,
+        &target,
+        version,
+        resolution,
+        &mut progress(ctx),
+    )
+    .await
+    .map_err(lift)?;
+    ctx.note(&match resolution {
+        Resolution::Applied => format!(
+            "recorded migration {version} as applied on {} ({})",
+            target.env,
+            target.url.host_and_database()
+        ),
+        Resolution::RolledBack => format!(
+            "recorded migration {version} as rolled back on {} ({}); it is pending again",
+            target.env,
+            target.url.host_and_database()
+        ),
+    });
+    Ok(ExitCode::SUCCESS)
 }
 
 #[derive(clap::Args)]
-pub struct DownArgs {}
+pub struct DownArgs {
+    /// Revert the newest N applied migrations (default 1).
+    #[arg(long, value_name = "N", conflicts_with = "to")]
+    pub steps: Option<usize>,
+    /// Revert every applied migration newer than VERSION (0 reverts all).
+    #[arg(long, value_name = "VERSION")]
+    pub to: Option<i64>,
+}
 
-pub async fn down(_ctx: &Ctx, _args: DownArgs) -> Result<ExitCode> {
-    bail!("migrate-down is not built yet")
+pub async fn down(ctx: &Ctx, args: DownArgs) -> Result<ExitCode> {
+    use migrations::revert::DownTo;
+    let target = ctx.target()?;
+    target.require_local("migrate-down")?;
+    let to = match args.to {
+        Some(v) => DownTo::Version(v),
+        None => DownTo::Steps(args.steps.unwrap_or(1)),
+    };
+    let mut events = |event: Progress<'_>| match event {
+        Progress::Applied(m) => ctx.note(&format!(
+            "reverted {} ({})",
+            m.file.trim_end_matches(".down.sql"),
+            duration(m.duration)
+        )),
+        other => progress(ctx)(other),
+    };
+    let report = migrations::revert::revert(&ctx.config, &target, to, &mut events)
+        .await
+        .map_err(lift)?;
+    let target = format!("{} ({})", report.env, report.database);
+    if report.reverted.is_empty() {
+        ctx.note(&format!("nothing to revert on {target}"));
+    } else {
+        ctx.note(&format!(
+            "reverted {} migration{} on {target}",
+            report.reverted.len(),
+            if report.reverted.len() == 1 { "" } else { "s" }
+        ));
+    }
+    // Regenerating the typed bindings goes here (codegen, wired in at merge).
+    Ok(ExitCode::SUCCESS)
 }

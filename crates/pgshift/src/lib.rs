@@ -9,6 +9,7 @@ pub mod config;
 pub mod db;
 pub mod doctor;
 pub mod local;
+pub mod migrations;
 pub mod pgbin;
 pub mod target;
 

@@ -1,0 +1,402 @@
+//! Applying pending migrations: plan, check every file before anything is sent, then apply
+//! each in order under the migration lock.
+//!
+//! A transactional migration goes to the server as one message: `BEGIN`, the file, the
+//! `_sqlx_migrations` row, the `_pgshift_log` row, `COMMIT`. The migration and its history
+//! commit together or not at all, in one round trip (sqlx needs five). When a statement
+//! fails, the number of statements the server completed before the error (or the error's
+//! position) names the statement and its line in the file.
+
+use std::time::Duration;
+
+use serde::Serialize;
+
+use super::error::{MigrateError, Problem};
+use super::execute;
+use super::files::{self, MigrationFile};
+use super::history::{self, action, Actor, LogEntry};
+use super::lock::LockHolder;
+use super::marker;
+use super::session::Session;
+use super::split::{self, Statement};
+use super::status::{classify, State, StatusRow};
+use crate::config::Config;
+use crate::target::Target;
+
+/// Which command applies: what it may retry, and which marker rules hold.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// `migrate-dev` and the daemon: local only; a failed transactional migration (nothing of
+    /// it applied) is simply retried once its file changed.
+    Dev,
+    /// `migrate-deploy`: any environment; records the marker; anything failed blocks until
+    /// `migrate-resolve`.
+    Deploy,
+}
+
+impl Mode {
+    fn command(self) -> &'static str {
+        match self {
+            Mode::Dev => "migrate-dev",
+            Mode::Deploy => "migrate-deploy",
+        }
+    }
+}
+
+/// How to apply.
+#[derive(Debug, Clone)]
+pub struct ApplyOptions {
+    pub mode: Mode,
+    /// Apply pending migrations older than the newest applied one.
+    pub allow_out_of_order: bool,
+    /// Plan and check only; change nothing.
+    pub dry_run: bool,
+}
+
+/// What happens while applying, for one line of output per event.
+#[derive(Debug)]
+pub enum Progress<'a> {
+    /// The lock is held by someone else; waiting (at most `[migrate] lock_timeout`).
+    WaitingForLock(Option<&'a LockHolder>),
+    /// About to send this migration.
+    Applying(&'a MigrationFile),
+    /// Committed and recorded.
+    Applied(&'a AppliedMigration),
+}
+
+/// A migration that was applied (or reverted).
+#[derive(Debug, Clone, Serialize)]
+pub struct AppliedMigration {
+    pub version: i64,
+    pub description: String,
+    pub file: String,
+    #[serde(rename = "duration_ms", serialize_with = "as_millis")]
+    pub duration: Duration,
+}
+
+/// A migration `--dry-run` would apply.
+#[derive(Debug, Clone, Serialize)]
+pub struct PlannedMigration {
+    pub version: i64,
+    pub description: String,
+    pub file: String,
+    pub no_transaction: bool,
+}
+
+/// What an apply did.
+#[derive(Debug, Clone, Serialize)]
+pub struct ApplyReport {
+    pub env: String,
+    /// `host:port/database`.
+    pub database: String,
+    pub dry_run: bool,
+    /// Applied by this run, in order (empty for a dry run).
+    pub applied: Vec<AppliedMigration>,
+    /// What a dry run would apply, in order.
+    pub would_apply: Vec<PlannedMigration>,
+    /// Migrations that were applied before this run.
+    pub already_applied: usize,
+    /// The environment marker the database carries after the run.
+    pub marker: Option<String>,
+}
+
+pub(crate) fn as_millis<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_f64((d.as_secs_f64() * 1e6).round() / 1e3)
+}
+
+/// `migrate-dev`'s apply step, for the CLI and the daemon: refuses a target that is not
+/// local or that carries another environment's marker, takes the lock, applies every pending
+/// migration, records failures.
+pub async fn migrate_dev(
+    config: &Config,
+    target: &Target,
+    progress: &mut dyn FnMut(Progress<'_>),
+) -> Result<ApplyReport, MigrateError> {
+    let options = ApplyOptions {
+        mode: Mode::Dev,
+        allow_out_of_order: false,
+        dry_run: false,
+    };
+    apply_pending(config, target, &options, progress).await
+}
+
+/// Refuses a target that is not the local one (for commands meant for local work).
+pub fn require_local(target: &Target, command: &str) -> Result<(), MigrateError> {
+    if target.is_local() && !target.protected {
+        Ok(())
+    } else {
+        Err(MigrateError::NotLocal {
+            command: command.to_string(),
+            env: target.env.clone(),
+            database: target.url.host_and_database(),
+        })
+    }
+}
+
+/// Applies the pending migrations of `[paths] migrations` to `target`.
+pub async fn apply_pending(
+    config: &Config,
+    target: &Target,
+    options: &ApplyOptions,
+    progress: &mut dyn FnMut(Progress<'_>),
+) -> Result<ApplyReport, MigrateError> {
+    if options.mode == Mode::Dev {
+        require_local(target, Mode::Dev.command())?;
+    }
+    let files = files::discover(&config.paths.migrations)?;
+    let mut session = Session::open(config, target).await?;
+    if !options.dry_run {
+        let locked = session
+            .lock(config.migrate.lock_timeout, &mut |holder| {
+                progress(Progress::WaitingForLock(holder))
+            })
+            .await;
+        if let Err(e) = locked {
+            session.close().await;
+            return Err(e);
+        }
+    }
+    let result = apply_locked(&mut session, config, target, options, &files, progress).await;
+    session.close().await;
+    result
+}
+
+async fn apply_locked(
+    s: &mut Session,
+    config: &Config,
+    target: &Target,
+    options: &ApplyOptions,
+    files: &[MigrationFile],
+    progress: &mut dyn FnMut(Progress<'_>),
+) -> Result<ApplyReport, MigrateError> {
+    let actor = Actor::current(&target.env);
+    if !options.dry_run {
+        let created = history::ensure_tables(&mut s.conn).await;
+        s.check(created, "creating the history tables")?;
+    }
+    let read = history::read(&mut s.conn).await;
+    let mut history = s.check(read, "reading the migration history")?;
+    let command = options.mode.command();
+    match options.mode {
+        Mode::Dev => marker::check_local(config, command, &s.database, history.marker.as_deref())?,
+        Mode::Deploy => marker::check_env(
+            config,
+            command,
+            &target.env,
+            &s.database,
+            history.marker.as_deref(),
+        )?,
+    }
+    if options.mode == Mode::Deploy
+        && !target.is_local()
+        && history.marker.is_none()
+        && !options.dry_run
+    {
+        let written = marker::write(&mut s.conn, &actor).await;
+        s.check(written, "recording the environment marker")?;
+        history.marker = Some(target.env.clone());
+    }
+    let rows = classify(files, &history);
+    let (pending, problems) = plan(&rows, files, options);
+    if !problems.is_empty() {
+        return Err(MigrateError::Blocked {
+            target: s.target.clone(),
+            problems,
+        });
+    }
+    let mut checked = Vec::with_capacity(pending.len());
+    for file in &pending {
+        checked.push(preflight(file)?);
+    }
+    let mut report = ApplyReport {
+        env: target.env.clone(),
+        database: s.database.clone(),
+        dry_run: options.dry_run,
+        applied: Vec::new(),
+        would_apply: Vec::new(),
+        already_applied: rows.iter().filter(|r| r.state == State::Applied).count(),
+        marker: history.marker.clone(),
+    };
+    if options.dry_run {
+        report.would_apply = pending
+            .iter()
+            .map(|f| PlannedMigration {
+                version: f.version,
+                description: f.description.clone(),
+                file: f.file_name.clone(),
+                no_transaction: f.no_tx,
+            })
+            .collect();
+        return Ok(report);
+    }
+    for (file, statements) in pending.iter().zip(&checked) {
+        progress(Progress::Applying(file));
+        let duration = if file.no_tx {
+            apply_without_transaction(s, file, statements, &actor).await?
+        } else {
+            apply_in_transaction(s, file, statements, &actor).await?
+        };
+        let applied = AppliedMigration {
+            version: file.version,
+            description: file.description.clone(),
+            file: file.file_name.clone(),
+            duration,
+        };
+        progress(Progress::Applied(&applied));
+        report.applied.push(applied);
+    }
+    Ok(report)
+}
+
+/// The migrations to apply, in order, or what stops them.
+pub(crate) fn plan<'f>(
+    rows: &[StatusRow],
+    files: &'f [MigrationFile],
+    options: &ApplyOptions,
+) -> (Vec<&'f MigrationFile>, Vec<Problem>) {
+    let mut pending = Vec::new();
+    let mut problems = Vec::new();
+    let newest_applied = rows
+        .iter()
+        .filter(|r| matches!(r.state, State::Applied | State::Modified | State::Missing))
+        .map(|r| r.version)
+        .max()
+        .unwrap_or(0);
+    let file_of = |version: i64| files.iter().find(|f| f.version == version);
+    for row in rows {
+        let file_name = row.file.clone().unwrap_or_else(|| row.name());
+        match row.state {
+            State::Applied => {}
+            State::Pending => pending.extend(file_of(row.version)),
+            State::OutOfOrder if options.allow_out_of_order => pending.extend(file_of(row.version)),
+            State::OutOfOrder => problems.push(Problem::OutOfOrder {
+                version: row.version,
+                file: file_name,
+                newest_applied,
+            }),
+            State::Modified => problems.push(Problem::Edited(super::error::EditedMigration {
+                version: row.version,
+                file: file_name,
+                applied_checksum: row.applied_checksum.clone().unwrap_or_default(),
+                file_checksum: row.file_checksum.clone().unwrap_or_default(),
+                line_endings_only: row.line_endings_only,
+            })),
+            State::Missing => problems.push(Problem::Missing {
+                version: row.version,
+                description: row.description.clone(),
+            }),
+            State::Failed => {
+                let error = row.error.as_ref();
+                let partial = error.is_some_and(|e| e.partial);
+                // In local work a failed transactional migration left nothing behind: retry it
+                // (the daemon's loop: save, fail, fix, save).
+                if options.mode == Mode::Dev && !partial && file_of(row.version).is_some() {
+                    pending.extend(file_of(row.version));
+                } else {
+                    problems.push(Problem::Failed {
+                        version: row.version,
+                        file: file_name,
+                        error: error.map(|e| e.message.clone()).unwrap_or_default(),
+                        partial,
+                    });
+                }
+            }
+        }
+    }
+    (pending, problems)
+}
+
+/// Checks a migration before anything is sent: it splits cleanly, and a transactional one
+/// holds nothing that cannot run in a transaction or that controls the transaction itself.
+pub fn preflight(file: &MigrationFile) -> Result<Vec<Statement<'_>>, MigrateError> {
+    let rejected = |line: usize, reason: String| MigrateError::Rejected {
+        version: file.version,
+        file: file.file_name.clone(),
+        line,
+        reason,
+    };
+    let statements = split::split(&file.sql).map_err(|u| rejected(u.line, u.to_string()))?;
+    if file.no_tx {
+        return Ok(statements);
+    }
+    for st in &statements {
+        if let Some(what) = split::needs_no_transaction(st.sql) {
+            return Err(rejected(
+                st.line,
+                format!(
+                    "{what} cannot run inside a transaction, and this migration runs in one; make \
+                     `{}` the first line of the file (best with that statement alone in its migration)",
+                    files::NO_TRANSACTION
+                ),
+            ));
+        }
+        if let Some(what) = split::controls_transaction(st.sql) {
+            return Err(rejected(
+                st.line,
+                format!(
+                    "`{what}` controls the transaction, but pgshift runs each migration in one transaction \
+                     (all or nothing); remove it, or make `{}` the first line of the file",
+                    files::NO_TRANSACTION
+                ),
+            ));
+        }
+    }
+    Ok(statements)
+}
+
+async fn apply_in_transaction(
+    s: &mut Session,
+    file: &MigrationFile,
+    statements: &[Statement<'_>],
+    actor: &Actor,
+) -> Result<Duration, MigrateError> {
+    let record = history::sqlx_insert(
+        file.version,
+        &file.description,
+        true,
+        &file.checksum,
+        execute::ELAPSED_NS,
+    );
+    let log = applied_log(file, execute::ELAPSED_NS.into()).sql(actor);
+    execute::in_transaction(s, file, statements, actor, &format!("{record};\n{log}")).await
+}
+
+async fn apply_without_transaction(
+    s: &mut Session,
+    file: &MigrationFile,
+    statements: &[Statement<'_>],
+    actor: &Actor,
+) -> Result<Duration, MigrateError> {
+    // A row with success = false first: if the process dies part-way, the database says so,
+    // and sqlx's own Migrator refuses to go on (it reports the version as dirty).
+    let steps = execute::NoTxSteps {
+        before: history::sqlx_insert(file.version, &file.description, false, &file.checksum, "-1"),
+        after: &|elapsed: Duration| {
+            format!(
+                "UPDATE _sqlx_migrations SET success = true, execution_time = {ns} WHERE version = {v}; {log}",
+                ns = elapsed.as_nanos(),
+                v = file.version,
+                log = applied_log(file, elapsed.as_nanos().to_string()).sql(actor)
+            )
+        },
+        nothing_ran: format!(
+            "DELETE FROM _sqlx_migrations WHERE version = {} AND NOT success",
+            file.version
+        ),
+    };
+    execute::without_transaction(s, file, statements, actor, &steps).await
+}
+
+fn applied_log(file: &MigrationFile, duration_ns: String) -> LogEntry<'_> {
+    LogEntry {
+        version: file.version,
+        file: &file.file_name,
+        action: action::APPLIED,
+        checksum: Some(&file.checksum),
+        duration_ns: Some(duration_ns),
+        error: None,
+        statement: None,
+        line: None,
+        partial: false,
+    }
+}

@@ -1,0 +1,66 @@
+//! Migrations, compatible with sqlx 0.8: the files (`files`), statement splitting (`split`),
+//! the history tables (`history`), the lock (`lock`), the environment marker (`marker`),
+//! applying (`apply`), where each migration stands (`status`), reverting (`revert`) and
+//! recording manual repairs (`resolve`). See ARCHITECTURE.md, "Migrations".
+
+pub mod apply;
+pub mod error;
+pub mod files;
+pub mod history;
+pub mod lock;
+pub mod marker;
+pub mod new;
+pub mod reset;
+pub mod resolve;
+pub mod revert;
+pub mod split;
+pub mod status;
+
+mod execute;
+mod session;
+
+use serde::Serialize;
+
+pub use apply::{
+    apply_pending, migrate_dev, require_local, AppliedMigration, ApplyOptions, ApplyReport, Mode,
+    Progress,
+};
+pub use error::{EditedMigration, MigrateError, MigrationFailure, Problem};
+pub use files::{FileErrors, FileProblem, MigrationFile};
+pub use lock::LockHolder;
+pub use status::{State, StatusRow, Summary};
+
+use crate::config::Config;
+use crate::target::Target;
+
+/// `migrate-status`: every migration of the folder and of the history, and the marker.
+#[derive(Debug, Clone, Serialize)]
+pub struct Status {
+    pub env: String,
+    /// `host:port/database`.
+    pub database: String,
+    /// The environment recorded by `migrate-deploy --env NAME`, if any.
+    pub marker: Option<String>,
+    pub migrations: Vec<StatusRow>,
+    pub summary: Summary,
+}
+
+/// Reads where each migration stands. Read-only: creates no table, takes no lock.
+pub async fn read_status(config: &Config, target: &Target) -> Result<Status, MigrateError> {
+    let files = files::discover(&config.paths.migrations)?;
+    let session = session::Session::open(config, target).await?;
+    let mut session = session;
+    let read = history::read(&mut session.conn).await;
+    let history = session.check(read, "reading the migration history");
+    let database = session.database.clone();
+    session.close().await;
+    let history = history?;
+    let migrations = status::classify(&files, &history);
+    Ok(Status {
+        env: target.env.clone(),
+        database,
+        marker: history.marker,
+        summary: Summary::of(&migrations),
+        migrations,
+    })
+}

@@ -1,0 +1,94 @@
+//! A migration session: one dedicated connection (never a pool: the advisory lock is session
+//! state) with `lock_timeout` and `statement_timeout` set, holding the migration lock until
+//! it is closed, on every path.
+
+use std::time::Duration;
+
+use sqlx::PgConnection;
+
+use super::error::MigrateError;
+use super::lock::{self, Acquired, LockHolder};
+use crate::config::Config;
+use crate::target::Target;
+
+pub(crate) struct Session {
+    pub conn: PgConnection,
+    /// `env (host:port/database)`, for messages.
+    pub target: String,
+    /// `host:port/database`.
+    pub database: String,
+    /// The two `SET` statements of the session's timeouts, sent again before each
+    /// migration: a migration that changes them must not change them for the next one.
+    pub timeouts: String,
+    lock_id: Option<i64>,
+}
+
+impl Session {
+    /// Connects and sets the session's timeouts from `[migrate]`.
+    pub async fn open(config: &Config, target: &Target) -> Result<Session, MigrateError> {
+        let conn = crate::db::connect(&target.url).await?;
+        let timeouts = format!(
+            "SET lock_timeout = '{}ms'; SET statement_timeout = '{}ms'",
+            config.migrate.session_lock_timeout.as_millis(),
+            config.migrate.statement_timeout.as_millis()
+        );
+        let settings = format!("{timeouts}; SET client_min_messages = warning");
+        let mut session = Session {
+            conn,
+            target: format!("{} ({})", target.env, target.url.host_and_database()),
+            database: target.url.host_and_database(),
+            timeouts,
+            lock_id: None,
+        };
+        let result = sqlx::raw_sql(&settings).execute(&mut session.conn).await;
+        session.check(result, "setting the session's timeouts")?;
+        Ok(session)
+    }
+
+    /// Maps a database error to `MigrateError::Database` naming this target.
+    pub fn check<T>(
+        &self,
+        result: Result<T, sqlx::Error>,
+        action: &str,
+    ) -> Result<T, MigrateError> {
+        result.map_err(|e| MigrateError::db(&self.target, action, e))
+    }
+
+    /// Takes the migration lock (sqlx's id), waiting at most `timeout`.
+    pub async fn lock(
+        &mut self,
+        timeout: Duration,
+        on_wait: &mut dyn FnMut(Option<&LockHolder>),
+    ) -> Result<(), MigrateError> {
+        let name: Result<String, _> = sqlx::query_scalar("SELECT current_database()")
+            .fetch_one(&mut self.conn)
+            .await;
+        let id = lock::lock_id(&self.check(name, "reading the database name")?);
+        let started = std::time::Instant::now();
+        let acquired = lock::acquire(&mut self.conn, id, timeout, on_wait).await;
+        match self.check(acquired, "taking the migration lock")? {
+            Acquired::Locked => {
+                self.lock_id = Some(id);
+                Ok(())
+            }
+            Acquired::TimedOut(holder) => Err(MigrateError::LockTimeout {
+                database: self.target.clone(),
+                waited: started.elapsed(),
+                holder: holder.map(Box::new),
+            }),
+        }
+    }
+
+    /// Releases the lock (if held) and closes the connection. The server releases a session
+    /// lock when the connection ends anyway; unlocking first keeps pg_locks clean at once.
+    pub async fn close(mut self) {
+        if let Some(id) = self.lock_id.take() {
+            if let Err(e) = lock::release(&mut self.conn, id).await {
+                tracing::debug!(
+                    "releasing the migration lock: {e}; closing the connection releases it"
+                );
+            }
+        }
+        crate::db::close(self.conn).await;
+    }
+}

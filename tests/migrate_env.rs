@@ -1,0 +1,121 @@
+//! The environment marker: a database deployed as prod stays prod whatever URL reaches it.
+
+mod support;
+
+use support::{text, Project};
+
+fn project_with_envs() -> Project {
+    let p = Project::new();
+    p.append(
+        "pgshift.toml",
+        "\n[env.staging]\nurl_env = \"STAGING_URL\"\n\n[env.prod]\nurl_env = \"PROD_URL\"\nprotected = true\n",
+    );
+    p.write("migrations/1_a.up.sql", "CREATE TABLE a (id int);\n");
+    p.write("migrations/1_a.down.sql", "DROP TABLE a;\n");
+    p
+}
+
+#[test]
+fn deploy_marks_the_database_and_local_work_refuses_it_whatever_the_url() {
+    let p = project_with_envs();
+    let url = p.db.url();
+    let out = p
+        .xtask(["--json", "migrate-deploy", "--env", "prod"])
+        .env("PROD_URL", &url)
+        .ok();
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(json["marker"], "prod", "{}", text(&out));
+    assert_eq!(json["env"], "prod");
+    assert_eq!(p.db.sql("SELECT env FROM _pgshift_marker"), "prod");
+    p.db.sql("INSERT INTO a VALUES (1)");
+
+    // A .env that points local work at the prod database.
+    p.write(".env", &format!("DATABASE_URL={url}\n"));
+    let where_ = format!("127.0.0.1:{}/{}", support::cluster().port(), p.db.name);
+    for args in [
+        vec!["migrate-dev"],
+        vec!["migrate-reset", "--force"],
+        vec!["migrate-down"],
+        vec!["--env", "local", "migrate-dev"],
+    ] {
+        let err = p.xtask(&args).fails_with(1);
+        assert!(
+            err.contains(&format!("refuses {where_}: the database is marked as environment `prod`, which is protected")),
+            "{args:?}: {err}"
+        );
+    }
+    // Deploying to another environment a database marked prod is refused too.
+    let err = p
+        .xtask(["migrate-deploy", "--env", "staging"])
+        .env("STAGING_URL", &url)
+        .fails_with(1);
+    assert!(
+        err.contains("`migrate-deploy` for environment `staging` refuses"),
+        "{err}"
+    );
+    assert!(err.contains("marked as environment `prod`"), "{err}");
+    let err = p.xtask(["migrate-deploy"]).fails_with(1);
+    assert!(
+        err.contains("marked as environment `prod`, which is protected"),
+        "{err}"
+    );
+    // Nothing was touched.
+    assert_eq!(p.db.sql("SELECT count(*) FROM a"), "1");
+    // Status reads it and says so; deploys to prod itself go on.
+    let status = p
+        .xtask(["migrate-status", "--env", "prod"])
+        .env("PROD_URL", &url)
+        .stdout();
+    assert!(
+        status.starts_with(&format!("prod ({where_}), marked as environment `prod`")),
+        "{status}"
+    );
+    p.xtask(["migrate-deploy", "--env", "prod"])
+        .env("PROD_URL", &url)
+        .ok();
+}
+
+#[test]
+fn local_only_commands_refuse_remote_targets_whatever_the_flags() {
+    let p = project_with_envs();
+    let url = p.db.url();
+    for args in [
+        vec!["migrate-dev", "--env", "staging"],
+        vec!["migrate-reset", "--env", "staging", "--force"],
+        vec!["migrate-down", "--env", "staging"],
+        vec!["--yes", "migrate-reset", "--env", "prod", "--force"],
+    ] {
+        let err = p
+            .xtask(&args)
+            .env("STAGING_URL", &url)
+            .env("PROD_URL", &url)
+            .fails_with(2);
+        assert!(
+            err.contains("only runs against the local database"),
+            "{args:?}: {err}"
+        );
+    }
+    assert_eq!(
+        p.db.sql("SELECT to_regclass('_sqlx_migrations') IS NULL"),
+        "t"
+    );
+}
+
+#[test]
+fn a_staging_database_is_not_local_either() {
+    let p = project_with_envs();
+    let url = p.db.url();
+    p.xtask(["migrate-deploy", "--env", "staging"])
+        .env("STAGING_URL", &url)
+        .ok();
+    p.write(".env", &format!("DATABASE_URL={url}\n"));
+    let err = p.xtask(["migrate-dev"]).fails_with(1);
+    assert!(
+        err.contains("`migrate-dev` for environment `local` refuses"),
+        "{err}"
+    );
+    assert!(
+        err.contains("marked as environment `staging`; use --env staging"),
+        "{err}"
+    );
+}

@@ -1,0 +1,159 @@
+//! Compatibility with sqlx 0.8's own `Migrator`, both ways, on the same folder and server:
+//! history rows, checksums, descriptions and the advisory lock.
+
+mod support;
+
+use std::path::Path;
+use std::time::Duration;
+
+use sqlx::migrate::Migrator;
+use sqlx::{Connection, PgConnection};
+use support::{text, Project};
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+/// A folder with every kind of file sqlx knows: plain, reversible pair, no-transaction, a
+/// description with several words, CRLF line endings, dollar quotes. Plus the example app's
+/// own migrations.
+fn write_migrations(p: &Project) {
+    for entry in std::fs::read_dir(support::repo_root().join("migrations")).unwrap() {
+        let entry = entry.unwrap();
+        std::fs::copy(entry.path(), p.path("migrations").join(entry.file_name())).unwrap();
+    }
+    p.write(
+        "migrations/20270101000000_plain_table.up.sql",
+        "CREATE TABLE plain (id int);\n",
+    );
+    p.write(
+        "migrations/20270101000000_plain_table.down.sql",
+        "DROP TABLE plain;\n",
+    );
+    p.write(
+        "migrations/20270102000000_crlf_and_function.up.sql",
+        "CREATE FUNCTION one() RETURNS int AS $$ SELECT 1; $$ LANGUAGE sql;\r\nCREATE TABLE crlf (id int);\r\n",
+    );
+    p.write(
+        "migrations/20270102000000_crlf_and_function.down.sql",
+        "DROP TABLE crlf;\nDROP FUNCTION one();\n",
+    );
+    p.write(
+        "migrations/20270103000000_concurrent_index.up.sql",
+        "-- no-transaction\nCREATE INDEX CONCURRENTLY plain_id ON plain (id);\n",
+    );
+    p.write(
+        "migrations/20270103000000_concurrent_index.down.sql",
+        "DROP INDEX plain_id;\n",
+    );
+}
+
+async fn sqlx_migrator(folder: &Path) -> Migrator {
+    Migrator::new(folder)
+        .await
+        .expect("sqlx resolves the folder")
+}
+
+#[test]
+fn pgshift_migrated_database_has_nothing_pending_for_sqlx() {
+    let p = Project::new();
+    write_migrations(&p);
+    p.xtask(["migrate-deploy"]).ok();
+    let before = p.db.sql("SELECT version, description, installed_on, success, encode(checksum, 'hex'), execution_time FROM _sqlx_migrations ORDER BY version");
+    runtime().block_on(async {
+        let migrator = sqlx_migrator(&p.path("migrations")).await;
+        let mut conn = PgConnection::connect(&p.db.url()).await.unwrap();
+        // sqlx's own view of each row: same description, same checksum.
+        let rows: Vec<(i64, String, Vec<u8>)> = sqlx::query_as(
+            "SELECT version, description, checksum FROM _sqlx_migrations ORDER BY version",
+        )
+        .fetch_all(&mut conn)
+        .await
+        .unwrap();
+        let ups: Vec<_> = migrator
+            .iter()
+            .filter(|m| m.migration_type.is_up_migration())
+            .collect();
+        assert_eq!(rows.len(), ups.len());
+        for (row, m) in rows.iter().zip(&ups) {
+            assert_eq!(row.0, m.version);
+            assert_eq!(row.1, m.description, "description of {}", m.version);
+            assert_eq!(row.2, m.checksum.as_ref(), "checksum of {}", m.version);
+        }
+        // Nothing pending: run applies nothing and fails on nothing.
+        migrator
+            .run(&mut conn)
+            .await
+            .expect("sqlx accepts pgshift's history");
+    });
+    let after = p.db.sql("SELECT version, description, installed_on, success, encode(checksum, 'hex'), execution_time FROM _sqlx_migrations ORDER BY version");
+    assert_eq!(before, after, "sqlx changed the history");
+}
+
+#[test]
+fn sqlx_migrated_database_shows_all_applied_to_pgshift() {
+    let p = Project::new();
+    write_migrations(&p);
+    runtime().block_on(async {
+        let migrator = sqlx_migrator(&p.path("migrations")).await;
+        let mut conn = PgConnection::connect(&p.db.url()).await.unwrap();
+        migrator.run(&mut conn).await.unwrap();
+    });
+    let out = p.xtask(["migrate-status", "--exit-code"]).ok();
+    let table = String::from_utf8_lossy(&out.stdout);
+    assert!(table.trim_end().ends_with("\n6 applied"), "{}", text(&out));
+    let out = p.xtask(["migrate-deploy"]).ok();
+    assert!(
+        support::stderr(&out).contains("nothing to apply to local"),
+        "{}",
+        text(&out)
+    );
+    // And pgshift keeps going where sqlx stopped.
+    p.write(
+        "migrations/20270104000000_next.sql",
+        "CREATE TABLE next (id int);\n",
+    );
+    p.xtask(["migrate-deploy"]).ok();
+    runtime().block_on(async {
+        let migrator = sqlx_migrator(&p.path("migrations")).await;
+        let mut conn = PgConnection::connect(&p.db.url()).await.unwrap();
+        migrator.run(&mut conn).await.unwrap();
+    });
+}
+
+#[test]
+fn pgshift_and_sqlx_take_the_same_advisory_lock() {
+    let p = Project::new();
+    p.write("migrations/1_a.sql", "CREATE TABLE a (id int);\n");
+    let id = pgshift::migrations::lock::lock_id(&p.db.name);
+    runtime().block_on(async {
+        let mut holder = PgConnection::connect(&p.db.url()).await.unwrap();
+        sqlx::query("SELECT pg_advisory_lock($1)")
+            .bind(id)
+            .execute(&mut holder)
+            .await
+            .unwrap();
+        // sqlx's Migrator waits for the lock pgshift computes for this database...
+        let migrator = sqlx_migrator(&p.path("migrations")).await;
+        let mut conn = PgConnection::connect(&p.db.url()).await.unwrap();
+        let blocked =
+            tokio::time::timeout(Duration::from_millis(1500), migrator.run(&mut conn)).await;
+        assert!(blocked.is_err(), "sqlx did not wait for lock {id}");
+        drop(conn);
+        // ...and runs once it is released.
+        sqlx::query("SELECT pg_advisory_unlock($1)")
+            .bind(id)
+            .execute(&mut holder)
+            .await
+            .unwrap();
+        let mut conn = PgConnection::connect(&p.db.url()).await.unwrap();
+        tokio::time::timeout(Duration::from_secs(10), migrator.run(&mut conn))
+            .await
+            .expect("sqlx gets the lock once released")
+            .unwrap();
+    });
+    assert_eq!(p.db.sql("SELECT count(*) FROM _sqlx_migrations"), "1");
+}
