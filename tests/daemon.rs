@@ -105,7 +105,10 @@ fn tables(db: &TestDb) -> String {
 fn applies_a_new_file_and_regenerates_the_bindings() {
     let p = Project::new();
     let w = Watch::start(&p);
-    p.write("migrations/20260101000000_create_patient.sql", "CREATE TABLE patient (id bigint PRIMARY KEY, full_name text NOT NULL);\n");
+    p.write(
+        "migrations/20260101000000_create_patient.sql",
+        "CREATE TABLE patient (id bigint PRIMARY KEY, full_name text NOT NULL);\n",
+    );
     w.wait_for("applied 20260101000000_create_patient.sql");
     w.wait_for("bindings updated");
     assert_eq!(tables(&p.db), "patient");
@@ -122,9 +125,20 @@ fn vim_style_save_is_applied_once() {
     p.write("migrations/4913", "");
     std::fs::remove_file(p.path("migrations/4913")).unwrap();
     p.write("migrations/.20260101000000_vim.sql.swp", "b0VIM garbage");
-    p.write("migrations/20260101000000_vim.sql~", "CREATE TABLE wrong (id int);");
-    std::fs::rename(p.path("migrations/20260101000000_vim.sql~"), p.path("migrations/20260101000000_vim.sql")).unwrap();
-    std::fs::write(p.path("migrations/20260101000000_vim.sql"), "CREATE TABLE from_vim (id int);\n").ok();
+    p.write(
+        "migrations/20260101000000_vim.sql~",
+        "CREATE TABLE wrong (id int);",
+    );
+    std::fs::rename(
+        p.path("migrations/20260101000000_vim.sql~"),
+        p.path("migrations/20260101000000_vim.sql"),
+    )
+    .unwrap();
+    std::fs::write(
+        p.path("migrations/20260101000000_vim.sql"),
+        "CREATE TABLE from_vim (id int);\n",
+    )
+    .ok();
     w.wait_for("applied 20260101000000_vim.sql");
     std::thread::sleep(Duration::from_millis(500));
     assert_eq!(w.count("applied 20260101000000_vim.sql"), 1, "{}", w.log());
@@ -138,15 +152,24 @@ fn a_file_written_in_two_chunks_is_applied_once_complete() {
     let path = p.path("migrations/20260101000000_chunks.sql");
     let mut file = std::fs::File::create(&path).unwrap();
     use std::io::Write;
-    file.write_all(b"CREATE TABLE chunked (\n    id int,\n").unwrap();
+    file.write_all(b"CREATE TABLE chunked (\n    id int,\n")
+        .unwrap();
     file.flush().unwrap();
     std::thread::sleep(Duration::from_millis(30));
     file.write_all(b"    second text\n);\n").unwrap();
     drop(file);
     w.wait_for("applied 20260101000000_chunks.sql");
     std::thread::sleep(Duration::from_millis(300));
-    assert_eq!(w.count("applied 20260101000000_chunks.sql"), 1, "{}", w.log());
-    assert_eq!(p.db.sql("SELECT count(*) FROM information_schema.columns WHERE table_name = 'chunked'"), "2");
+    assert_eq!(
+        w.count("applied 20260101000000_chunks.sql"),
+        1,
+        "{}",
+        w.log()
+    );
+    assert_eq!(
+        p.db.sql("SELECT count(*) FROM information_schema.columns WHERE table_name = 'chunked'"),
+        "2"
+    );
     assert!(!w.log().contains("ERROR"), "{}", w.log());
 }
 
@@ -157,13 +180,38 @@ fn editor_litter_and_empty_files_are_ignored() {
     p.write("migrations/.20260101000000_x.sql.swp", "not sql at all");
     p.write("migrations/20260101000000_x.sql.tmp", "not sql at all");
     p.write("migrations/notes.txt", "not sql at all");
-    p.write("migrations/20260101000001_empty.sql", "");
-    p.write("migrations/20260101000002_marker.sql", "CREATE TABLE marker (id int);\n");
-    w.wait_for("applied 20260101000002_marker.sql");
+    p.write(
+        "migrations/20260101000001_marker.sql",
+        "CREATE TABLE marker (id int);\n",
+    );
+    w.wait_for("applied 20260101000001_marker.sql");
+    // A file with no SQL yet (as `migrate-new` makes it) waits, and so does what follows it.
+    p.write("migrations/20260101000002_empty.sql", "");
+    p.write(
+        "migrations/20260101000003_template.sql",
+        "-- Add the patient table.\n\n",
+    );
+    p.write(
+        "migrations/20260101000004_after.sql",
+        "CREATE TABLE after (id int);\n",
+    );
+    w.wait_for("20260101000002_empty.sql has no SQL yet");
     let log = w.log();
     assert!(!log.contains("20260101000000_x"), "{log}");
-    assert!(!log.contains("applied 20260101000001_empty.sql"), "{log}");
+    assert!(!log.contains("applied 20260101000002_empty.sql"), "{log}");
     assert_eq!(tables(&p.db), "marker");
+    // Once written, they are applied in order.
+    p.write(
+        "migrations/20260101000002_empty.sql",
+        "CREATE TABLE filled (id int);\n",
+    );
+    w.wait_for("20260101000003_template.sql has no SQL yet");
+    p.write(
+        "migrations/20260101000003_template.sql",
+        "-- Add the patient table.\n\nCREATE TABLE patient (id int);\n",
+    );
+    w.wait_for("applied 20260101000004_after.sql");
+    assert_eq!(tables(&p.db), "after,filled,marker,patient");
 }
 
 #[test]
@@ -179,30 +227,53 @@ fn a_burst_of_files_is_applied_in_order_with_few_regenerations() {
         );
     }
     w.wait_for("applied 20260101000049_step_49.sql");
-    w.wait_until(|log| log.matches("bindings ").count() > 0 && log.lines().last().is_some_and(|l| l.contains("bindings")), "bindings after the burst");
+    w.wait_until(
+        |log| {
+            log.matches("bindings ").count() > 0
+                && log.lines().last().is_some_and(|l| l.contains("bindings"))
+        },
+        "bindings after the burst",
+    );
     let log = w.log();
-    let order: Vec<usize> = log.lines().filter_map(|l| l.split("applied 2026010100").nth(1)).map(|rest| rest[..2].parse().unwrap()).collect();
+    let order: Vec<usize> = log
+        .lines()
+        .filter(|l| l.contains("applied 2026"))
+        .filter_map(|l| l.split("_step_").nth(1))
+        .map(|rest| rest[..2].parse().unwrap())
+        .collect();
     assert_eq!(order, (0..50).collect::<Vec<_>>(), "{log}");
     assert_eq!(p.db.sql("SELECT count(*) FROM burst_order"), "50");
     let regenerations = w.count("bindings updated") - before;
-    assert!((1..=5).contains(&regenerations), "{regenerations} regenerations for 50 files:\n{log}");
+    assert!(
+        (1..=5).contains(&regenerations),
+        "{regenerations} regenerations for 50 files:\n{log}"
+    );
 }
 
 #[test]
 fn bad_sql_is_reported_then_the_fixed_file_is_applied() {
     let p = Project::new();
     let w = Watch::start(&p);
-    p.write("migrations/20260101000000_bad.sql", "CREATE TABLE ok_part (id int);\n\nCREATE TABLE broken (id int,, x);\n");
+    p.write(
+        "migrations/20260101000000_bad.sql",
+        "CREATE TABLE ok_part (id int);\n\nCREATE TABLE broken (id int,, x);\n",
+    );
     let log = w.wait_for("20260101000000_bad.sql");
     let log = w.wait_until(|l| l.contains("line 3"), "the error with its line");
     assert!(log.contains("syntax error"), "{log}");
     // Nothing of the failed file is applied.
     assert_eq!(tables(&p.db), "");
-    p.write("migrations/20260101000000_bad.sql", "CREATE TABLE ok_part (id int);\n\nCREATE TABLE fixed (id int, x int);\n");
+    p.write(
+        "migrations/20260101000000_bad.sql",
+        "CREATE TABLE ok_part (id int);\n\nCREATE TABLE fixed (id int, x int);\n",
+    );
     w.wait_for("applied 20260101000000_bad.sql");
     assert_eq!(tables(&p.db), "fixed,ok_part");
     // The daemon is still alive and applies the next file.
-    p.write("migrations/20260101000001_next.sql", "CREATE TABLE next_one (id int);\n");
+    p.write(
+        "migrations/20260101000001_next.sql",
+        "CREATE TABLE next_one (id int);\n",
+    );
     w.wait_for("applied 20260101000001_next.sql");
 }
 
@@ -210,9 +281,15 @@ fn bad_sql_is_reported_then_the_fixed_file_is_applied() {
 fn an_edit_to_an_applied_file_is_reported_not_applied() {
     let p = Project::new();
     let w = Watch::start(&p);
-    p.write("migrations/20260101000000_first.sql", "CREATE TABLE first (id int);\n");
+    p.write(
+        "migrations/20260101000000_first.sql",
+        "CREATE TABLE first (id int);\n",
+    );
     w.wait_for("applied 20260101000000_first.sql");
-    p.write("migrations/20260101000000_first.sql", "CREATE TABLE first (id int);\nCREATE TABLE sneaky (id int);\n");
+    p.write(
+        "migrations/20260101000000_first.sql",
+        "CREATE TABLE first (id int);\nCREATE TABLE sneaky (id int);\n",
+    );
     let log = w.wait_for("migrate-reset");
     assert!(log.contains("20260101000000_first.sql"), "{log}");
     assert!(log.contains("edited"), "{log}");
@@ -225,15 +302,24 @@ fn survives_the_database_going_away_and_applies_pending_work_when_it_returns() {
     let p = Project::empty();
     p.write(
         "pgshift.toml",
-        &format!("[local]\nbackend = \"embedded\"\ndatabase = \"postgres\"\nport = {}\n", scratch.port()),
+        &format!(
+            "[local]\nbackend = \"embedded\"\ndatabase = \"postgres\"\nport = {}\n",
+            scratch.port()
+        ),
     );
     let w = Watch::start(&p);
     scratch.cluster.stop().unwrap();
-    p.write("migrations/20260101000000_while_down.sql", "CREATE TABLE while_down (id int);\n");
+    p.write(
+        "migrations/20260101000000_while_down.sql",
+        "CREATE TABLE while_down (id int);\n",
+    );
     w.wait_for("retrying");
     scratch.cluster.start(Duration::from_secs(60)).unwrap();
     w.wait_for("applied 20260101000000_while_down.sql");
-    let out = support::psql(scratch.url("postgres").expose(), "SELECT count(*) FROM pg_tables WHERE tablename = 'while_down'");
+    let out = support::psql(
+        scratch.url("postgres").expose(),
+        "SELECT count(*) FROM pg_tables WHERE tablename = 'while_down'",
+    );
     assert_eq!(out, "1");
 }
 
@@ -256,9 +342,18 @@ fn a_second_daemon_is_refused_and_sigterm_releases_the_lock() {
 #[test]
 fn refuses_remote_environments() {
     let p = Project::new();
-    p.append("pgshift.toml", "\n[env.prod]\nurl_env = \"PROD_DATABASE_URL\"\nprotected = true\n");
-    let err = p.xtask(["watch", "--env", "prod"]).env("PROD_DATABASE_URL", p.db.url()).fails_with(2);
-    assert!(err.contains("only ever works on the local database"), "{err}");
+    p.append(
+        "pgshift.toml",
+        "\n[env.prod]\nurl_env = \"PROD_DATABASE_URL\"\nprotected = true\n",
+    );
+    let err = p
+        .xtask(["watch", "--env", "prod"])
+        .env("PROD_DATABASE_URL", p.db.url())
+        .fails_with(2);
+    assert!(
+        err.contains("only ever works on the local database"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -267,17 +362,44 @@ fn background_daemon_start_status_stop() {
     p.xtask(["daemon", "start"]).ok();
     let status = p.xtask(["daemon", "status"]).stdout();
     assert!(status.contains("running (pid"), "{status}");
-    p.write("migrations/20260101000000_bg.sql", "CREATE TABLE bg (id int);\n");
+    p.write(
+        "migrations/20260101000000_bg.sql",
+        "CREATE TABLE bg (id int);\n",
+    );
     let deadline = Instant::now() + Duration::from_secs(30);
     while tables(&p.db) != "bg" {
-        assert!(Instant::now() < deadline, "not applied; log:\n{}", p.read(".pgshift/daemon.log"));
+        assert!(
+            Instant::now() < deadline,
+            "not applied; log:\n{}",
+            p.read(".pgshift/daemon.log")
+        );
         std::thread::sleep(Duration::from_millis(50));
     }
-    let json: serde_json::Value = serde_json::from_str(&p.xtask(["daemon", "status", "--json"]).stdout()).unwrap();
+    let json: serde_json::Value =
+        serde_json::from_str(&p.xtask(["daemon", "status", "--json"]).stdout()).unwrap();
     assert_eq!(json["running"], true);
     assert!(json["uptime_seconds"].as_i64().is_some(), "{json}");
     p.xtask(["daemon", "stop"]).ok();
     let status = p.xtask(["daemon", "status"]).stdout();
     assert!(status.contains("not running"), "{status}");
-    assert!(p.read(".pgshift/daemon.log").contains("applied 20260101000000_bg.sql"));
+    assert!(p
+        .read(".pgshift/daemon.log")
+        .contains("applied 20260101000000_bg.sql"));
+}
+
+#[test]
+fn refuses_a_database_marked_as_a_protected_environment() {
+    let p = Project::new();
+    p.append(
+        "pgshift.toml",
+        "\n[env.prod]\nurl_env = \"PROD_DATABASE_URL\"\nprotected = true\n",
+    );
+    // A deploy to prod marks the database; then `.env`-style local work pointing at it must
+    // be refused by the daemon, before it watches anything.
+    p.xtask(["migrate-deploy", "--env", "prod"])
+        .env("PROD_DATABASE_URL", p.db.url())
+        .ok();
+    let err = p.xtask(["watch"]).fails_with(1);
+    assert!(err.contains("marked as environment `prod`"), "{err}");
+    assert!(err.contains("protected"), "{err}");
 }

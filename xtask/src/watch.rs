@@ -72,13 +72,21 @@ pub async fn daemon(ctx: &Ctx, command: DaemonCommand) -> Result<ExitCode> {
                 ctx.note("no daemon is running for this project");
                 return Ok(ExitCode::SUCCESS);
             };
-            let raw: i32 = pid.parse().with_context(|| format!("bad pid {pid:?} in the daemon lock file"))?;
-            nix::sys::signal::kill(nix::unistd::Pid::from_raw(raw), nix::sys::signal::Signal::SIGTERM)
-                .with_context(|| format!("sending SIGTERM to the daemon (pid {pid})"))?;
+            let raw: i32 = pid
+                .parse()
+                .with_context(|| format!("bad pid {pid:?} in the daemon lock file"))?;
+            nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(raw),
+                nix::sys::signal::Signal::SIGTERM,
+            )
+            .with_context(|| format!("sending SIGTERM to the daemon (pid {pid})"))?;
             let deadline = Instant::now() + Duration::from_secs(60);
             while lock::holder_pid(state_dir).is_some() {
                 if Instant::now() > deadline {
-                    bail!("the daemon (pid {pid}) did not stop within 60 s; see {}", state::log_path(state_dir).display());
+                    bail!(
+                        "the daemon (pid {pid}) did not stop within 60 s; see {}",
+                        state::log_path(state_dir).display()
+                    );
                 }
                 std::thread::sleep(Duration::from_millis(50));
             }
@@ -113,7 +121,11 @@ fn start(ctx: &Ctx, args: WatchArgs) -> Result<ExitCode> {
     // Its own session: closing the terminal or a Ctrl-C there does not stop it.
     unsafe {
         use std::os::unix::process::CommandExt;
-        command.pre_exec(|| nix::unistd::setsid().map(drop).map_err(std::io::Error::from));
+        command.pre_exec(|| {
+            nix::unistd::setsid()
+                .map(drop)
+                .map_err(std::io::Error::from)
+        });
     }
     let mut child = command.spawn().context("starting the daemon")?;
     let pid = child.id().to_string();
@@ -130,13 +142,22 @@ fn start(ctx: &Ctx, args: WatchArgs) -> Result<ExitCode> {
             break;
         }
         if Instant::now() > deadline {
-            bail!("the daemon (pid {pid}) did not take the project lock within 30 s; see {}", log_path.display());
+            bail!(
+                "the daemon (pid {pid}) did not take the project lock within 30 s; see {}",
+                log_path.display()
+            );
         }
         std::thread::sleep(Duration::from_millis(20));
     }
-    ctx.note(&format!("daemon started (pid {pid}); log: {}", log_path.display()));
+    ctx.note(&format!(
+        "daemon started (pid {pid}); log: {}",
+        log_path.display()
+    ));
     if ctx.json {
-        println!("{}", serde_json::json!({ "pid": child.id(), "log": log_path }));
+        println!(
+            "{}",
+            serde_json::json!({ "pid": child.id(), "log": log_path })
+        );
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -163,10 +184,19 @@ fn status(ctx: &Ctx) -> Result<ExitCode> {
             println!("daemon:     running (pid {pid})");
             println!("uptime:     {}", human(now - s.started_at));
             let when = |at: Option<chrono::DateTime<chrono::Utc>>| {
-                at.map(|at| format!(" ({} ago)", human(now - at))).unwrap_or_default()
+                at.map(|at| format!(" ({} ago)", human(now - at)))
+                    .unwrap_or_default()
             };
-            println!("last event: {}{}", s.last_event.as_deref().unwrap_or("-"), when(s.last_event_at));
-            println!("last error: {}{}", s.last_error.as_deref().unwrap_or("-"), when(s.last_error_at));
+            println!(
+                "last event: {}{}",
+                s.last_event.as_deref().unwrap_or("-"),
+                when(s.last_event_at)
+            );
+            println!(
+                "last error: {}{}",
+                s.last_error.as_deref().unwrap_or("-"),
+                when(s.last_error_at)
+            );
         }
     }
     Ok(ExitCode::SUCCESS)

@@ -101,7 +101,10 @@ pub async fn run(config: Config, debounce: Duration) -> anyhow::Result<()> {
 
 fn save(state: &DaemonState, state_dir: &std::path::Path) {
     if let Err(e) = state.save(state_dir) {
-        tracing::warn!("cannot write the daemon state in {}: {e}", state_dir.display());
+        tracing::warn!(
+            "cannot write the daemon state in {}: {e}",
+            state_dir.display()
+        );
     }
 }
 
@@ -121,13 +124,19 @@ impl Backoff {
 
 /// Readable log lines on stderr: time, level, message. `PGSHIFT_LOG` sets the filter.
 pub fn init_logging() {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("PGSHIFT_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn,pgshift=info,pgshift_daemon=info"));
+    let filter = tracing_subscriber::EnvFilter::try_from_env("PGSHIFT_LOG").unwrap_or_else(|_| {
+        tracing_subscriber::EnvFilter::new("warn,pgshift=info,pgshift_daemon=info")
+    });
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
         .with_target(false)
-        .with_timer(tracing_subscriber::fmt::time::ChronoLocal::new("%H:%M:%S%.3f".into()))
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()) && std::env::var_os("NO_COLOR").is_none())
+        .with_timer(tracing_subscriber::fmt::time::ChronoLocal::new(
+            "%H:%M:%S%.3f".into(),
+        ))
+        .with_ansi(
+            std::io::IsTerminal::is_terminal(&std::io::stderr())
+                && std::env::var_os("NO_COLOR").is_none(),
+        )
         .init();
 }

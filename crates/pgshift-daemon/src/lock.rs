@@ -32,11 +32,19 @@ impl ProjectLock {
     pub fn acquire(state_dir: &Path) -> anyhow::Result<ProjectLock> {
         std::fs::create_dir_all(state_dir)?;
         let path = lock_path(state_dir);
-        let file = OpenOptions::new().read(true).write(true).create(true).truncate(false).open(&path)?;
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&path)?;
         let mut file = match Flock::lock(file, FlockArg::LockExclusiveNonblock) {
             Ok(locked) => locked,
             Err((_, Errno::EWOULDBLOCK)) => {
-                return Err(AlreadyRunning { pid: holder_pid(state_dir).unwrap_or_else(|| "unknown".into()) }.into())
+                return Err(AlreadyRunning {
+                    pid: holder_pid(state_dir).unwrap_or_else(|| "unknown".into()),
+                }
+                .into())
             }
             Err((_, errno)) => anyhow::bail!("cannot lock {}: {errno}", path.display()),
         };

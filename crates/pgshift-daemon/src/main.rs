@@ -18,7 +18,10 @@ fn main() -> ExitCode {
         return ExitCode::from(2);
     }
     pgshift_daemon::init_logging();
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("tokio runtime");
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("tokio runtime");
     let result = runtime.block_on(async {
         let config = pgshift::config::Config::discover(&std::env::current_dir()?)?;
         pgshift_daemon::run(config, pgshift_daemon::DEFAULT_DEBOUNCE).await
@@ -27,7 +30,11 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {}", pgshift::target::redact(&format!("{e:#}")));
-            ExitCode::from(if e.chain().any(|c| c.is::<pgshift::UsageError>()) { 2 } else { 1 })
+            ExitCode::from(if e.chain().any(|c| c.is::<pgshift::UsageError>()) {
+                2
+            } else {
+                1
+            })
         }
     }
 }

@@ -1,7 +1,10 @@
-//! One sync: apply what is pending to the local database through the migration engine,
-//! then regenerate the bindings if the schema changed.
+//! One sync: apply what is pending to the local database through the migration engine (the
+//! same code as `migrate-dev`), then regenerate the bindings if the schema changed.
+
+use std::time::{Duration, Instant};
 
 use pgshift::config::Config;
+use pgshift::migrations::{self, MigrateError, Progress};
 use pgshift::target::Target;
 
 /// What a sync came to.
@@ -17,23 +20,91 @@ pub enum Outcome {
 pub struct Syncer {
     config: Config,
     target: Target,
+    /// The bindings may not match the database: at start (the daemon was not watching),
+    /// and after migrations were applied but generation did not finish.
+    bindings_due: bool,
 }
 
 impl Syncer {
     pub fn new(config: Config, target: Target) -> Syncer {
-        Syncer { config, target }
+        Syncer {
+            config,
+            target,
+            bindings_due: true,
+        }
     }
 
     pub fn target(&self) -> &Target {
         &self.target
     }
 
+    /// Refuses, before watching anything, a database that carries a protected
+    /// environment's marker. An unreachable database is not refused here: every sync checks
+    /// the marker again before it applies anything.
     pub async fn refuse_protected(&self) -> anyhow::Result<()> {
-        let _ = &self.config;
-        Ok(())
+        match migrations::check_local_marker(&self.config, &self.target, "watch").await {
+            Ok(()) | Err(MigrateError::Connect(_)) => Ok(()),
+            Err(e) => Err(e.into()),
+        }
     }
 
     pub async fn sync(&mut self) -> Outcome {
-        Outcome::Failed("the migration engine is not wired in yet".into())
+        let started = Instant::now();
+        let mut on_progress = |event: Progress<'_>| match event {
+            Progress::Applied(m) => tracing::info!("applied {} ({})", m.file, ms(m.duration)),
+            Progress::WaitingForLock(Some(holder)) => {
+                tracing::info!("waiting for the migration lock, held by {holder}")
+            }
+            Progress::WaitingForLock(None) | Progress::Applying(_) => {}
+        };
+        let report =
+            match migrations::migrate_dev(&self.config, &self.target, &mut on_progress).await {
+                Ok(report) => report,
+                Err(e) if e.is_unreachable() => return Outcome::Unreachable(e.to_string()),
+                Err(e) => {
+                    let text = pgshift::target::redact(&e.to_string());
+                    tracing::error!("{text}");
+                    return Outcome::Failed(text);
+                }
+            };
+        if let Some(waiting) = &report.waiting_for_sql {
+            tracing::info!("{waiting} has no SQL yet: not applied, nor anything after it");
+        }
+        let applied = report.applied.len();
+        self.bindings_due |= applied > 0;
+        if !self.bindings_due {
+            return Outcome::Done(None);
+        }
+        let generating = Instant::now();
+        match pgshift::codegen::generate(&self.config, &self.target.url).await {
+            Ok(outcome) => {
+                self.bindings_due = false;
+                let bindings = if outcome.changed {
+                    "bindings updated"
+                } else {
+                    "bindings unchanged"
+                };
+                tracing::info!("{bindings} ({})", ms(generating.elapsed()));
+                Outcome::Done(Some(match applied {
+                    0 => bindings.to_string(),
+                    n => format!(
+                        "applied {n} migration(s), {bindings} in {}",
+                        ms(started.elapsed())
+                    ),
+                }))
+            }
+            Err(e) if e.chain().any(|c| c.is::<pgshift::db::ConnectError>()) => {
+                Outcome::Unreachable(format!("{e:#}"))
+            }
+            Err(e) => {
+                let text = pgshift::target::redact(&format!("bindings not regenerated: {e:#}"));
+                tracing::error!("{text}");
+                Outcome::Failed(text)
+            }
+        }
     }
+}
+
+fn ms(d: Duration) -> String {
+    format!("{:.0} ms", d.as_secs_f64() * 1000.0)
 }

@@ -23,22 +23,26 @@ pub struct FolderWatcher {
 impl FolderWatcher {
     pub fn new(folder: &Path) -> anyhow::Result<FolderWatcher> {
         let (tx, changes) = mpsc::unbounded_channel();
-        let mut watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
-            let Ok(event) = event else { return };
-            if matches!(event.kind, EventKind::Access(_)) {
-                return;
-            }
-            for path in event.paths {
-                if is_migration_file(&path) {
-                    let _ = tx.send(path);
+        let mut watcher =
+            notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
+                let Ok(event) = event else { return };
+                if matches!(event.kind, EventKind::Access(_)) {
+                    return;
                 }
-            }
-        })
-        .map_err(|e| watch_error(folder, e))?;
+                for path in event.paths {
+                    if is_migration_file(&path) {
+                        let _ = tx.send(path);
+                    }
+                }
+            })
+            .map_err(|e| watch_error(folder, e))?;
         watcher
             .watch(folder, RecursiveMode::NonRecursive)
             .map_err(|e| watch_error(folder, e))?;
-        Ok(FolderWatcher { _watcher: watcher, changes })
+        Ok(FolderWatcher {
+            _watcher: watcher,
+            changes,
+        })
     }
 }
 
@@ -81,7 +85,11 @@ pub struct Debounce {
 
 impl Debounce {
     pub fn new(quiet: Duration) -> Debounce {
-        Debounce { quiet, pending: BTreeSet::new(), deadline: None }
+        Debounce {
+            quiet,
+            pending: BTreeSet::new(),
+            deadline: None,
+        }
     }
 
     pub fn push(&mut self, path: PathBuf) {
@@ -107,7 +115,11 @@ mod tests {
 
     #[test]
     fn recognises_migration_files_and_ignores_editor_litter() {
-        for yes in ["20261125103000_add.sql", "1_x.up.sql", "20261125103000_add.down.sql"] {
+        for yes in [
+            "20261125103000_add.sql",
+            "1_x.up.sql",
+            "20261125103000_add.down.sql",
+        ] {
             assert!(is_migration_file(Path::new(yes)), "{yes}");
         }
         for no in [

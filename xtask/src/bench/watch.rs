@@ -25,12 +25,17 @@ pub struct Args {
 
 pub async fn run(_ctx: &Ctx, args: Args) -> Result<ExitCode> {
     let scratch = ScratchCluster::start()?;
-    let project = tempfile::Builder::new().prefix("pgshift-bench-watch-").tempdir()?;
+    let project = tempfile::Builder::new()
+        .prefix("pgshift-bench-watch-")
+        .tempdir()?;
     std::fs::set_permissions(project.path(), std::fs::Permissions::from_mode(0o755))?;
     std::fs::create_dir_all(project.path().join("migrations"))?;
     std::fs::write(
         project.path().join("pgshift.toml"),
-        format!("[local]\nbackend = \"embedded\"\ndatabase = \"postgres\"\nport = {}\n", scratch.port()),
+        format!(
+            "[local]\nbackend = \"embedded\"\ndatabase = \"postgres\"\nport = {}\n",
+            scratch.port()
+        ),
     )?;
 
     let mut child = std::process::Command::new(std::env::current_exe()?)
@@ -72,7 +77,10 @@ pub async fn run(_ctx: &Ctx, args: Args) -> Result<ExitCode> {
         let name = format!("{:014}_bench_{i}.sql", 20260101000000u64 + i as u64);
         let path = project.path().join("migrations").join(&name);
         let started = Instant::now();
-        std::fs::write(&path, format!("CREATE TABLE bench_{i} (id bigint PRIMARY KEY, label text);\n"))?;
+        std::fs::write(
+            &path,
+            format!("CREATE TABLE bench_{i} (id bigint PRIMARY KEY, label text);\n"),
+        )?;
         wait_for(&format!("applied {name}"))?;
         wait_for("bindings updated")?;
         latencies.push(started.elapsed());
@@ -100,7 +108,10 @@ pub async fn run(_ctx: &Ctx, args: Args) -> Result<ExitCode> {
         (after.cpu_ticks - before.cpu_ticks) * 1000 / ticks_per_second(),
         after.switches - before.switches
     );
-    nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid as i32), nix::sys::signal::Signal::SIGTERM)?;
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(pid as i32),
+        nix::sys::signal::Signal::SIGTERM,
+    )?;
     child.wait()?;
     Ok(ExitCode::SUCCESS)
 }
@@ -128,7 +139,11 @@ impl ProcSample {
         };
         let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
         // Fields after the command name (which may contain spaces) start at index 2.
-        let after_comm: Vec<&str> = stat.rsplit_once(')').map_or("", |(_, r)| r).split_whitespace().collect();
+        let after_comm: Vec<&str> = stat
+            .rsplit_once(')')
+            .map_or("", |(_, r)| r)
+            .split_whitespace()
+            .collect();
         let utime: u64 = after_comm.get(11).and_then(|v| v.parse().ok()).unwrap_or(0);
         let stime: u64 = after_comm.get(12).and_then(|v| v.parse().ok()).unwrap_or(0);
         // Context switches summed over every thread: a thread that polls shows up here.
@@ -136,15 +151,25 @@ impl ProcSample {
         for task in std::fs::read_dir(format!("/proc/{pid}/task"))? {
             let text = std::fs::read_to_string(task?.path().join("status")).unwrap_or_default();
             for line in text.lines() {
-                if let Some(v) = line.strip_prefix("voluntary_ctxt_switches:").or_else(|| line.strip_prefix("nonvoluntary_ctxt_switches:")) {
+                if let Some(v) = line
+                    .strip_prefix("voluntary_ctxt_switches:")
+                    .or_else(|| line.strip_prefix("nonvoluntary_ctxt_switches:"))
+                {
                     switches += v.trim().parse::<u64>().unwrap_or(0);
                 }
             }
         }
-        Ok(ProcSample { rss_kb: field("VmRSS:"), cpu_ticks: utime + stime, switches })
+        Ok(ProcSample {
+            rss_kb: field("VmRSS:"),
+            cpu_ticks: utime + stime,
+            switches,
+        })
     }
 }
 
 fn ticks_per_second() -> u64 {
-    nix::unistd::sysconf(nix::unistd::SysconfVar::CLK_TCK).ok().flatten().map_or(100, |t| t as u64)
+    nix::unistd::sysconf(nix::unistd::SysconfVar::CLK_TCK)
+        .ok()
+        .flatten()
+        .map_or(100, |t| t as u64)
 }

@@ -98,6 +98,11 @@ pub struct ApplyReport {
     pub already_applied: usize,
     /// The environment marker the database carries after the run.
     pub marker: Option<String>,
+    /// `migrate-dev` stops before a pending migration whose file has no SQL yet (just made
+    /// by `migrate-new`, or being written): applying it would record an empty migration
+    /// that the next edit turns into an "edited after it was applied" error.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub waiting_for_sql: Option<String>,
 }
 
 pub(crate) fn as_millis<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
@@ -197,7 +202,7 @@ async fn apply_locked(
         history.marker = Some(target.env.clone());
     }
     let rows = classify(files, &history);
-    let (pending, problems) = plan(&rows, files, options);
+    let (mut pending, problems) = plan(&rows, files, options);
     if !problems.is_empty() {
         return Err(MigrateError::Blocked {
             target: s.target.clone(),
@@ -205,9 +210,16 @@ async fn apply_locked(
         });
     }
     let mut checked = Vec::with_capacity(pending.len());
+    let mut waiting_for_sql = None;
     for file in &pending {
-        checked.push(preflight(file)?);
+        let statements = preflight(file)?;
+        if options.mode == Mode::Dev && statements.is_empty() {
+            waiting_for_sql = Some(file.file_name.clone());
+            break;
+        }
+        checked.push(statements);
     }
+    pending.truncate(checked.len());
     let mut report = ApplyReport {
         env: target.env.clone(),
         database: s.database.clone(),
@@ -216,6 +228,7 @@ async fn apply_locked(
         would_apply: Vec::new(),
         already_applied: rows.iter().filter(|r| r.state == State::Applied).count(),
         marker: history.marker.clone(),
+        waiting_for_sql,
     };
     if options.dry_run {
         report.would_apply = pending

@@ -237,6 +237,15 @@ pub enum MigrateError {
         action: String,
         message: String,
     },
+    /// The connection dropped, or the server is shutting down or starting up: the
+    /// database went away, not a problem with the migrations. Nothing half-applied: a
+    /// transaction the server did not commit is rolled back.
+    #[error("{action} on {target}: the connection was lost: {message}")]
+    ConnectionLost {
+        target: String,
+        action: String,
+        message: String,
+    },
     #[error("cannot write {}: {source}", path.display())]
     Io {
         path: PathBuf,
@@ -282,11 +291,35 @@ fn lock_timeout(database: &str, waited: Duration, holder: Option<&LockHolder>) -
 
 impl MigrateError {
     pub(crate) fn db(target: &str, action: &str, e: sqlx::Error) -> MigrateError {
+        // 57P01-03: admin/crash shutdown, cannot connect now; class 08: connection exceptions.
+        let lost = match &e {
+            sqlx::Error::Io(_) | sqlx::Error::Protocol(_) => true,
+            sqlx::Error::Database(db) => db
+                .code()
+                .is_some_and(|code| code.starts_with("57P") || code.starts_with("08")),
+            _ => false,
+        };
+        if lost {
+            return MigrateError::ConnectionLost {
+                target: target.to_string(),
+                action: action.to_string(),
+                message: crate::target::redact(&e.to_string()),
+            };
+        }
         MigrateError::Database {
             target: target.to_string(),
             action: action.to_string(),
             message: crate::target::redact(&e.to_string()),
         }
+    }
+
+    /// The database could not be reached or went away: try again later, the migrations
+    /// are not the problem.
+    pub fn is_unreachable(&self) -> bool {
+        matches!(
+            self,
+            MigrateError::Connect(_) | MigrateError::ConnectionLost { .. }
+        )
     }
 
     /// The edited migrations, when that is what stopped the command.

@@ -64,3 +64,19 @@ pub async fn read_status(config: &Config, target: &Target) -> Result<Status, Mig
         migrations,
     })
 }
+
+/// Refuses, for a command meant for local work, a database that carries another
+/// environment's marker. Read-only.
+pub async fn check_local_marker(
+    config: &Config,
+    target: &Target,
+    command: &str,
+) -> Result<(), MigrateError> {
+    apply::require_local(target, command)?;
+    let mut session = session::Session::open(config, target).await?;
+    let read = history::read(&mut session.conn).await;
+    let history = session.check(read, "reading the environment marker");
+    let database = session.database.clone();
+    session.close().await;
+    marker::check_local(config, command, &database, history?.marker.as_deref())
+}
