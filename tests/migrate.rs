@@ -488,3 +488,34 @@ fn the_splitter_agrees_with_the_server_on_where_statements_end() {
         " $$;  2x;y it's; semi;colon"
     );
 }
+
+#[test]
+fn a_syntax_error_in_a_later_migration_still_lets_the_earlier_ones_apply() {
+    // Transactional migrations travel together in one message, which the server parses
+    // whole before running any of it.
+    let p = Project::new();
+    p.write("migrations/1_good.sql", "CREATE TABLE good (id int);\n");
+    p.write(
+        "migrations/2_typo.sql",
+        "CREATE TABLE typo (id int);\nCRATE TABLE x (id int);\n",
+    );
+    p.write("migrations/3_later.sql", "CREATE TABLE later (id int);\n");
+    let err = p.xtask(["migrate-deploy"]).fails_with(1);
+    assert!(err.contains("applied 1_good"), "{err}");
+    assert!(
+        err.contains("migration 2_typo.sql failed on local"),
+        "{err}"
+    );
+    assert!(
+        err.contains("at line 2: syntax error at or near \"CRATE\""),
+        "{err}"
+    );
+    assert_eq!(
+        p.db.sql("SELECT string_agg(version::text, ',') FROM _sqlx_migrations"),
+        "1"
+    );
+    assert_eq!(
+        p.db.sql("SELECT to_regclass('typo') IS NULL AND to_regclass('later') IS NULL"),
+        "t"
+    );
+}

@@ -44,12 +44,13 @@ fn migrate_dev_reports_each_migration_and_errors_by_kind() {
             })
         }))
         .unwrap();
+    // Both transactional, so they go in one message: both are announced, then both applied.
     assert_eq!(
         events,
         [
             "applying 1_a.sql",
-            "applied 1 1_a.sql",
             "applying 2_b.up.sql",
+            "applied 1 1_a.sql",
             "applied 2 2_b.up.sql"
         ]
     );

@@ -205,7 +205,10 @@ fn sigkill_mid_migration_leaves_it_whole_or_untouched_and_status_tells_the_truth
         .unwrap();
     wait_for(
         &p,
-        &format!("SELECT count(*) FROM pg_stat_activity WHERE datname = '{}' AND query LIKE '%pg_sleep(3)%' AND state = 'active' AND pid <> pg_backend_pid()", p.db.name),
+        &format!(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = '{}' AND wait_event = 'PgSleep'",
+            p.db.name
+        ),
         "1",
     );
     nix::sys::signal::kill(
@@ -276,7 +279,10 @@ fn sigkill_mid_no_transaction_migration_is_reported_as_possibly_partial_to_pgshi
         .unwrap();
     wait_for(
         &p,
-        &format!("SELECT count(*) FROM pg_stat_activity WHERE datname = '{}' AND query LIKE '%pg_sleep(2)%' AND state = 'active' AND pid <> pg_backend_pid()", p.db.name),
+        &format!(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = '{}' AND wait_event = 'PgSleep'",
+            p.db.name
+        ),
         "1",
     );
     nix::sys::signal::kill(

@@ -58,7 +58,8 @@ pub struct ApplyOptions {
 pub enum Progress<'a> {
     /// The lock is held by someone else; waiting (at most `[migrate] lock_timeout`).
     WaitingForLock(Option<&'a LockHolder>),
-    /// About to send this migration.
+    /// About to send this migration (several transactional migrations may be sent in one
+    /// message, so several of these can come before their `Applied`).
     Applying(&'a MigrationFile),
     /// Committed and recorded.
     Applied(&'a AppliedMigration),
@@ -242,23 +243,69 @@ async fn apply_locked(
             .collect();
         return Ok(report);
     }
-    for (file, statements) in pending.iter().zip(&checked) {
-        progress(Progress::Applying(file));
-        let duration = if file.no_tx {
-            apply_without_transaction(s, file, statements, &actor).await?
-        } else {
-            apply_in_transaction(s, file, statements, &actor).await?
-        };
-        let applied = AppliedMigration {
-            version: file.version,
-            description: file.description.clone(),
-            file: file.file_name.clone(),
-            duration,
-        };
-        progress(Progress::Applied(&applied));
-        report.applied.push(applied);
+    let mut next = 0;
+    while next < pending.len() {
+        if pending[next].no_tx {
+            let file = pending[next];
+            progress(Progress::Applying(file));
+            let duration = apply_without_transaction(s, file, &checked[next], &actor).await?;
+            applied(&mut report, file, duration, progress);
+            next += 1;
+            continue;
+        }
+        // Consecutive transactional migrations go to the server in one message, each in its
+        // own transaction: one round trip for many. Bounded, so that progress lines keep
+        // coming and a message stays a reasonable size.
+        let mut end = next;
+        let mut bytes = 0;
+        while end < pending.len()
+            && !pending[end].no_tx
+            && end - next < BATCH_MIGRATIONS
+            && (end == next || bytes + pending[end].sql.len() <= BATCH_BYTES)
+        {
+            bytes += pending[end].sql.len();
+            end += 1;
+        }
+        let jobs: Vec<execute::TxJob> = (next..end)
+            .map(|i| execute::TxJob {
+                file: pending[i],
+                statements: &checked[i],
+                bookkeeping: applied_bookkeeping(pending[i], &actor),
+            })
+            .collect();
+        for job in &jobs {
+            progress(Progress::Applying(job.file));
+        }
+        let (durations, error) = execute::in_transactions(s, &jobs, &actor).await;
+        for (file, duration) in pending[next..end].iter().zip(durations) {
+            applied(&mut report, file, duration, progress);
+        }
+        if let Some(error) = error {
+            return Err(error);
+        }
+        next = end;
     }
     Ok(report)
+}
+
+/// How many transactional migrations (and bytes of SQL) go in one message at most.
+const BATCH_MIGRATIONS: usize = 50;
+const BATCH_BYTES: usize = 1 << 20;
+
+fn applied(
+    report: &mut ApplyReport,
+    file: &MigrationFile,
+    duration: Duration,
+    progress: &mut dyn FnMut(Progress<'_>),
+) {
+    let applied = AppliedMigration {
+        version: file.version,
+        description: file.description.clone(),
+        file: file.file_name.clone(),
+        duration,
+    };
+    progress(Progress::Applied(&applied));
+    report.applied.push(applied);
 }
 
 /// The migrations to apply, in order, or what stops them.
@@ -357,21 +404,18 @@ pub fn preflight(file: &MigrationFile) -> Result<Vec<Statement<'_>>, MigrateErro
     Ok(statements)
 }
 
-async fn apply_in_transaction(
-    s: &mut Session,
-    file: &MigrationFile,
-    statements: &[Statement<'_>],
-    actor: &Actor,
-) -> Result<Duration, MigrateError> {
-    let record = history::sqlx_insert(
-        file.version,
-        &file.description,
-        true,
-        &file.checksum,
-        execute::ELAPSED_NS,
-    );
-    let log = applied_log(file, execute::ELAPSED_NS.into()).sql(actor);
-    execute::in_transaction(s, file, statements, actor, &format!("{record};\n{log}")).await
+/// The history rows of a transactional migration, written in its transaction.
+fn applied_bookkeeping(file: &MigrationFile, actor: &Actor) -> Vec<String> {
+    vec![
+        history::sqlx_insert(
+            file.version,
+            &file.description,
+            true,
+            &file.checksum,
+            execute::ELAPSED_NS,
+        ),
+        applied_log(file, execute::ELAPSED_NS.into()).sql(actor),
+    ]
 }
 
 async fn apply_without_transaction(

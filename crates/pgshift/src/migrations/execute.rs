@@ -10,57 +10,130 @@ use super::history::{action, Actor, LogEntry};
 use super::session::Session;
 use super::split::{self, Statement};
 
-/// The server-side duration of the message so far, in nanoseconds (statement_timestamp() is
-/// when the server received the message).
-pub(crate) const ELAPSED_NS: &str =
-    "(extract(epoch from clock_timestamp() - statement_timestamp()) * 1000000000)::bigint";
+/// The server-side duration of the current migration, in nanoseconds, from the start its
+/// transaction records (`STARTED`).
+pub(crate) const ELAPSED_NS: &str = "((extract(epoch from clock_timestamp()) \
+     - current_setting('pgshift.started')::numeric) * 1000000000)::bigint";
 
-/// Runs a migration file (up or down) in one transaction with `bookkeeping` (the history
-/// statements), all in one message: it commits whole or not at all.
+/// Opens a migration's transaction: BEGIN, the session's timeouts again (a migration must
+/// not switch them off for the next one), and its start time. Four commands.
+fn opening(s: &Session) -> String {
+    format!(
+        "BEGIN;\n{};\nSELECT set_config('pgshift.started', extract(epoch from clock_timestamp())::text, true);\n",
+        s.timeouts
+    )
+}
+const OPENING_COMMANDS: usize = 4;
+
+/// A migration file (up or down) to run in its own transaction with its history statements.
+pub(crate) struct TxJob<'a> {
+    pub file: &'a MigrationFile,
+    pub statements: &'a [Statement<'a>],
+    /// The history statements, one command each, run in the same transaction.
+    pub bookkeeping: Vec<String>,
+}
+
+/// Runs one migration file in one transaction with its bookkeeping: it commits whole or not
+/// at all.
 pub(crate) async fn in_transaction(
     s: &mut Session,
-    file: &MigrationFile,
-    statements: &[Statement<'_>],
+    job: TxJob<'_>,
     actor: &Actor,
-    bookkeeping: &str,
 ) -> Result<Duration, MigrateError> {
-    // The newline before `;` ends a `--` comment on the file's last line.
-    // BEGIN and the session's two timeouts come first: three commands before the file.
-    let prefix = format!("BEGIN;\n{};\n", s.timeouts);
-    const PREFIX_COMMANDS: usize = 3;
-    let batch = format!("{prefix}{}\n;\n{bookkeeping};\nCOMMIT", file.sql);
-    let started = Instant::now();
-    let (completed, result) = run_counting(s, &batch).await;
+    let (mut done, error) = in_transactions(s, std::slice::from_ref(&job), actor).await;
+    match error {
+        Some(e) => Err(e),
+        None => Ok(done.pop().unwrap_or_default()),
+    }
+}
+
+/// Runs several migrations, each in its own transaction with its bookkeeping, in one message
+/// (one round trip for all of them). The server stops at the first error: the migrations
+/// before it are committed, it is rolled back, the later ones are not attempted. Returns the
+/// server-side duration of each committed migration, and the failure if one failed.
+pub(crate) async fn in_transactions(
+    s: &mut Session,
+    jobs: &[TxJob<'_>],
+    actor: &Actor,
+) -> (Vec<Duration>, Option<MigrateError>) {
+    // Where each file sits in the message, and the index of its first command.
+    let mut message = String::new();
+    let mut spans = Vec::with_capacity(jobs.len());
+    let mut commands = 0;
+    for job in jobs {
+        message.push_str(&opening(s));
+        let sql_at = message.len();
+        message.push_str(&job.file.sql);
+        // The newline before `;` ends a `--` comment on the file's last line.
+        message.push_str("\n;\n");
+        for statement in &job.bookkeeping {
+            message.push_str(statement);
+            message.push_str(";\n");
+        }
+        message.push_str(&format!(
+            "SELECT {ELAPSED_NS} AS pgshift_elapsed_ns;\nCOMMIT;\n"
+        ));
+        let count = OPENING_COMMANDS + job.statements.len() + job.bookkeeping.len() + 2;
+        spans.push((sql_at, commands, count));
+        commands += count;
+    }
+    let (completed, durations, result) = run_counting(s, &message).await;
     let Err(error) = result else {
-        return Ok(started.elapsed());
+        return (durations, None);
     };
     let _ = sqlx::raw_sql("ROLLBACK").execute(&mut s.conn).await;
     let info = ServerError::from(&error);
-    // Where in the file: the server's position if it gave one, else the statement it was on
-    // (the prefix's commands complete first).
-    let located = info
-        .position
-        .and_then(|p| char_to_byte(&batch, p))
-        .and_then(|b| b.checked_sub(prefix.len()))
+    let position = info.position.and_then(|p| char_to_byte(&message, p));
+    // The migration that failed: the one whose text holds the error's position, else the one
+    // whose commands include the one that failed.
+    let failed = position
+        .and_then(|at| {
+            jobs.iter().zip(&spans).position(|(job, &(sql_at, _, _))| {
+                (sql_at..sql_at + job.file.sql.len()).contains(&at)
+            })
+        })
+        .or_else(|| {
+            spans
+                .iter()
+                .position(|&(_, first, count)| completed < first + count)
+        })
+        .unwrap_or(jobs.len() - 1);
+    let mut durations: Vec<Duration> = durations.into_iter().take(failed).collect();
+    if completed == 0 && failed > 0 {
+        // The server refused the whole message (a syntax error is found before anything
+        // runs): the migrations before the bad one still go, on their own.
+        let (done, error) = Box::pin(in_transactions(s, &jobs[..failed], actor)).await;
+        if error.is_some() {
+            return (done, error);
+        }
+        durations = done;
+    }
+    let (job, (sql_at, first, _)) = (&jobs[failed], spans[failed]);
+    let (file, statements) = (job.file, job.statements);
+    // Where in the file: the server's position if it gave one, else the statement it was on.
+    let in_file = completed.checked_sub(first + OPENING_COMMANDS);
+    let located = position
+        .and_then(|b| b.checked_sub(sql_at))
         .filter(|&off| off < file.sql.len())
         .map(|off| {
             let st = statements.iter().rev().find(|st| st.start <= off);
             (split::line_of(&file.sql, off), st)
         })
         .or_else(|| {
-            let st = statements.get(completed.checked_sub(PREFIX_COMMANDS)?)?;
+            let st = statements.get(in_file?)?;
             Some((st.line, Some(st)))
         });
     let (line, statement) = match located {
         Some((line, st)) => (Some(line), st.map(|st| st.text(&file.sql))),
         None => (None, None),
     };
-    let message = if located.is_none() && completed >= PREFIX_COMMANDS + statements.len() {
+    let message = if located.is_none() && in_file.is_some_and(|i| i >= statements.len()) {
         format!("recording it in the history failed: {}", info.message)
     } else {
         info.message.clone()
     };
-    Err(fail(s, file, actor, message, info, line, statement, false).await)
+    let failure = fail(s, file, actor, message, info, line, statement, false).await;
+    (durations, Some(failure))
 }
 
 /// The history statements around a `-- no-transaction` file.
@@ -169,17 +242,29 @@ async fn fail(
     }))
 }
 
-/// Sends a multi-statement message; returns how many commands completed, and the outcome.
-async fn run_counting(s: &mut Session, sql: &str) -> (usize, Result<(), sqlx::Error>) {
-    let mut stream = sqlx::raw_sql(sql).execute_many(&mut s.conn);
+/// Sends a multi-statement message; returns how many commands completed, the
+/// `pgshift_elapsed_ns` values it returned, and the outcome.
+async fn run_counting(
+    s: &mut Session,
+    sql: &str,
+) -> (usize, Vec<Duration>, Result<(), sqlx::Error>) {
+    use sqlx::{Either, Row};
+    let mut stream = sqlx::raw_sql(sql).fetch_many(&mut s.conn);
     let mut completed = 0;
+    let mut durations = Vec::new();
     loop {
         let next =
             std::future::poll_fn(|cx| futures_core::Stream::poll_next(stream.as_mut(), cx)).await;
         match next {
-            None => return (completed, Ok(())),
-            Some(Ok(_)) => completed += 1,
-            Some(Err(e)) => return (completed, Err(e)),
+            None => return (completed, durations, Ok(())),
+            Some(Ok(Either::Left(_))) => completed += 1,
+            Some(Ok(Either::Right(row))) => {
+                // Rows of the migration's own SELECTs are ignored.
+                if let Ok(ns) = row.try_get::<i64, _>("pgshift_elapsed_ns") {
+                    durations.push(Duration::from_nanos(ns.max(0) as u64));
+                }
+            }
+            Some(Err(e)) => return (completed, durations, Err(e)),
         }
     }
 }

@@ -176,8 +176,12 @@ async fn revert_locked(
             };
             execute::without_transaction(s, down, statements, &actor, &steps).await?
         } else {
-            let bookkeeping = format!("{forget};\n{}", log(execute::ELAPSED_NS.into()));
-            execute::in_transaction(s, down, statements, &actor, &bookkeeping).await?
+            let job = execute::TxJob {
+                file: down,
+                statements,
+                bookkeeping: vec![forget.clone(), log(execute::ELAPSED_NS.into())],
+            };
+            execute::in_transaction(s, job, &actor).await?
         };
         let reverted = AppliedMigration {
             version: down.version,
