@@ -8,37 +8,29 @@ use std::path::Path;
 
 use pgshift::catalog::{self, Catalog};
 use pgshift::codegen;
-use pgshift::config::{Codegen, DateTimeCrate};
-use pgshift::target::DbUrl;
+use pgshift::config::{Codegen, Config, DateTimeCrate};
+use pgshift::migrations;
+use pgshift::target::{DbUrl, Target, UrlSource};
 use support::{repo_root, Project, TestDb};
 
-/// Applies the `.up.sql` files of `migrations` to `db` with psql, in version order.
-fn apply_migrations(db: &TestDb, migrations: &Path) {
-    let mut files: Vec<_> = std::fs::read_dir(migrations)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.to_string_lossy().ends_with(".up.sql"))
-        .collect();
-    files.sort();
+/// Applies the migrations of `folder` to `db` with the migration engine.
+fn apply_migrations(db: &TestDb, folder: &Path) {
+    let mut config = Config::default();
+    config.paths.migrations = folder.to_path_buf();
+    let target = Target {
+        env: "local".into(),
+        url: DbUrl::parse(&db.url()).unwrap(),
+        source: UrlSource::LocalBackend,
+        protected: false,
+    };
+    let report = runtime()
+        .block_on(migrations::migrate_dev(&config, &target, &mut |_| {}))
+        .unwrap_or_else(|e| panic!("applying {}: {e}", folder.display()));
     assert!(
-        !files.is_empty(),
+        !report.applied.is_empty(),
         "no migrations in {}",
-        migrations.display()
+        folder.display()
     );
-    let psql = pgshift::pgbin::PgBin::client("psql").unwrap();
-    for file in files {
-        let out = std::process::Command::new(&psql)
-            .args(["-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", &db.url(), "-f"])
-            .arg(&file)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "applying {} failed:\n{}",
-            file.display(),
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
 }
 
 /// A fresh database with the repository's example migrations applied.
@@ -81,8 +73,8 @@ fn example_bindings_are_fresh() {
     }
 }
 
-/// A project whose database has the example migrations applied (by psql, as the migration
-/// engine is not part of these tests).
+/// A project with the example migrations, applied by `cargo xtask migrate-dev` (which also
+/// writes the project's bindings).
 fn example_project() -> Project {
     let project = Project::new();
     for entry in std::fs::read_dir(repo_root().join("migrations")).unwrap() {
@@ -93,7 +85,7 @@ fn example_project() -> Project {
         )
         .unwrap();
     }
-    apply_migrations(&project.db, &project.path("migrations"));
+    project.xtask(["migrate-dev"]).ok();
     project
 }
 
@@ -108,9 +100,11 @@ fn stamp(path: &Path) -> (std::time::SystemTime, u64) {
 #[test]
 fn generate_writes_once_and_check_catches_staleness() {
     let p = example_project();
+    // migrate-dev wrote the bindings; remove them so that generate writes them anew.
+    std::fs::remove_file(p.path(BINDINGS)).unwrap();
     let out = p.xtask(["generate"]).ok();
     assert!(
-        support::stderr(&out).contains("wrote crates/db-schema/src/generated.rs"),
+        support::stderr(&out).contains("bindings updated: crates/db-schema/src/generated.rs"),
         "{}",
         support::text(&out)
     );
@@ -398,4 +392,33 @@ fn fixture_catalog_describes_types_keys_and_views() {
     assert_eq!(public_only.tables.len(), 1);
     assert!(public_only.find_enum("public", "mood").is_some());
     assert!(public_only.find_enum("public", "Priority").is_none());
+}
+
+#[test]
+fn migrate_dev_updates_the_bindings_when_a_migration_adds_a_column() {
+    let p = example_project();
+    let before = p.read(BINDINGS);
+    assert!(before.contains("pub struct Doctor"), "{before}");
+    assert!(!before.contains("pub phone:"), "{before}");
+    p.write(
+        "migrations/20261120100000_add_doctor_phone.sql",
+        "ALTER TABLE doctor ADD COLUMN phone text;\n",
+    );
+    let out = p.xtask(["migrate-dev"]).ok();
+    assert!(
+        support::stderr(&out).contains("bindings updated"),
+        "{}",
+        support::text(&out)
+    );
+    let after = p.read(BINDINGS);
+    assert!(after.contains("pub phone: Option<String>"), "{after}");
+    // Nothing new to apply: the bindings are left alone.
+    let stamp_before = stamp(&p.path(BINDINGS));
+    let out = p.xtask(["migrate-dev"]).ok();
+    assert!(
+        support::stderr(&out).contains("bindings unchanged"),
+        "{}",
+        support::text(&out)
+    );
+    assert_eq!(stamp(&p.path(BINDINGS)), stamp_before);
 }

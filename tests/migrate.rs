@@ -438,8 +438,17 @@ fn migrate_new_names_files_and_never_collides() {
         .ends_with("_single.sql"));
     let err = p.xtask(["migrate-new", "Add-Users"]).fails_with(2);
     assert!(err.contains("`Add-Users` is not a migration name"), "{err}");
-    // The created files are valid, empty migrations.
-    p.xtask(["migrate-dev"]).ok();
+    // The created files have no SQL yet: migrate-dev waits for them rather than record
+    // empty migrations that the next edit would turn into "edited after it was applied".
+    let out = p.xtask(["migrate-dev"]).ok();
+    assert!(
+        support::stderr(&out).contains("has no SQL yet"),
+        "{}",
+        support::text(&out)
+    );
+    assert_eq!(p.db.sql("SELECT count(*) FROM _sqlx_migrations"), "0");
+    // They are still valid migrations to sqlx, and deploy applies them as sqlx would.
+    p.xtask(["migrate-deploy"]).ok();
     assert_eq!(p.db.sql("SELECT count(*) FROM _sqlx_migrations"), "5");
 
     let out = p

@@ -2,8 +2,12 @@
 
 use std::process::ExitCode;
 
+use std::path::Path;
+
 use anyhow::Result;
 use pgshift::codegen;
+use pgshift::config::Config;
+use pgshift::target::Target;
 
 use crate::context::Ctx;
 
@@ -17,15 +21,9 @@ pub struct Args {
 pub async fn run(ctx: &Ctx, args: Args) -> Result<ExitCode> {
     let target = ctx.target()?;
     let config = &ctx.config;
-    let shown = |path: &std::path::Path| {
-        path.strip_prefix(&config.root)
-            .unwrap_or(path)
-            .display()
-            .to_string()
-    };
     if args.check {
         let outcome = codegen::check(config, &target.url).await?;
-        let path = shown(&outcome.path);
+        let path = shown(config, &outcome.path);
         if ctx.json {
             let json = serde_json::json!({
                 "path": path,
@@ -52,11 +50,10 @@ pub async fn run(ctx: &Ctx, args: Args) -> Result<ExitCode> {
             }
         });
     }
-    let outcome = codegen::generate(config, &target.url).await?;
-    let path = shown(&outcome.path);
+    let outcome = regenerate(ctx, &target).await?;
     if ctx.json {
         let json = serde_json::json!({
-            "path": path,
+            "path": shown(config, &outcome.path),
             "changed": outcome.changed,
             "tables": outcome.tables,
             "views": outcome.views,
@@ -64,18 +61,32 @@ pub async fn run(ctx: &Ctx, args: Args) -> Result<ExitCode> {
         });
         println!("{json}");
     }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Regenerates the bindings from `target` and says what happened; used by `generate` and
+/// after every command that changes the local schema (migrate-dev, -reset, -down).
+pub async fn regenerate(ctx: &Ctx, target: &Target) -> Result<codegen::GenerateOutcome> {
+    let outcome = codegen::generate(&ctx.config, &target.url).await?;
     let what = if outcome.changed {
-        "wrote"
+        "bindings updated"
     } else {
-        "unchanged"
+        "bindings unchanged"
     };
     ctx.note(&format!(
-        "{what} {path}: {} tables, {} views, {} enums from {} ({} ms)",
+        "{what}: {} ({} tables, {} views, {} enums, {} ms)",
+        shown(&ctx.config, &outcome.path),
         outcome.tables,
         outcome.views,
         outcome.enums,
-        target.url,
         (outcome.introspect_time + outcome.render_time).as_millis()
     ));
-    Ok(ExitCode::SUCCESS)
+    Ok(outcome)
+}
+
+fn shown(config: &Config, path: &Path) -> String {
+    path.strip_prefix(&config.root)
+        .unwrap_or(path)
+        .display()
+        .to_string()
 }

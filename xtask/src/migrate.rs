@@ -79,7 +79,7 @@ pub async fn dev(ctx: &Ctx, args: DevArgs) -> Result<ExitCode> {
         .await
         .map_err(lift)?;
     summarise(ctx, &report);
-    // Regenerating the typed bindings goes here (codegen, wired in at merge).
+    crate::generate::regenerate(ctx, &target).await?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -242,6 +242,11 @@ fn summarise(ctx: &Ctx, report: &ApplyReport) {
             duration(total)
         ));
     }
+    if let Some(file) = &report.waiting_for_sql {
+        ctx.note(&format!(
+            "{file} has no SQL yet: not applied, nor anything after it; write it and run migrate-dev again"
+        ));
+    }
 }
 
 #[derive(clap::Args)]
@@ -327,7 +332,7 @@ pub async fn reset(ctx: &Ctx, args: ResetArgs) -> Result<ExitCode> {
         .map_err(lift)?;
     ctx.note(&format!("dropped and recreated {}", report.database));
     summarise(ctx, &report);
-    // Regenerating the typed bindings goes here (codegen, wired in at merge).
+    crate::generate::regenerate(ctx, &target).await?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -403,16 +408,16 @@ pub async fn down(ctx: &Ctx, args: DownArgs) -> Result<ExitCode> {
     let report = migrations::revert::revert(&ctx.config, &target, to, &mut events)
         .await
         .map_err(lift)?;
-    let target = format!("{} ({})", report.env, report.database);
+    let shown = format!("{} ({})", report.env, report.database);
     if report.reverted.is_empty() {
-        ctx.note(&format!("nothing to revert on {target}"));
+        ctx.note(&format!("nothing to revert on {shown}"));
     } else {
         ctx.note(&format!(
-            "reverted {} migration{} on {target}",
+            "reverted {} migration{} on {shown}",
             report.reverted.len(),
             if report.reverted.len() == 1 { "" } else { "s" }
         ));
     }
-    // Regenerating the typed bindings goes here (codegen, wired in at merge).
+    crate::generate::regenerate(ctx, &target).await?;
     Ok(ExitCode::SUCCESS)
 }
