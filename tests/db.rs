@@ -116,6 +116,40 @@ fn taken_port_names_the_port_and_the_key() {
     assert!(err.contains("[local] port"), "{err}");
 }
 
+/// Kills the server of `p` with SIGKILL (a crash), then points its `postmaster.pid` at a
+/// live process of the server's own user (a reused pid), which `kill(pid, 0)` cannot tell
+/// from a postmaster. Returns that process.
+fn crash_and_reuse_the_pid(p: &Project) -> std::process::Child {
+    let pid_file = p.path(".pgshift/embedded/data/postmaster.pid");
+    let pid_text = std::fs::read_to_string(&pid_file).unwrap();
+    let pid: i32 = pid_text.lines().next().unwrap().trim().parse().unwrap();
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(pid),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .unwrap();
+    while std::path::Path::new(&format!("/proc/{pid}")).exists() {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let impostor = pgshift::pgbin::ServerUser::current()
+        .unwrap()
+        .command("sleep")
+        .arg("60")
+        .spawn()
+        .unwrap();
+    let mut lines: Vec<String> = pid_text.lines().map(String::from).collect();
+    lines[0] = impostor.id().to_string();
+    std::fs::write(&pid_file, lines.join("\n") + "\n").unwrap();
+    // The children of the killed postmaster may hold the port a moment longer.
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    impostor
+}
+
+/// Whether `child` still runs (not exited, not a zombie).
+fn still_runs(child: &mut std::process::Child) -> bool {
+    child.try_wait().unwrap().is_none()
+}
+
 #[test]
 fn recovers_from_a_crash_with_a_stale_pid_file() {
     let p = EmbeddedProject::new();
@@ -128,30 +162,46 @@ fn recovers_from_a_crash_with_a_stale_pid_file() {
         "CREATE TABLE survivor (n int); INSERT INTO survivor VALUES (7)",
     ])
     .ok();
+    let mut impostor = crash_and_reuse_the_pid(&p);
 
-    // Crash the server, then make its pid file point at a live process that is not postgres.
-    let pid_file = p.path(".pgshift/embedded/data/postmaster.pid");
-    let pid_text = std::fs::read_to_string(&pid_file).unwrap();
-    let pid: i32 = pid_text.lines().next().unwrap().trim().parse().unwrap();
-    nix::sys::signal::kill(
-        nix::unistd::Pid::from_raw(pid),
-        nix::sys::signal::Signal::SIGKILL,
-    )
-    .unwrap();
-    while std::path::Path::new(&format!("/proc/{pid}")).exists() {
-        std::thread::sleep(std::time::Duration::from_millis(50));
-    }
-    let mut lines: Vec<String> = pid_text.lines().map(String::from).collect();
-    lines[0] = std::process::id().to_string();
-    std::fs::write(&pid_file, lines.join("\n") + "\n").unwrap();
-    // The children of the killed postmaster may hold the port a moment longer.
-    std::thread::sleep(std::time::Duration::from_millis(500));
+    let status: serde_json::Value =
+        serde_json::from_str(&p.xtask(["db", "status", "--json"]).stdout()).unwrap();
+    assert_eq!(status["running"], false, "{status}");
 
-    p.xtask(["db", "up"]).ok();
+    let out = p.xtask(["db", "up"]).ok();
+    assert!(support::stderr(&out).contains("started"), "{}", text(&out));
     let selected = p
         .xtask(["db", "psql", "--", "-At", "-c", "SELECT n FROM survivor"])
         .stdout();
     assert_eq!(selected.trim(), "7");
+    assert!(
+        still_runs(&mut impostor),
+        "db up killed an unrelated process"
+    );
+    impostor.kill().unwrap();
+    impostor.wait().unwrap();
+}
+
+#[test]
+fn down_after_a_crash_leaves_the_process_that_reused_the_pid_alone() {
+    let p = EmbeddedProject::new();
+    p.xtask(["db", "up"]).ok();
+    let mut impostor = crash_and_reuse_the_pid(&p);
+
+    let out = p.xtask(["db", "down"]).ok();
+    assert!(
+        support::stderr(&out).contains("was not running"),
+        "{}",
+        text(&out)
+    );
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    assert!(
+        still_runs(&mut impostor),
+        "db down signalled an unrelated process"
+    );
+    assert!(!p.path(".pgshift/embedded/data/postmaster.pid").exists());
+    impostor.kill().unwrap();
+    impostor.wait().unwrap();
 }
 
 #[test]

@@ -98,20 +98,41 @@ impl EmbeddedCluster {
         Ok(true)
     }
 
-    /// Whether the server of this cluster is running, from `pg_ctl status`.
+    /// Whether the server of this cluster is running: see `server_pid`.
     pub fn is_running(&self) -> bool {
-        let Ok(bin) = self.bin() else { return false };
-        if !self.is_initialized() {
-            return false;
+        self.server_pid().is_some()
+    }
+
+    /// The pid of this cluster's postmaster when it is running: the pid in
+    /// `postmaster.pid` is alive AND is a server of this data folder. A crash leaves the
+    /// file behind and the kernel may give its pid to any other process (`pg_ctl status`
+    /// only asks `kill(pid, 0)`, which says yes for those), so the process's working folder
+    /// is checked too: the postmaster chdirs into its data folder. Where there is no
+    /// `/proc`, a TCP connection to the port the file records stands in for that check.
+    /// This is the only place that decides liveness; `start`, `stop` and `status` use it.
+    pub fn server_pid(&self) -> Option<i32> {
+        let text = std::fs::read_to_string(self.data_dir().join("postmaster.pid")).ok()?;
+        let mut lines = text.lines();
+        let pid: i32 = lines.next()?.trim().parse().ok().filter(|&p| p > 0)?;
+        let alive = match nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), None) {
+            Ok(()) => true,
+            Err(errno) => errno == nix::errno::Errno::EPERM,
+        };
+        if !alive {
+            return None;
         }
-        self.server_user
-            .command(bin.program("pg_ctl"))
-            .current_dir(&self.dir)
-            .arg("status")
-            .arg("--pgdata")
-            .arg(self.data_dir())
-            .output()
-            .is_ok_and(|out| out.status.success())
+        if Path::new("/proc/self").exists() {
+            let cwd = std::fs::read_link(format!("/proc/{pid}/cwd")).ok()?;
+            let data = std::fs::canonicalize(self.data_dir()).ok()?;
+            return (cwd == data).then_some(pid);
+        }
+        let port: u16 = text.lines().nth(3)?.trim().parse().ok()?;
+        std::net::TcpStream::connect_timeout(
+            &std::net::SocketAddr::from(([127, 0, 0, 1], port)),
+            Duration::from_secs(1),
+        )
+        .ok()
+        .map(|_| pid)
     }
 
     /// Starts the server (creating the cluster first if needed) and waits until it accepts
@@ -165,6 +186,8 @@ impl EmbeddedCluster {
     /// it was not running.
     pub fn stop(&self) -> anyhow::Result<bool> {
         if !self.is_running() {
+            // Never pg_ctl stop here: it would signal whatever process now has the pid.
+            self.remove_stale_pid_file()?;
             return Ok(false);
         }
         let bin = self.bin()?;
@@ -182,24 +205,20 @@ impl EmbeddedCluster {
     }
 
     /// A crash (a killed server, a power cut) leaves `postmaster.pid` behind. The server
-    /// ignores it when its pid is gone, but not when the pid was reused by another process,
-    /// or belongs to a process it may not signal; so remove it when that pid is not a
-    /// postgres process.
+    /// ignores it when its pid is gone, but not when the pid was reused by another process
+    /// it may signal; so remove it whenever `server_pid` says no server of ours runs.
     fn remove_stale_pid_file(&self) -> anyhow::Result<()> {
         let pid_file = self.data_dir().join("postmaster.pid");
-        let Ok(text) = std::fs::read_to_string(&pid_file) else {
+        if !pid_file.exists() || self.server_pid().is_some() {
             return Ok(());
-        };
-        let pid = text.lines().next().unwrap_or("").trim();
-        let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
-        if comm.trim() != "postgres" {
-            tracing::info!(
-                "removing the stale postmaster.pid left by a server that is gone (pid {pid})"
-            );
-            std::fs::remove_file(&pid_file)
-                .with_context(|| format!("removing stale {}", pid_file.display()))?;
         }
-        Ok(())
+        tracing::info!("removing the stale postmaster.pid left by a server that is gone");
+        match std::fs::remove_file(&pid_file) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                Err(e).with_context(|| format!("removing stale {}", pid_file.display()))
+            }
+            _ => Ok(()),
+        }
     }
 }
 
