@@ -109,3 +109,63 @@ fn passwords_never_show_in_errors() {
     assert!(all.contains("mysql://app:***@127.0.0.1:1/staging"), "{all}");
     assert!(!all.contains("hunter2"), "{all}");
 }
+
+#[test]
+fn dotenv_database_url_may_not_expand_variables() {
+    let p = Project::new();
+    p.write(
+        "pgshift.toml",
+        "[env.prod]\nurl_env = \"PROD_DATABASE_URL\"\n",
+    );
+    p.write(".env", "DATABASE_URL=${PROD_DATABASE_URL}\n");
+    // dotenvy would expand this to the (here harmless) test database: it must be refused.
+    let err = p
+        .xtask(["db", "psql", "--", "-c", "select 1"])
+        .env("PROD_DATABASE_URL", p.db.url())
+        .fails_with(2);
+    assert!(err.contains("DATABASE_URL in"), "{err}");
+    assert!(err.contains("contains `$`"), "{err}");
+    assert!(err.contains("%24"), "{err}");
+}
+
+#[test]
+fn dotenv_database_url_may_not_name_a_remote_database() {
+    let p = Project::empty();
+    p.write(
+        "pgshift.toml",
+        "[env.staging]\nurl_env = \"STAGING_DATABASE_URL\"\n[env.prod]\nurl_env = \"PROD_DATABASE_URL\"\n",
+    );
+    p.write(
+        ".env",
+        "DATABASE_URL=postgres://me:hunter2@DB.example.com:6543/shop\n",
+    );
+    let err = p
+        .xtask(["db", "psql", "--", "-c", "select 1"])
+        .env(
+            "STAGING_DATABASE_URL",
+            "postgres://app:x@db.example.com:6543/shop_staging",
+        )
+        .env(
+            "PROD_DATABASE_URL",
+            "postgres://app:y@db.example.com:6543/shop",
+        )
+        .fails_with(2);
+    assert!(err.contains("environment `prod`"), "{err}");
+    assert!(err.contains("$PROD_DATABASE_URL"), "{err}");
+    assert!(!err.contains("hunter2"), "{err}");
+}
+
+#[test]
+fn dotenv_syntax_error_names_the_line_but_never_shows_it() {
+    let p = Project::empty();
+    p.write(
+        ".env",
+        "A=1\nAPI_TOKEN hunter2\nDATABASE_URL=postgres://a@h/d\n",
+    );
+    let err = p
+        .xtask(["db", "psql", "--", "-c", "select 1"])
+        .fails_with(2);
+    assert!(err.contains(".env"), "{err}");
+    assert!(err.contains("line 2"), "{err}");
+    assert!(!err.contains("hunter2"), "{err}");
+}

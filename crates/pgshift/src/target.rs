@@ -288,34 +288,95 @@ pub fn resolve(
 
 /// `DATABASE_URL` from `<root>/.env`, if the file sets it. The process environment is not
 /// consulted: an exported `DATABASE_URL` left over from another shell must not redirect
-/// local work.
+/// local work. For the same reason the value may not use `$` (dotenvy would expand
+/// `${PROD_DATABASE_URL}` from the process environment), nor name a database that a
+/// configured remote environment names.
 fn dotenv_database_url(config: &Config) -> Result<Option<DbUrl>, UsageError> {
     let path = config.root.join(".env");
-    let iter = match dotenvy::from_path_iter(&path) {
-        Ok(iter) => iter,
-        Err(dotenvy::Error::Io(e)) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+    let raw = match std::fs::read_to_string(&path) {
+        Ok(raw) => raw,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
         Err(e) => {
             return Err(UsageError::BadUrl {
                 origin: path.display().to_string(),
-                message: redact(&e.to_string()),
+                message: format!("cannot read it: {e}"),
             })
         }
     };
+    let origin = format!("DATABASE_URL in {}", path.display());
+    if raw_database_url_lines(&raw).any(|value| value.contains('$')) {
+        return Err(UsageError::BadUrl {
+            origin,
+            message: "the value contains `$`; pgshift does not expand variables there, because                       `${PROD_DATABASE_URL}` would point local work at another database; write the                       URL out (a `$` in a password is written %24)"
+                .into(),
+        });
+    }
+    let parse_error = |e: dotenvy::Error| UsageError::BadUrl {
+        origin: path.display().to_string(),
+        // Never the line itself: it may hold another secret.
+        message: match &e {
+            dotenvy::Error::LineParse(line, _) => format!(
+                "cannot parse line {}; fix its syntax (KEY=value)",
+                line_number(&raw, line)
+            ),
+            _ => "cannot parse it; fix its syntax (KEY=value)".into(),
+        },
+    };
+    let iter = dotenvy::from_read_iter(raw.as_bytes());
+    let mut found = None;
     for item in iter {
-        let (key, value) = item.map_err(|e| UsageError::BadUrl {
-            origin: path.display().to_string(),
-            message: redact(&e.to_string()),
-        })?;
-        if key == "DATABASE_URL" {
-            return DbUrl::parse(&value)
-                .map(Some)
-                .map_err(|message| UsageError::BadUrl {
-                    origin: format!("DATABASE_URL in {}", path.display()),
-                    message,
-                });
+        let (key, value) = item.map_err(parse_error)?;
+        // The first definition wins, as when dotenvy loads a file into the environment.
+        if key == "DATABASE_URL" && found.is_none() {
+            found = Some(value);
         }
     }
-    Ok(None)
+    let Some(value) = found else { return Ok(None) };
+    let url = DbUrl::parse(&value).map_err(|message| UsageError::BadUrl {
+        origin: origin.clone(),
+        message,
+    })?;
+    let same = |other: &DbUrl| {
+        let (a, b) = (url.connect_options(), other.connect_options());
+        a.get_host().eq_ignore_ascii_case(b.get_host())
+            && a.get_port() == b.get_port()
+            && url.database() == other.database()
+    };
+    for (name, remote) in &config.env {
+        let Ok(value) = std::env::var(&remote.url_env) else {
+            continue;
+        };
+        if DbUrl::parse(value.trim()).is_ok_and(|remote_url| same(&remote_url)) {
+            return Err(UsageError::BadUrl {
+                origin,
+                message: format!(
+                    "it names {}, the database of environment `{name}` (${}); local commands must                      not run against it; point DATABASE_URL at a local database, or drop it to use                      the local backend",
+                    url.host_and_database(),
+                    remote.url_env
+                ),
+            });
+        }
+    }
+    Ok(Some(url))
+}
+
+/// The raw (unexpanded) values of the `DATABASE_URL=` lines of a `.env` text.
+fn raw_database_url_lines(raw: &str) -> impl Iterator<Item = &str> {
+    raw.lines().filter_map(|line| {
+        let line = line.trim_start();
+        let line = line.strip_prefix("export ").unwrap_or(line).trim_start();
+        let rest = line.strip_prefix("DATABASE_URL")?.trim_start();
+        rest.strip_prefix('=')
+    })
+}
+
+/// The 1-based line of `raw` where `fragment` (a line dotenvy could not parse) starts.
+fn line_number(raw: &str, fragment: &str) -> usize {
+    let first = fragment.lines().next().unwrap_or("").trim();
+    raw.lines()
+        .position(|line| !first.is_empty() && line.trim() == first)
+        .or_else(|| raw.find(fragment).map(|at| raw[..at].lines().count()))
+        .map_or(0, |index| index + 1)
 }
 
 #[cfg(test)]
