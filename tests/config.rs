@@ -169,3 +169,37 @@ fn dotenv_syntax_error_names_the_line_but_never_shows_it() {
     assert!(err.contains("line 2"), "{err}");
     assert!(!err.contains("hunter2"), "{err}");
 }
+
+#[test]
+fn special_character_passwords_are_encoded_and_never_shown() {
+    let p = Project::empty();
+    let password = "hunter2/?#@:% x";
+    p.write(
+        "pgshift.toml",
+        &format!(
+            "[local]\nbackend = \"docker\"\ndatabase = \"my db\"\npassword = {}\n",
+            toml_string(password)
+        ),
+    );
+    let shown = p.xtask(["db", "url"]).stdout();
+    assert_eq!(
+        shown.trim(),
+        "postgres://postgres:***@127.0.0.1:5433/my%20db"
+    );
+
+    let revealed = p.xtask(["db", "url", "--reveal"]).stdout();
+    let url = pgshift::target::DbUrl::parse(revealed.trim()).unwrap();
+    assert_eq!(url.password().as_deref(), Some(password));
+    assert_eq!(url.database(), "my db");
+
+    let status = p.xtask(["db", "status", "--json"]).output();
+    assert!(
+        !support::text(&status).contains("hunter2"),
+        "{}",
+        support::text(&status)
+    );
+}
+
+fn toml_string(text: &str) -> String {
+    format!("\"{}\"", text.replace('\\', "\\\\").replace('"', "\\\""))
+}

@@ -68,7 +68,7 @@ pub struct Local {
     /// The database user; the superuser of the local cluster.
     pub user: String,
     /// The password for the docker backend (the embedded one trusts loopback connections).
-    pub password: String,
+    pub password: Secret,
     /// The compose file of the docker backend.
     pub compose_file: PathBuf,
     /// The compose service that runs PostgreSQL.
@@ -76,6 +76,28 @@ pub struct Local {
     /// How long `db up` waits for the server to accept connections.
     #[serde(deserialize_with = "duration")]
     pub start_timeout: Duration,
+}
+
+/// A password from the config: `Debug` shows `***`, so printing a `Config` cannot leak it.
+#[derive(Clone, PartialEq, Eq, Deserialize)]
+#[serde(transparent)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Secret {
+        Secret(value.into())
+    }
+
+    /// The secret itself: for a child's environment or a connection, never for printing.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(***)")
+    }
 }
 
 /// A remote environment such as staging or prod.
@@ -154,7 +176,7 @@ impl Default for Local {
             database: "app_dev".into(),
             port: 5433,
             user: "postgres".into(),
-            password: "postgres".into(),
+            password: Secret::new("postgres"),
             compose_file: "docker/docker-compose.yml".into(),
             compose_service: "db".into(),
             start_timeout: Duration::from_secs(60),
@@ -327,6 +349,21 @@ mod tests {
         let config = Config::load(dir.path()).unwrap();
         assert_eq!(config.local.port, 5433);
         assert_eq!(config.paths.migrations, dir.path().join("migrations"));
+    }
+
+    #[test]
+    fn debug_of_config_hides_the_local_password() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join(CONFIG_FILE),
+            "[local]\npassword = \"hunter2-pa/ss\"\n",
+        )
+        .unwrap();
+        let config = Config::load(dir.path()).unwrap();
+        assert_eq!(config.local.password.expose(), "hunter2-pa/ss");
+        let debug = format!("{config:?} {config:#?}");
+        assert!(!debug.contains("hunter2"), "{debug}");
+        assert!(debug.contains("Secret(***)"), "{debug}");
     }
 
     #[test]

@@ -20,24 +20,33 @@ pub const LOCAL_ENV: &str = "local";
 pub struct DbUrl(String);
 
 impl DbUrl {
+    /// Parses and validates a URL. The error never contains the password, even one that
+    /// is not percent-encoded and so confuses URL parsing.
     pub fn parse(url: &str) -> Result<DbUrl, String> {
         let rest = url
             .strip_prefix("postgres://")
             .or_else(|| url.strip_prefix("postgresql://"))
             .ok_or_else(|| {
-                format!(
-                    "{} is not a PostgreSQL URL: expected postgres://user:password@host:port/database",
-                    redact(url)
+                scrub(
+                    &format!(
+                        "{} is not a PostgreSQL URL: expected postgres://user:password@host:port/database",
+                        redact(url)
+                    ),
+                    url,
                 )
             })?;
         if rest.is_empty() {
             return Err("the URL names no host".into());
         }
         PgConnectOptions::from_str(url).map_err(|e| {
-            format!(
-                "{} is not a valid PostgreSQL URL: {}",
-                redact(url),
-                redact(&e.to_string())
+            scrub(
+                &format!(
+                    "{} is not a valid PostgreSQL URL: {}; percent-encode special characters of the \
+                     user, password and database (`/` is %2F, `@` is %40, `#` is %23)",
+                    redact(url),
+                    redact(&e.to_string())
+                ),
+                url,
             )
         })?;
         Ok(DbUrl(url.to_string()))
@@ -64,7 +73,7 @@ impl DbUrl {
             Some(slash) => &base[..scheme_end + slash],
             None => base,
         };
-        let mut url = format!("{base}/{database}");
+        let mut url = format!("{base}/{}", percent_encode(database));
         if let Some(query) = query {
             url.push('?');
             url.push_str(query);
@@ -135,23 +144,56 @@ fn percent_decode(text: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
+/// Percent-encodes everything but RFC 3986's unreserved characters, for the user, password
+/// and database parts of a URL.
+pub fn percent_encode(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for byte in text.bytes() {
+        if byte.is_ascii_alphanumeric() || b"-._~".contains(&byte) {
+            out.push(byte as char);
+        } else {
+            out.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    out
+}
+
+/// Removes from `message` whatever could be the password of `url` (raw or decoded), for
+/// errors about a URL that does not parse.
+fn scrub(message: &str, url: &str) -> String {
+    let mut message = message.to_string();
+    let Some(rest) = url.split_once("://").map(|(_, rest)| rest) else {
+        return message;
+    };
+    let segment = rest.split(char::is_whitespace).next().unwrap_or("");
+    if let Some((userinfo, _)) = segment.rsplit_once('@') {
+        if let Some((_, password)) = userinfo.split_once(':') {
+            for secret in [password.to_string(), percent_decode(password)] {
+                if !secret.is_empty() {
+                    message = message.replace(&secret, "***");
+                }
+            }
+        }
+    }
+    message
+}
+
 /// Replaces the password of every `scheme://user:password@` in `text` with `***`, and the
 /// value of every `password=` parameter. Used for URLs and for any text that might quote one
-/// (driver errors, child output).
+/// (driver errors, child output). It errs on the side of hiding: the userinfo is taken to
+/// end at the LAST `@` before whitespace, so a password with an unencoded `/`, `?`, `#` or
+/// `@` is hidden too (at the cost of also hiding the rest of a URL whose query holds `@`).
 pub fn redact(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     let mut rest = text;
     while let Some(start) = rest.find("://") {
         let (head, tail) = rest.split_at(start + 3);
         out.push_str(head);
-        // The authority ends at the first '/', '?', '#' or whitespace.
-        let end = tail
-            .find(|c: char| c == '/' || c == '?' || c == '#' || c.is_whitespace())
-            .unwrap_or(tail.len());
-        let authority = &tail[..end];
-        match authority.rfind('@') {
+        let end = tail.find(char::is_whitespace).unwrap_or(tail.len());
+        let segment = &tail[..end];
+        match segment.rfind('@') {
             Some(at) => {
-                let userinfo = &authority[..at];
+                let userinfo = &segment[..at];
                 match userinfo.find(':') {
                     Some(colon) => {
                         out.push_str(&userinfo[..colon]);
@@ -159,11 +201,14 @@ pub fn redact(text: &str) -> String {
                     }
                     None => out.push_str(userinfo),
                 }
-                out.push_str(&authority[at..]);
+                // The host part may hold another URL (`a://h/b,c://u:p@h`): keep scanning.
+                rest = &tail[at..];
             }
-            None => out.push_str(authority),
+            None => {
+                out.push_str(segment);
+                rest = &tail[end..];
+            }
         }
-        rest = &tail[end..];
     }
     out.push_str(rest);
     redact_password_params(&out)
@@ -400,6 +445,36 @@ mod tests {
             "error connecting to postgresql://u:***@h/db?password=***&sslmode=require now"
         );
         assert_eq!(redact("postgres://u@h/db"), "postgres://u@h/db");
+    }
+
+    #[test]
+    fn redacts_unencoded_special_characters() {
+        for password in ["pa/ss", "p?w", "p#w", "p@w", "a/b@c?d#e"] {
+            let text = format!("failed: postgres://app:{password}@db.example.com:5432/prod now");
+            let redacted = redact(&text);
+            assert_eq!(
+                redacted, "failed: postgres://app:***@db.example.com:5432/prod now",
+                "{password}"
+            );
+            let err = DbUrl::parse(&format!("postgres://app:{password}@db:5432/prod"))
+                .err()
+                .unwrap_or_default();
+            assert!(!err.contains(password), "{err}");
+        }
+    }
+
+    #[test]
+    fn percent_encodes_url_parts() {
+        let password = "p@ss/w?rd#1 ü";
+        let url = DbUrl::parse(&format!(
+            "postgres://u:{}@h:1/{}",
+            percent_encode(password),
+            percent_encode("my db")
+        ))
+        .unwrap();
+        assert_eq!(url.password().as_deref(), Some(password));
+        assert_eq!(url.database(), "my db");
+        assert!(!url.to_string().contains("ss"), "{url}");
     }
 
     #[test]

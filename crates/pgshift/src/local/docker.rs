@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context};
 use sha2::{Digest, Sha256};
 
-use crate::config::Config;
+use crate::config::{Config, Secret};
 use crate::local::Started;
 use crate::pgbin::which;
 use crate::target::redact;
@@ -40,7 +40,7 @@ pub struct DockerCompose {
     pub project: String,
     port: u16,
     user: String,
-    password: String,
+    password: Secret,
     database: String,
 }
 
@@ -320,7 +320,7 @@ impl DockerCompose {
             .arg(&self.project)
             .env(PORT_VAR, self.port.to_string())
             .env(USER_VAR, &self.user)
-            .env(PASSWORD_VAR, &self.password)
+            .env(PASSWORD_VAR, self.password.expose())
             .env(DATABASE_VAR, &self.database)
             .stdin(Stdio::null());
         command

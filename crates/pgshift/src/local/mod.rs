@@ -11,14 +11,14 @@ use anyhow::Context;
 use serde::Serialize;
 
 use crate::config::{BackendKind, Config};
-use crate::target::DbUrl;
+use crate::target::{percent_encode, DbUrl};
 
 pub use docker::DockerCompose;
 pub use embedded::{EmbeddedCluster, Started};
 pub use scratch::ScratchCluster;
 
 /// The local backend in use.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub enum Backend {
     Embedded(EmbeddedCluster),
     Docker(DockerCompose),
@@ -78,18 +78,21 @@ impl Backend {
         }
     }
 
-    /// The URL of the application database on this backend.
+    /// The URL of the application database on this backend. User, password and database
+    /// are percent-encoded, so any character in them is safe.
     pub fn url(&self, config: &Config) -> DbUrl {
         let local = &config.local;
+        let user = percent_encode(&local.user);
         let userinfo = match self {
-            Backend::Embedded(_) => local.user.clone(),
-            Backend::Docker(_) => format!("{}:{}", local.user, local.password),
+            Backend::Embedded(_) => user,
+            Backend::Docker(_) => format!("{user}:{}", percent_encode(local.password.expose())),
         };
         DbUrl::parse(&format!(
             "postgres://{userinfo}@127.0.0.1:{}/{}",
-            local.port, local.database
+            local.port,
+            percent_encode(&local.database)
         ))
-        .expect("a URL made from validated config")
+        .expect("a URL whose parts are percent-encoded")
     }
 
     pub fn is_running(&self) -> bool {
