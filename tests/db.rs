@@ -237,3 +237,26 @@ fn down_volumes_deletes_the_cluster() {
         .stdout();
     assert_eq!(out.trim(), "0");
 }
+
+#[test]
+fn an_interrupted_initdb_is_redone_and_never_looks_made() {
+    let p = EmbeddedProject::new();
+    // What an initdb killed half-way leaves: PG_VERSION, no pg_control.
+    p.write(".pgshift/embedded/data.initdb-tmp/PG_VERSION", "15\n");
+    p.write(".pgshift/embedded/data.initdb-tmp/base/junk", "");
+    p.xtask(["db", "up"]).ok();
+    assert!(!p.path(".pgshift/embedded/data.initdb-tmp").exists());
+    assert!(p.path(".pgshift/embedded/data/global/pg_control").is_file());
+    p.xtask(["db", "down"]).ok();
+}
+
+#[test]
+fn an_incomplete_data_folder_is_reported_not_started_or_deleted() {
+    let p = EmbeddedProject::new();
+    p.write(".pgshift/embedded/data/PG_VERSION", "15\n");
+    let err = p.xtask(["db", "up"]).fails_with(1);
+    assert!(err.contains("not a complete PostgreSQL cluster"), "{err}");
+    assert!(err.contains("pg_control"), "{err}");
+    assert!(err.contains("db down --volumes"), "{err}");
+    assert!(p.path(".pgshift/embedded/data/PG_VERSION").is_file());
+}

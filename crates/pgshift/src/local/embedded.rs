@@ -57,8 +57,17 @@ impl EmbeddedCluster {
         }
     }
 
+    /// Whether `data/` holds a made cluster. initdb writes `PG_VERSION` first and
+    /// `global/pg_control` late, so both are looked for.
     pub fn is_initialized(&self) -> bool {
-        self.data_dir().join("PG_VERSION").is_file()
+        let data = self.data_dir();
+        data.join("PG_VERSION").is_file() && data.join("global/pg_control").is_file()
+    }
+
+    /// Where initdb builds a new cluster before it is renamed to `data/`, so that an
+    /// interrupted initdb never leaves a `data/` that looks made.
+    pub fn initdb_dir(&self) -> PathBuf {
+        self.dir.join("data.initdb-tmp")
     }
 
     /// Creates the cluster if it does not exist yet. Returns true when it did.
@@ -66,24 +75,33 @@ impl EmbeddedCluster {
         if self.is_initialized() {
             return Ok(false);
         }
+        let data = self.data_dir();
+        if data.exists() {
+            // Not ours to delete: it may hold data that a repair can save.
+            bail!(
+                "{} is not a complete PostgreSQL cluster (PG_VERSION or global/pg_control is \
+                 missing), maybe from an initdb that was interrupted; move it away, or delete \
+                 it with `cargo xtask db down --volumes`, then run `cargo xtask db up` again",
+                data.display()
+            );
+        }
         let bin = self.bin()?;
         std::fs::create_dir_all(&self.dir)
             .with_context(|| format!("creating {}", self.dir.display()))?;
         self.server_user.check_reachable(&self.dir)?;
         self.server_user.chown(&self.dir)?;
-        let data = self.data_dir();
-        if data.exists() {
-            // A half-made cluster from an interrupted initdb: initdb refuses a non-empty folder.
-            std::fs::remove_dir_all(&data).with_context(|| {
-                format!("removing the incomplete cluster in {}", data.display())
-            })?;
+        let tmp = self.initdb_dir();
+        if tmp.exists() {
+            // Left by an interrupted initdb: initdb refuses a non-empty folder.
+            std::fs::remove_dir_all(&tmp)
+                .with_context(|| format!("removing the incomplete cluster in {}", tmp.display()))?;
         }
         run(
             self.server_user
                 .command(bin.program("initdb"))
                 .current_dir(&self.dir)
                 .arg("--pgdata")
-                .arg(&data)
+                .arg(&tmp)
                 .args([
                     "--username",
                     &self.user,
@@ -95,6 +113,8 @@ impl EmbeddedCluster {
                 .args(["--locale", "C.UTF-8", "--no-sync"]),
             "initdb",
         )?;
+        std::fs::rename(&tmp, &data)
+            .with_context(|| format!("renaming {} to {}", tmp.display(), data.display()))?;
         Ok(true)
     }
 
