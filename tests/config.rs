@@ -203,3 +203,78 @@ fn special_character_passwords_are_encoded_and_never_shown() {
 fn toml_string(text: &str) -> String {
     format!("\"{}\"", text.replace('\\', "\\\\").replace('"', "\\\""))
 }
+
+#[test]
+fn db_commands_other_than_psql_refuse_a_remote_env() {
+    let p = Project::empty();
+    p.write(
+        "pgshift.toml",
+        "[env.staging]\nurl_env = \"STAGING_DATABASE_URL\"\n",
+    );
+    for command in [
+        vec!["db", "up"],
+        vec!["db", "down"],
+        vec!["db", "status"],
+        vec!["db", "url"],
+        vec!["db", "logs"],
+    ] {
+        let err = p
+            .xtask(command.iter().chain(&["--env", "staging"]))
+            .env("STAGING_DATABASE_URL", "postgres://a:b@127.0.0.1:1/s")
+            .fails_with(2);
+        assert!(err.contains("local database only"), "{command:?}: {err}");
+        assert!(err.contains("--env staging"), "{command:?}: {err}");
+    }
+}
+
+#[test]
+fn psql_on_a_protected_env_needs_yes() {
+    let p = Project::new();
+    p.write(
+        "pgshift.toml",
+        "[env.prod]\nurl_env = \"PROD_DATABASE_URL\"\nprotected = true\n",
+    );
+    let err = p
+        .xtask(["db", "psql", "--env", "prod", "--", "-At", "-c", "SELECT 1"])
+        .env("PROD_DATABASE_URL", p.db.url())
+        .fails_with(2);
+    assert!(err.contains("`prod`"), "{err}");
+    assert!(err.contains("protected"), "{err}");
+    assert!(err.contains("--yes"), "{err}");
+    let out = p
+        .xtask([
+            "db", "psql", "--env", "prod", "--yes", "--", "-At", "-c", "SELECT 1",
+        ])
+        .env("PROD_DATABASE_URL", p.db.url())
+        .stdout();
+    assert_eq!(out.trim(), "1");
+}
+
+#[test]
+fn psql_keeps_url_parameters_and_exit_code() {
+    let p = Project::new();
+    p.write(
+        ".env",
+        &format!(
+            "DATABASE_URL={}?application_name=from_the_url\n",
+            p.db.url()
+        ),
+    );
+    let out = p
+        .xtask([
+            "db",
+            "psql",
+            "--",
+            "-At",
+            "-c",
+            "SELECT current_setting('application_name')",
+        ])
+        .stdout();
+    assert_eq!(out.trim(), "from_the_url");
+    // psql's own exit code: 3 for an error in a script run with ON_ERROR_STOP.
+    p.write("fail.sql", "SELECT 1/0;\n");
+    let script = p.path("fail.sql");
+    p.xtask(["db", "psql", "--", "-v", "ON_ERROR_STOP=1", "-f"])
+        .arg(&script)
+        .fails_with(3);
+}

@@ -199,6 +199,12 @@ impl TestCommand {
         self
     }
 
+    /// One more argument.
+    pub fn arg(mut self, arg: impl AsRef<OsStr>) -> TestCommand {
+        self.command.arg(arg);
+        self
+    }
+
     pub fn output(&mut self) -> Output {
         self.command.output().expect("run xtask")
     }

@@ -81,6 +81,39 @@ impl DbUrl {
         DbUrl(url)
     }
 
+    /// The URL without its password (user, host, port, database and parameters kept), for a
+    /// child's argv: the password goes in its environment (`PGPASSWORD`) instead.
+    pub fn without_password(&self) -> String {
+        let Some((scheme, rest)) = self.0.split_once("://") else {
+            return self.0.clone();
+        };
+        // Validated: the userinfo holds no unencoded '/', '?' or '#'.
+        let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+        let (authority, path) = rest.split_at(authority_end);
+        let authority = match authority.rsplit_once('@') {
+            Some((userinfo, host)) => {
+                let user = userinfo.split_once(':').map_or(userinfo, |(user, _)| user);
+                format!("{user}@{host}")
+            }
+            None => authority.to_string(),
+        };
+        let path = match path.split_once('?') {
+            Some((path, query)) => {
+                let kept: Vec<&str> = query
+                    .split('&')
+                    .filter(|pair| !pair.starts_with("password="))
+                    .collect();
+                if kept.is_empty() {
+                    path.to_string()
+                } else {
+                    format!("{path}?{}", kept.join("&"))
+                }
+            }
+            None => path.to_string(),
+        };
+        format!("{scheme}://{authority}{path}")
+    }
+
     /// Host and database, for messages: `127.0.0.1:5433/app_dev`.
     pub fn host_and_database(&self) -> String {
         let options = self.connect_options();
@@ -492,6 +525,15 @@ mod tests {
             "postgres://a:b@h:1/two?sslmode=disable"
         );
         assert_eq!(url.password().as_deref(), Some("b"));
+        assert_eq!(
+            url.without_password(),
+            "postgres://a@h:1/one?sslmode=disable"
+        );
+        let url = DbUrl::parse("postgres://a:b@h:1/one?password=c&sslmode=require").unwrap();
+        assert_eq!(
+            url.without_password(),
+            "postgres://a@h:1/one?sslmode=require"
+        );
         let url = DbUrl::parse("postgres://a:p%40ss@h:1/db").unwrap();
         assert_eq!(url.password().as_deref(), Some("p@ss"));
         let url = DbUrl::parse("postgres://a@h:1").unwrap();
