@@ -18,6 +18,9 @@ impl EmbeddedProject {
                 free_port()
             ),
         );
+        // A killed test run must not leave this project's server running.
+        pgshift::local::scratch::spawn_watchdog(&project.path(".pgshift/embedded/data"), None)
+            .unwrap();
         EmbeddedProject(project)
     }
 }
@@ -259,4 +262,86 @@ fn an_incomplete_data_folder_is_reported_not_started_or_deleted() {
     assert!(err.contains("pg_control"), "{err}");
     assert!(err.contains("db down --volumes"), "{err}");
     assert!(p.path(".pgshift/embedded/data/PG_VERSION").is_file());
+}
+
+/// Run as a child by `a_killed_test_run_leaves_no_server_behind`: starts a scratch cluster
+/// and an embedded project's server, prints them, and waits to be killed.
+fn watchdog_child() {
+    let scratch = pgshift::local::ScratchCluster::start().unwrap();
+    let p = EmbeddedProject::new();
+    p.xtask(["db", "up"]).ok();
+    let pid_of = |data: std::path::PathBuf| {
+        std::fs::read_to_string(data.join("postmaster.pid"))
+            .unwrap()
+            .lines()
+            .next()
+            .unwrap()
+            .to_string()
+    };
+    println!(
+        "CHILD {} {} {} {}",
+        scratch.dir().display(),
+        p.dir.display(),
+        pid_of(scratch.cluster.data_dir()),
+        pid_of(p.path(".pgshift/embedded/data"))
+    );
+    std::thread::sleep(std::time::Duration::from_secs(600));
+}
+
+#[test]
+fn a_killed_test_run_leaves_no_server_behind() {
+    use std::io::BufRead;
+    if std::env::var_os("PGSHIFT_WATCHDOG_CHILD").is_some() {
+        return watchdog_child();
+    }
+    let mut child = std::process::Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            "a_killed_test_run_leaves_no_server_behind",
+            "--nocapture",
+        ])
+        .env("PGSHIFT_WATCHDOG_CHILD", "1")
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdout = std::io::BufReader::new(child.stdout.take().unwrap());
+    let line = stdout
+        .lines()
+        .map(Result::unwrap)
+        .find(|line| line.starts_with("CHILD "))
+        .expect("the child prints its servers");
+    let fields: Vec<&str> = line.split_whitespace().collect();
+    let (scratch_dir, project_dir, pids) = (
+        std::path::PathBuf::from(fields[1]),
+        std::path::PathBuf::from(fields[2]),
+        &fields[3..],
+    );
+    for pid in pids {
+        assert!(
+            std::path::Path::new(&format!("/proc/{pid}")).exists(),
+            "{line}"
+        );
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let gone = |pid: &&str| {
+        std::fs::read_to_string(format!("/proc/{pid}/comm"))
+            .map_or(true, |c| c.trim() != "postgres")
+    };
+    while std::time::Instant::now() < deadline && !(pids.iter().all(gone) && !scratch_dir.exists())
+    {
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    assert!(
+        pids.iter().all(gone),
+        "a postmaster outlived its test run: {line}"
+    );
+    assert!(
+        !scratch_dir.exists(),
+        "{} was not removed",
+        scratch_dir.display()
+    );
+    std::fs::remove_dir_all(project_dir).unwrap();
 }
