@@ -345,3 +345,39 @@ fn a_killed_test_run_leaves_no_server_behind() {
     );
     std::fs::remove_dir_all(project_dir).unwrap();
 }
+
+#[test]
+fn auto_keeps_the_choice_of_the_first_db_up() {
+    let p = EmbeddedProject::new();
+    p.write(
+        "pgshift.toml",
+        &format!("[local]\nbackend = \"auto\"\nport = {}\n", free_port()),
+    );
+    // No engine answers at this address, so auto chooses the embedded cluster.
+    let out = p
+        .xtask(["db", "up"])
+        .env("DOCKER_HOST", "unix:///nonexistent/docker.sock")
+        .ok();
+    assert!(
+        support::stderr(&out).contains("no Docker engine answers"),
+        "{}",
+        text(&out)
+    );
+    assert_eq!(p.read(".pgshift/backend").trim(), "embedded");
+
+    // Later commands reuse it without asking the engine, whatever it would answer now.
+    let out = p.xtask(["db", "status", "--json"]).ok();
+    assert!(
+        support::stderr(&out).contains(
+            "backend auto: using embedded (chosen on first db up; delete .pgshift/backend to choose again)"
+        ),
+        "{}",
+        text(&out)
+    );
+    let status: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(status["backend"], "embedded");
+    assert_eq!(status["running"], true);
+
+    p.xtask(["db", "down", "--volumes"]).ok();
+    assert!(!p.path(".pgshift/backend").exists());
+}

@@ -75,6 +75,9 @@ pub async fn run(ctx: &Ctx, command: DbCommand) -> Result<ExitCode> {
         }
         DbCommand::Down { volumes } => {
             let stopped = backend.down(volumes)?;
+            if volumes {
+                pgshift::local::forget_auto_choice(config)?;
+            }
             let what = if stopped {
                 "stopped"
             } else {

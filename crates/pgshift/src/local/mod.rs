@@ -5,6 +5,7 @@ pub mod docker;
 pub mod embedded;
 pub mod scratch;
 
+use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::Context;
@@ -38,37 +39,44 @@ pub struct Status {
 }
 
 impl Backend {
-    /// The backend `[local] backend` names; for `auto`, docker when an engine answers, else
-    /// embedded. The second value says why, for `auto` only.
+    /// The backend `[local] backend` names. For `auto`: the choice saved by the first
+    /// `db up` (see `saved_auto_choice`), else docker when an engine answers, else embedded.
+    /// The second value says which and why, for `auto` only.
     pub fn from_config(config: &Config) -> anyhow::Result<(Backend, Option<String>)> {
         let (kind, why) = match config.local.backend {
-            BackendKind::Auto => {
-                if docker::engine_answers() {
-                    (
-                        BackendKind::Docker,
-                        Some("backend auto: a Docker engine answers, using docker".to_string()),
-                    )
-                } else {
-                    (
-                        BackendKind::Embedded,
-                        Some(
-                            "backend auto: no Docker engine answers, using the embedded cluster"
-                                .to_string(),
-                        ),
-                    )
-                }
-            }
-            kind => (kind, None),
+            BackendKind::Auto => match saved_auto_choice(config) {
+                Some(kind) => (
+                    kind,
+                    format!(
+                        "backend auto: using {kind} (chosen on first db up; delete {} to choose again)",
+                        display_relative(config, &auto_choice_file(config))
+                    ),
+                ),
+                None if docker::engine_answers() => (
+                    BackendKind::Docker,
+                    "backend auto: a Docker engine answers, using docker".to_string(),
+                ),
+                None => (
+                    BackendKind::Embedded,
+                    "backend auto: no Docker engine answers, using the embedded cluster"
+                        .to_string(),
+                ),
+            },
+            kind => return Ok((Backend::of_kind(config, kind)?, None)),
         };
-        let backend = match kind {
+        Ok((Backend::of_kind(config, kind)?, Some(why)))
+    }
+
+    /// The backend of `kind` (`Auto` is taken as embedded: decide it with `from_config`).
+    pub fn of_kind(config: &Config, kind: BackendKind) -> anyhow::Result<Backend> {
+        Ok(match kind {
             BackendKind::Docker => Backend::Docker(DockerCompose::new(config)),
-            _ => Backend::Embedded(EmbeddedCluster::new(
+            BackendKind::Embedded | BackendKind::Auto => Backend::Embedded(EmbeddedCluster::new(
                 config.embedded_dir(),
                 config.local.port,
                 &config.local.user,
             )?),
-        };
-        Ok((backend, why))
+        })
     }
 
     pub fn name(&self) -> &'static str {
@@ -111,6 +119,9 @@ impl Backend {
             Backend::Docker(compose) => compose.up(timeout)?,
         };
         ensure_database(&self.url(config), timeout).await?;
+        if config.local.backend == BackendKind::Auto && saved_auto_choice(config).is_none() {
+            save_auto_choice(config, self)?;
+        }
         Ok(started)
     }
 
@@ -174,6 +185,49 @@ impl Backend {
             port: config.local.port,
         }
     }
+}
+
+/// Where `auto`'s first choice is kept: `<state>/backend`.
+pub fn auto_choice_file(config: &Config) -> PathBuf {
+    config.paths.state.join("backend")
+}
+
+/// The backend `auto` chose on the first `db up`, so that later commands (and a Docker
+/// engine started later) do not switch to another, empty, database.
+pub fn saved_auto_choice(config: &Config) -> Option<BackendKind> {
+    match std::fs::read_to_string(auto_choice_file(config))
+        .ok()?
+        .trim()
+    {
+        "docker" => Some(BackendKind::Docker),
+        "embedded" => Some(BackendKind::Embedded),
+        _ => None,
+    }
+}
+
+fn save_auto_choice(config: &Config, backend: &Backend) -> anyhow::Result<()> {
+    let file = auto_choice_file(config);
+    std::fs::create_dir_all(&config.paths.state)
+        .and_then(|()| std::fs::write(&file, format!("{}\n", backend.name())))
+        .with_context(|| format!("saving the backend auto chose in {}", file.display()))
+}
+
+/// Forgets `auto`'s choice (`db down --volumes`: the data it protected is gone).
+pub fn forget_auto_choice(config: &Config) -> anyhow::Result<()> {
+    let file = auto_choice_file(config);
+    match std::fs::remove_file(&file) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+            Err(e).with_context(|| format!("removing {}", file.display()))
+        }
+        _ => Ok(()),
+    }
+}
+
+fn display_relative(config: &Config, path: &std::path::Path) -> String {
+    path.strip_prefix(&config.root)
+        .unwrap_or(path)
+        .display()
+        .to_string()
 }
 
 /// Whether nothing listens on 127.0.0.1:`port`.
