@@ -381,3 +381,63 @@ fn auto_keeps_the_choice_of_the_first_db_up() {
     p.xtask(["db", "down", "--volumes"]).ok();
     assert!(!p.path(".pgshift/backend").exists());
 }
+
+#[test]
+fn a_root_clone_under_a_private_folder_keeps_its_cluster_in_var_lib() {
+    if !nix::unistd::geteuid().is_root() {
+        eprintln!("not root: the server runs as ourselves and can reach any of our folders");
+        return;
+    }
+    // Like a clone in /root: a 0700 folder above the project.
+    let private = tempfile::Builder::new()
+        .prefix("pgshift-private-")
+        .tempdir()
+        .unwrap();
+    std::fs::set_permissions(
+        private.path(),
+        std::os::unix::fs::PermissionsExt::from_mode(0o700),
+    )
+    .unwrap();
+    let p = Project {
+        dir: private.path().join("shop"),
+        db: support::TestDb {
+            name: String::new(),
+        },
+    };
+    p.write(
+        "pgshift.toml",
+        &format!("[local]\nbackend = \"embedded\"\nport = {}\n", free_port()),
+    );
+    let status: serde_json::Value =
+        serde_json::from_str(&p.xtask(["db", "status", "--json"]).stdout()).unwrap();
+    let data = std::path::PathBuf::from(status["data"].as_str().unwrap());
+    let cluster = data.parent().unwrap().to_path_buf();
+    let name = cluster.file_name().unwrap().to_string_lossy().to_string();
+    assert!(cluster.starts_with("/var/lib/pgshift"), "{status}");
+    assert!(
+        name.starts_with("shop-") && name.len() == "shop-".len() + 8,
+        "{status}"
+    );
+    pgshift::local::scratch::spawn_watchdog(&data, Some(&cluster)).unwrap();
+
+    let out = p.xtask(["db", "up"]).ok();
+    assert!(
+        support::stderr(&out).contains("cannot reach"),
+        "{}",
+        text(&out)
+    );
+    p.xtask(["db", "psql", "--", "-c", "CREATE TABLE t (n int)"])
+        .ok();
+    let again = p.xtask(["db", "up"]).ok();
+    assert!(
+        !support::stderr(&again).contains("cannot reach"),
+        "said twice: {}",
+        text(&again)
+    );
+    let status: serde_json::Value =
+        serde_json::from_str(&p.xtask(["db", "status", "--json"]).stdout()).unwrap();
+    assert_eq!(status["running"], true, "{status}");
+    assert_eq!(status["data"].as_str().unwrap(), data.to_str().unwrap());
+    p.xtask(["db", "down", "--volumes"]).ok();
+    assert!(!cluster.exists());
+}

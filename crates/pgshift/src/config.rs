@@ -280,7 +280,8 @@ impl Config {
         Ok(())
     }
 
-    /// The folder of the embedded cluster's data, log and socket.
+    /// The project's folder for the embedded cluster's data and log; `local::embedded_dir`
+    /// says where the cluster really lives (it moves when the server user cannot reach this).
     pub fn embedded_dir(&self) -> PathBuf {
         self.paths.state.join("embedded")
     }

@@ -1,6 +1,7 @@
 //! The embedded backend: a private cluster made with the installed `initdb` and `pg_ctl`,
 //! its data in a git-ignored folder of the workspace, listening on 127.0.0.1 only.
 
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -86,6 +87,14 @@ impl EmbeddedCluster {
             );
         }
         let bin = self.bin()?;
+        if let Some(parent) = self.dir.parent().filter(|parent| !parent.exists()) {
+            // 0755 whatever the umask: the server user must be able to pass through it.
+            std::fs::create_dir_all(parent)
+                .and_then(|()| {
+                    std::fs::set_permissions(parent, std::fs::Permissions::from_mode(0o755))
+                })
+                .with_context(|| format!("creating {}", parent.display()))?;
+        }
         std::fs::create_dir_all(&self.dir)
             .with_context(|| format!("creating {}", self.dir.display()))?;
         self.server_user.check_reachable(&self.dir)?;

@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use serde::Serialize;
+use sha2::Digest;
 
 use crate::config::{BackendKind, Config};
 use crate::target::{percent_encode, DbUrl};
@@ -72,7 +73,7 @@ impl Backend {
         Ok(match kind {
             BackendKind::Docker => Backend::Docker(DockerCompose::new(config)),
             BackendKind::Embedded | BackendKind::Auto => Backend::Embedded(EmbeddedCluster::new(
-                config.embedded_dir(),
+                embedded_dir(config)?,
                 config.local.port,
                 &config.local.user,
             )?),
@@ -185,6 +186,38 @@ impl Backend {
             port: config.local.port,
         }
     }
+}
+
+/// Where system-wide embedded clusters live when the project's own state folder is out of
+/// the server user's reach.
+pub const SYSTEM_CLUSTERS_DIR: &str = "/var/lib/pgshift";
+
+/// The folder of the embedded cluster: `<state>/embedded`, except when we run as root and
+/// the `postgres` user cannot reach it (a clone in /root, which is 0700): then
+/// `/var/lib/pgshift/<project folder>-<8 hex of sha256(project path)>`, unique per checkout.
+pub fn embedded_dir(config: &Config) -> anyhow::Result<PathBuf> {
+    let dir = config.embedded_dir();
+    let server_user = crate::pgbin::ServerUser::current()?;
+    if server_user.switch_to.is_none() || server_user.check_reachable(&dir).is_ok() {
+        return Ok(dir);
+    }
+    let folder = config.root.file_name().map_or_else(
+        || "project".into(),
+        |name| name.to_string_lossy().into_owned(),
+    );
+    let hash = hex::encode(sha2::Sha256::digest(
+        config.root.as_os_str().as_encoded_bytes(),
+    ));
+    let relocated = PathBuf::from(SYSTEM_CLUSTERS_DIR).join(format!("{folder}-{}", &hash[..8]));
+    if !relocated.exists() {
+        // Said once: from the first `db up` on, the folder exists.
+        tracing::info!(
+            "the postgres user cannot reach {}, so the embedded cluster lives in {}",
+            dir.display(),
+            relocated.display()
+        );
+    }
+    Ok(relocated)
 }
 
 /// Where `auto`'s first choice is kept: `<state>/backend`.
