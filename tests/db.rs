@@ -441,3 +441,20 @@ fn a_root_clone_under_a_private_folder_keeps_its_cluster_in_var_lib() {
     p.xtask(["db", "down", "--volumes"]).ok();
     assert!(!cluster.exists());
 }
+
+#[test]
+fn a_cluster_needs_the_programs_of_its_own_major_version() {
+    let p = EmbeddedProject::new();
+    p.xtask(["db", "up"]).ok();
+    p.xtask(["db", "down"]).ok();
+    // As if made by a PostgreSQL whose programs are not installed.
+    p.write(".pgshift/embedded/data/PG_VERSION", "9\n");
+    let err = p.xtask(["db", "up"]).fails_with(1);
+    assert!(err.contains("made by PostgreSQL 9"), "{err}");
+    assert!(err.contains("apt-get install postgresql-9"), "{err}");
+    let installed = pgshift::pgbin::PgBin::find()
+        .unwrap()
+        .major_version()
+        .unwrap();
+    assert!(err.contains(&format!("found {installed} in")), "{err}");
+}

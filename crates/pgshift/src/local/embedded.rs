@@ -34,10 +34,10 @@ impl EmbeddedCluster {
     /// needs them, so `db status` works on a machine without them.
     pub fn new(dir: PathBuf, port: u16, user: &str) -> anyhow::Result<EmbeddedCluster> {
         Ok(EmbeddedCluster {
+            bin: PgBin::find_for_cluster(&dir.join("data")).ok(),
             dir,
             port,
             user: user.to_string(),
-            bin: PgBin::find().ok(),
             server_user: ServerUser::current()?,
             settings: Vec::new(),
         })
@@ -54,7 +54,9 @@ impl EmbeddedCluster {
     fn bin(&self) -> anyhow::Result<&PgBin> {
         match &self.bin {
             Some(bin) => Ok(bin),
-            None => Err(PgBin::find().unwrap_err().into()),
+            None => Err(PgBin::find_for_cluster(&self.data_dir())
+                .err()
+                .unwrap_or_else(|| anyhow::anyhow!("the PostgreSQL programs vanished; run again"))),
         }
     }
 
