@@ -458,3 +458,38 @@ fn a_cluster_needs_the_programs_of_its_own_major_version() {
         .unwrap();
     assert!(err.contains(&format!("found {installed} in")), "{err}");
 }
+
+#[test]
+fn creating_the_database_retries_only_what_waiting_can_cure() {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let cluster = support::cluster();
+    // A role that does not exist: waiting cannot cure it, so no retry for 60 s.
+    let url = pgshift::target::DbUrl::parse(&format!(
+        "postgres://nobody_here@127.0.0.1:{}/app",
+        cluster.port()
+    ))
+    .unwrap();
+    let started = std::time::Instant::now();
+    let err = runtime
+        .block_on(pgshift::local::ensure_database(
+            &url,
+            std::time::Duration::from_secs(60),
+        ))
+        .unwrap_err();
+    assert!(format!("{err:#}").contains("nobody_here"), "{err:#}");
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(30),
+        "retried a non-transient error for {:?}",
+        started.elapsed()
+    );
+    let transient = runtime
+        .block_on(pgshift::db::connect(
+            &pgshift::target::DbUrl::parse(&format!("postgres://u@127.0.0.1:{}/d", free_port()))
+                .unwrap(),
+        ))
+        .unwrap_err();
+    assert!(transient.is_transient(), "{transient}");
+}

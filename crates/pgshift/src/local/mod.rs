@@ -279,7 +279,7 @@ pub async fn server_version(url: &DbUrl) -> anyhow::Result<String> {
 
 /// Creates `url`'s database unless it exists, connecting to the `postgres` maintenance
 /// database. Retries while the server is still starting (a container reports healthy a
-/// moment before it accepts TCP connections on some engines).
+/// moment before it accepts TCP connections on some engines), and only then.
 pub async fn ensure_database(url: &DbUrl, timeout: Duration) -> anyhow::Result<()> {
     let database = url.database();
     let admin = url.with_database("postgres");
@@ -287,7 +287,8 @@ pub async fn ensure_database(url: &DbUrl, timeout: Duration) -> anyhow::Result<(
     let mut conn = loop {
         match crate::db::connect(&admin).await {
             Ok(conn) => break conn,
-            Err(e) if std::time::Instant::now() < deadline => {
+            // Only what waiting can cure: a wrong password or a missing role fails at once.
+            Err(e) if e.is_transient() && std::time::Instant::now() < deadline => {
                 tracing::debug!("waiting for the server: {e}");
                 tokio::time::sleep(Duration::from_millis(200)).await;
             }
