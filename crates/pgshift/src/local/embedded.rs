@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use anyhow::{bail, Context};
 
-use crate::local::port_is_free;
+use crate::local::check_port_free;
 use crate::pgbin::{run, PgBin, ServerUser};
 
 /// One cluster: a folder with `data/` and `server.log`.
@@ -173,13 +173,7 @@ impl EmbeddedCluster {
         if self.is_running() {
             return Ok(Started::AlreadyRunning);
         }
-        if !port_is_free(self.port) {
-            bail!(
-                "port {} on 127.0.0.1 is already in use by another program; stop it, or choose \
-                 another port with [local] port in pgshift.toml",
-                self.port
-            );
-        }
+        check_port_free(self.port)?;
         self.remove_stale_pid_file()?;
         let bin = self.bin()?;
         let mut options = format!(

@@ -263,6 +263,18 @@ fn display_relative(config: &Config, path: &std::path::Path) -> String {
         .to_string()
 }
 
+/// Fails, naming the port and the key that sets it, when something listens on
+/// 127.0.0.1:`port` already.
+pub fn check_port_free(port: u16) -> anyhow::Result<()> {
+    if port_is_free(port) {
+        return Ok(());
+    }
+    anyhow::bail!(
+        "port {port} on 127.0.0.1 is already in use by another program; stop it, or choose \
+         another port with [local] port in pgshift.toml"
+    )
+}
+
 /// Whether nothing listens on 127.0.0.1:`port`.
 pub fn port_is_free(port: u16) -> bool {
     std::net::TcpListener::bind(("127.0.0.1", port)).is_ok()
