@@ -330,13 +330,15 @@ pub fn parse_duration(text: &str) -> Option<Duration> {
         .unwrap_or(text.len());
     let (number, unit) = text.split_at(split);
     let number: u64 = number.parse().ok()?;
-    let millis = match unit.trim() {
-        "ms" => number,
-        "" | "s" => number * 1000,
-        "min" | "m" => number * 60_000,
-        "h" => number * 3_600_000,
+    let scale: u64 = match unit.trim() {
+        "ms" => 1,
+        "" | "s" => 1000,
+        "min" | "m" => 60_000,
+        "h" => 3_600_000,
         _ => return None,
     };
+    // An absurd number is an error, not an overflow panic (debug) or a wrap (release).
+    let millis = number.checked_mul(scale)?;
     Some(Duration::from_millis(millis))
 }
 
@@ -375,6 +377,8 @@ mod tests {
         assert_eq!(parse_duration("3"), Some(Duration::from_secs(3)));
         assert_eq!(parse_duration("ten"), None);
         assert_eq!(parse_duration("5 parsecs"), None);
+        assert_eq!(parse_duration("18446744073709551615h"), None);
+        assert_eq!(parse_duration("99999999999999999999s"), None);
     }
 
     #[test]
