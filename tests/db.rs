@@ -98,6 +98,31 @@ fn embedded_lifecycle_keeps_data() {
         "{status}"
     );
 
+    // Collation C everywhere; non-ASCII case mapping where the system has C.UTF-8.
+    let locale = p
+        .xtask([
+            "db",
+            "psql",
+            "--",
+            "-At",
+            "-c",
+            "SELECT datcollate, upper(U&'\\00E9') = U&'\\00C9' FROM pg_database \
+             WHERE datname = current_database()",
+        ])
+        .stdout();
+    let has_c_utf8 = std::process::Command::new("locale")
+        .arg("-a")
+        .output()
+        .map(|out| String::from_utf8_lossy(&out.stdout).to_lowercase())
+        .unwrap_or_default()
+        .lines()
+        .any(|l| l.trim() == "c.utf8" || l.trim() == "c.utf-8");
+    assert_eq!(
+        locale.trim(),
+        if has_c_utf8 { "C|t" } else { "C|f" },
+        "{locale}"
+    );
+
     let logs = p.xtask(["db", "logs"]).stdout();
     assert!(
         logs.contains("database system is ready to accept connections"),

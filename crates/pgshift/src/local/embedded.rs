@@ -120,8 +120,13 @@ impl EmbeddedCluster {
                     "trust",
                     "--encoding",
                     "UTF8",
+                    "--no-sync",
                 ])
-                .args(["--locale", "C.UTF-8", "--no-sync"]),
+                // Collation C (byte order, which for UTF-8 is code point order: the order
+                // C.UTF-8 gave, on every system); character classes C.UTF-8 where the system
+                // has it, so upper(), lower(), ILIKE and regex classes know non-ASCII letters.
+                .arg("--locale=C")
+                .arg(format!("--lc-ctype={}", ctype_locale())),
             "initdb",
         )?;
         std::fs::rename(&tmp, &data)
@@ -244,6 +249,24 @@ impl EmbeddedCluster {
             }
             _ => Ok(()),
         }
+    }
+}
+
+/// `C.UTF-8` when the system has that locale (glibc systems; it is what the cluster used
+/// before), else `C` (macOS has no C.UTF-8, and initdb fails on a locale that is missing).
+fn ctype_locale() -> &'static str {
+    let listed = std::process::Command::new("locale")
+        .arg("-a")
+        .output()
+        .map(|out| String::from_utf8_lossy(&out.stdout).into_owned())
+        .unwrap_or_default();
+    let has_c_utf8 = listed.lines().any(|name| {
+        name.trim().eq_ignore_ascii_case("C.UTF-8") || name.trim().eq_ignore_ascii_case("C.utf8")
+    });
+    if has_c_utf8 {
+        "C.UTF-8"
+    } else {
+        "C"
     }
 }
 
