@@ -355,8 +355,7 @@ fn a_killed_test_run_leaves_no_server_behind() {
         std::fs::read_to_string(format!("/proc/{pid}/comm"))
             .map_or(true, |c| c.trim() != "postgres")
     };
-    while std::time::Instant::now() < deadline && !(pids.iter().all(gone) && !scratch_dir.exists())
-    {
+    while (scratch_dir.exists() || !pids.iter().all(gone)) && std::time::Instant::now() < deadline {
         std::thread::sleep(std::time::Duration::from_millis(100));
     }
     assert!(

@@ -146,7 +146,7 @@ fn candidate_dirs() -> Vec<PathBuf> {
                 Some((version, entry.path().join("bin")))
             })
             .collect();
-        versions.sort_by(|a, b| b.0.cmp(&a.0));
+        versions.sort_by_key(|(version, _)| std::cmp::Reverse(*version));
         dirs.extend(versions.into_iter().map(|(_, dir)| dir));
     }
     dirs.push("/usr/local/pgsql/bin".into());
