@@ -426,6 +426,10 @@ fn down_volumes_leaves_other_services_alone() {
         "{before}"
     );
 
+    // First a plain down (the container goes, the volume stays), then --volumes: the
+    // volume is found without the container, through the compose file and its labels.
+    p.xtask(["db", "down"]).ok();
+    assert!(volume_names(&p).contains("_pgdata"));
     p.xtask(["db", "down", "--volumes"]).ok();
     let after = volume_names(&p);
     assert!(!after.contains("_pgdata"), "{after}");

@@ -131,15 +131,10 @@ impl DockerCompose {
     pub fn down(&self, volumes: bool) -> anyhow::Result<bool> {
         let tool = self.ready()?;
         let was_running = self.is_running();
-        let named_volumes = match (volumes, self.container()?) {
-            (true, Some(id)) => inspect(
-                &id,
-                "{{range .Mounts}}{{if eq .Type \"volume\"}}{{.Name}} {{end}}{{end}}",
-            )?
-            .split_whitespace()
-            .map(String::from)
-            .collect(),
-            _ => Vec::new(),
+        let named_volumes = if volumes {
+            self.service_volumes(&tool)?
+        } else {
+            Vec::new()
         };
         let mut rm = self.compose(&tool);
         // -s stops first; -v also removes the container's anonymous volumes.
@@ -157,20 +152,6 @@ impl DockerCompose {
             )?;
         }
         for volume in named_volumes {
-            let owner = output_within(
-                Command::new("docker").args([
-                    "volume",
-                    "inspect",
-                    "--format",
-                    "{{index .Labels \"com.docker.compose.project\"}}",
-                    &volume,
-                ]),
-                ENGINE_TIMEOUT,
-            )?;
-            // A volume shared with another project, or made by hand, is not ours to delete.
-            if String::from_utf8_lossy(&owner.stdout).trim() != self.project {
-                continue;
-            }
             crate::pgbin::run(
                 Command::new("docker").args(["volume", "rm", &volume]),
                 &format!("removing docker volume {volume}"),
@@ -275,6 +256,62 @@ impl DockerCompose {
                 self.compose_file.display()
             )
         })
+    }
+
+    /// The named volumes of this service that belong to this compose project: those its
+    /// container mounts, and (for a container already removed by `db down`) those carrying
+    /// this project's label and a volume key that the service lists in the compose file.
+    /// A volume shared with another project, or made by hand, is not ours to delete.
+    fn service_volumes(&self, tool: &ComposeTool) -> anyhow::Result<Vec<String>> {
+        let mut candidates: Vec<String> = match self.container()? {
+            Some(id) => inspect(
+                &id,
+                "{{range .Mounts}}{{if eq .Type \"volume\"}}{{.Name}} {{end}}{{end}}",
+            )?
+            .split_whitespace()
+            .map(String::from)
+            .collect(),
+            None => Vec::new(),
+        };
+        let out = self.run(self.compose(tool).arg("config"), "reading the compose file")?;
+        for key in service_volume_keys(&String::from_utf8_lossy(&out.stdout), &self.service) {
+            let listed = output_within(
+                Command::new("docker").args([
+                    "volume",
+                    "ls",
+                    "-q",
+                    "--filter",
+                    &format!("label=com.docker.compose.project={}", self.project),
+                    "--filter",
+                    &format!("label=com.docker.compose.volume={key}"),
+                ]),
+                ENGINE_TIMEOUT,
+            )?;
+            candidates.extend(
+                String::from_utf8_lossy(&listed.stdout)
+                    .split_whitespace()
+                    .map(String::from),
+            );
+        }
+        candidates.sort();
+        candidates.dedup();
+        let mut ours = Vec::new();
+        for volume in candidates {
+            let owner = output_within(
+                Command::new("docker").args([
+                    "volume",
+                    "inspect",
+                    "--format",
+                    "{{index .Labels \"com.docker.compose.project\"}}",
+                    &volume,
+                ]),
+                ENGINE_TIMEOUT,
+            )?;
+            if String::from_utf8_lossy(&owner.stdout).trim() == self.project {
+                ours.push(volume);
+            }
+        }
+        Ok(ours)
     }
 
     /// The ids of every container of this compose project, any service.
@@ -454,8 +491,74 @@ fn service_image(yaml: &str, service: &str) -> Option<String> {
     None
 }
 
+/// The keys (as under the top-level `volumes:`) of the named volumes that `service` mounts,
+/// from `compose config` output: v1's short syntax (`- pgdata:/var/lib/...:rw`) and v2's
+/// long one (`- type: volume` then `source: pgdata`). Bind mounts are skipped.
+fn service_volume_keys(yaml: &str, service: &str) -> Vec<String> {
+    let mut keys = Vec::new();
+    let (mut in_services, mut in_service, mut in_volumes) = (false, false, false);
+    let mut long_type = String::new();
+    for line in yaml.lines() {
+        let indent = line.len() - line.trim_start().len();
+        let text = line.trim();
+        if text.is_empty() {
+            continue;
+        }
+        if indent == 0 {
+            in_services = text == "services:";
+            in_service = false;
+            in_volumes = false;
+            continue;
+        }
+        if indent == 2 && in_services {
+            let name = text
+                .trim_end_matches(':')
+                .trim_matches(|c| c == '"' || c == '\'');
+            in_service = name == service;
+            in_volumes = false;
+            continue;
+        }
+        if !in_service {
+            continue;
+        }
+        if indent == 4 && !text.starts_with('-') {
+            in_volumes = text == "volumes:";
+            continue;
+        }
+        if !in_volumes {
+            continue;
+        }
+        let unquote = |v: &str| v.trim().trim_matches(|c| c == '"' || c == '\'').to_string();
+        if let Some(item) = text.strip_prefix("- ") {
+            if let Some(kind) = item.strip_prefix("type:") {
+                long_type = unquote(kind);
+            } else {
+                long_type.clear();
+                let source = unquote(item.split(':').next().unwrap_or(""));
+                if !source.is_empty() && !source.starts_with(['/', '.', '~', '$']) {
+                    keys.push(source);
+                }
+            }
+        } else if let Some(source) = text.strip_prefix("source:") {
+            if long_type == "volume" {
+                keys.push(unquote(source));
+            }
+        }
+    }
+    keys
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn finds_the_service_volume_keys_in_compose_config() {
+        let v1 = "services:\n  cache:\n    volumes:\n    - cachedata:/c:rw\n  db:\n    image: x\n    volumes:\n    - pgdata:/var/lib/postgresql/data:rw\n    - /etc/hosts:/h:ro\n    - ./init:/docker-entrypoint-initdb.d:ro\nvolumes:\n  pgdata: {}\n";
+        assert_eq!(super::service_volume_keys(v1, "db"), ["pgdata"]);
+        let v2 = "name: p\nservices:\n  db:\n    image: x\n    volumes:\n      - type: volume\n        source: pgdata\n        target: /var/lib/postgresql/data\n        volume: {}\n      - type: bind\n        source: /etc/hosts\n        target: /h\n    ports:\n      - mode: ingress\n  cache:\n    volumes:\n      - type: volume\n        source: cachedata\nvolumes:\n  pgdata:\n    name: p_pgdata\n";
+        assert_eq!(super::service_volume_keys(v2, "db"), ["pgdata"]);
+        assert_eq!(super::service_volume_keys(v2, "cache"), ["cachedata"]);
+    }
+
     use super::*;
 
     #[test]
