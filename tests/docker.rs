@@ -351,3 +351,111 @@ fn missing_compose_file_is_named() {
     assert!(err.contains("infra/compose.yml"), "{err}");
     assert!(err.contains("[local] compose_file"), "{err}");
 }
+
+/// A taken port fails `db up` before compose runs, naming the port and the key.
+#[test]
+fn taken_port_names_the_port_and_the_key() {
+    if !docker_tests() {
+        return;
+    }
+    let p = DockerProject::new("docker-compose.yml");
+    let listener = std::net::TcpListener::bind(("127.0.0.1", p.port)).unwrap();
+    let err = p.xtask(["db", "up"]).fails_with(1);
+    assert!(err.contains(&format!("port {}", p.port)), "{err}");
+    assert!(err.contains("[local] port"), "{err}");
+    assert!(p.labelled(&["ps", "-a"]).is_empty(), "a container was made");
+    drop(listener);
+}
+
+/// In a compose file with other services, `db down --volumes` removes only the database
+/// service's container and volume.
+#[test]
+fn down_volumes_leaves_other_services_alone() {
+    if !docker_tests() {
+        return;
+    }
+    let p = DockerProject::new("docker-compose.yml");
+    let shipped = p.read("docker/docker-compose.yml");
+    let (services, volumes) = shipped.split_once("\nvolumes:\n").unwrap();
+    p.write(
+        "docker/docker-compose.yml",
+        &format!(
+            "{services}\n  cache:\n    image: ${{PGSHIFT_POSTGRES_IMAGE:-pgshift-local/postgres:15}}\n    \
+             network_mode: host\n    entrypoint: [\"sleep\", \"600\"]\n    volumes:\n      \
+             - cachedata:/cache\n\nvolumes:\n{volumes}  cachedata:\n"
+        ),
+    );
+    p.xtask(["db", "up"]).ok();
+    let tool = docker::compose_tool().unwrap();
+    let mut up_cache = Command::new(if tool.kind == docker::ComposeKind::V2 {
+        "docker"
+    } else {
+        "docker-compose"
+    });
+    if tool.kind == docker::ComposeKind::V2 {
+        up_cache.arg("compose");
+    }
+    let out = up_cache
+        .arg("-f")
+        .arg(p.path("docker/docker-compose.yml"))
+        .args(["-p", &p.compose_project(), "up", "-d", "cache"])
+        .env("PGSHIFT_PORT", p.port.to_string())
+        .env("PGSHIFT_DB_USER", "postgres")
+        .env("PGSHIFT_DB_PASSWORD", PASSWORD)
+        .env("PGSHIFT_DB_NAME", "clinic")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+    let volume_names = |p: &DockerProject| {
+        let out = Command::new("docker")
+            .args([
+                "volume",
+                "ls",
+                "--format",
+                "{{.Name}}",
+                "--filter",
+                &format!("label=com.docker.compose.project={}", p.compose_project()),
+            ])
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).to_string()
+    };
+    let before = volume_names(&p);
+    assert!(
+        before.contains("_pgdata") && before.contains("_cachedata"),
+        "{before}"
+    );
+
+    // First a plain down (the container goes, the volume stays), then --volumes: the
+    // volume is found without the container, through the compose file and its labels.
+    p.xtask(["db", "down"]).ok();
+    assert!(volume_names(&p).contains("_pgdata"));
+    p.xtask(["db", "down", "--volumes"]).ok();
+    let after = volume_names(&p);
+    assert!(!after.contains("_pgdata"), "{after}");
+    assert!(
+        after.contains("_cachedata"),
+        "db down --volumes removed another service's volume: {after}"
+    );
+    assert_eq!(
+        p.labelled(&["ps"]).lines().count(),
+        1,
+        "the cache service must still run"
+    );
+
+    // Clean up the cache service by hand: `db down` only ever touches the database's.
+    let mut down = Command::new(if tool.kind == docker::ComposeKind::V2 {
+        "docker"
+    } else {
+        "docker-compose"
+    });
+    if tool.kind == docker::ComposeKind::V2 {
+        down.arg("compose");
+    }
+    let _ = down
+        .arg("-f")
+        .arg(p.path("docker/docker-compose.yml"))
+        .args(["-p", &p.compose_project(), "down", "--volumes"])
+        .env("PGSHIFT_PORT", p.port.to_string())
+        .output();
+}

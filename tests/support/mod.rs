@@ -6,7 +6,6 @@
 
 use std::ffi::OsStr;
 use std::io::Write;
-use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -29,13 +28,7 @@ pub use pgshift::local::scratch::free_port;
 /// A temporary folder that the `postgres` system user can reach (tempfile's are 0700),
 /// removed by the caller or the watchdog.
 pub fn public_tempdir(prefix: &str) -> PathBuf {
-    let dir = tempfile::Builder::new()
-        .prefix(prefix)
-        .tempdir()
-        .unwrap()
-        .keep();
-    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
-    dir
+    pgshift::local::scratch::public_tempdir(prefix).unwrap()
 }
 
 /// A fresh database on the shared cluster.
@@ -196,6 +189,12 @@ impl TestCommand {
 
     pub fn env(mut self, key: &str, value: impl AsRef<OsStr>) -> TestCommand {
         self.command.env(key, value);
+        self
+    }
+
+    /// One more argument.
+    pub fn arg(mut self, arg: impl AsRef<OsStr>) -> TestCommand {
+        self.command.arg(arg);
         self
     }
 

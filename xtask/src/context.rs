@@ -16,8 +16,8 @@ pub struct Ctx {
     #[allow(dead_code)]
     pub yes: bool,
     pub quiet: bool,
-    /// Whether `auto`'s choice was already told, so it is told once per command.
-    told_backend: std::cell::Cell<bool>,
+    /// The backend, decided once per command (`auto` may probe the Docker engine).
+    backend: std::cell::OnceCell<Backend>,
 }
 
 impl Ctx {
@@ -30,31 +30,41 @@ impl Ctx {
             json,
             yes,
             quiet,
-            told_backend: Default::default(),
+            backend: Default::default(),
         })
     }
 
-    /// The local backend, saying which one `auto` chose.
+    /// The local backend, saying which one `auto` chose (once: it is decided once).
     pub fn backend(&self) -> Result<Backend> {
+        if let Some(backend) = self.backend.get() {
+            return Ok(backend.clone());
+        }
         let (backend, why) = Backend::from_config(&self.config)?;
         if let Some(why) = why {
-            if !self.told_backend.replace(true) {
-                self.note(&why);
-            }
+            self.note(&why);
         }
-        Ok(backend)
+        Ok(self.backend.get_or_init(|| backend).clone())
     }
 
-    /// The database this command talks to (`--env`).
+    /// The database this command talks to (`--env`). A failure to set up the local backend
+    /// keeps its own error (and exit code 1): only the resolution itself is a usage error.
     #[allow(dead_code)]
     pub fn target(&self) -> Result<Target> {
-        let config = &self.config;
-        Ok(target::resolve(config, &self.env, || {
-            let backend = self
-                .backend()
-                .map_err(|e| UsageError::Other(format!("{e:#}")))?;
-            Ok(backend.url(config))
-        })?)
+        let mut backend_error = None;
+        let resolved = target::resolve(&self.config, &self.env, || {
+            self.backend()
+                .map(|backend| backend.url(&self.config))
+                .map_err(|e| {
+                    let message = format!("{e:#}");
+                    backend_error = Some(e);
+                    UsageError::Other(message)
+                })
+        });
+        match (resolved, backend_error) {
+            (Ok(target), _) => Ok(target),
+            (Err(_), Some(backend_error)) => Err(backend_error),
+            (Err(e), None) => Err(e.into()),
+        }
     }
 
     /// A line for the human reader, on stderr so that stdout stays clean for --json.

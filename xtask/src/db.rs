@@ -6,6 +6,8 @@ use anyhow::{Context, Result};
 use clap::Subcommand;
 use pgshift::local::Started;
 use pgshift::pgbin::PgBin;
+use pgshift::target::LOCAL_ENV;
+use pgshift::UsageError;
 
 use crate::context::Ctx;
 
@@ -41,6 +43,19 @@ pub enum DbCommand {
 }
 
 pub async fn run(ctx: &Ctx, command: DbCommand) -> Result<ExitCode> {
+    let command = match command {
+        DbCommand::Psql { args } => return psql(ctx, args),
+        command => command,
+    };
+    if ctx.env != LOCAL_ENV {
+        return Err(UsageError::Other(format!(
+            "`db {}` manages the local database only, but --env {} was given; drop --env (only \
+             `db psql` opens other environments)",
+            command.name(),
+            ctx.env
+        ))
+        .into());
+    }
     let backend = ctx.backend()?;
     let config = &ctx.config;
     match command {
@@ -60,6 +75,9 @@ pub async fn run(ctx: &Ctx, command: DbCommand) -> Result<ExitCode> {
         }
         DbCommand::Down { volumes } => {
             let stopped = backend.down(volumes)?;
+            if volumes {
+                pgshift::local::forget_auto_choice(config)?;
+            }
             let what = if stopped {
                 "stopped"
             } else {
@@ -96,28 +114,51 @@ pub async fn run(ctx: &Ctx, command: DbCommand) -> Result<ExitCode> {
                 }
             );
         }
-        DbCommand::Psql { args } => {
-            let target = ctx.target()?;
-            let psql = PgBin::client("psql")?;
-            let options = target.url.connect_options();
-            let mut command = std::process::Command::new(psql);
-            // The connection goes through libpq's environment variables: a password in argv
-            // would be visible to every user of the machine in `ps`.
-            command
-                .env("PGHOST", options.get_host())
-                .env("PGPORT", options.get_port().to_string())
-                .env("PGUSER", options.get_username())
-                .env("PGDATABASE", target.url.database())
-                .args(&args);
-            if let Some(password) = target.url.password() {
-                command.env("PGPASSWORD", password);
-            }
-            let status = command.status().context("running psql")?;
-            return Ok(ExitCode::from(status.code().unwrap_or(1) as u8));
-        }
+        DbCommand::Psql { .. } => unreachable!("handled above"),
         DbCommand::Logs { lines } => {
             println!("{}", backend.logs(lines)?);
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+impl DbCommand {
+    fn name(&self) -> &'static str {
+        match self {
+            DbCommand::Up => "up",
+            DbCommand::Down { .. } => "down",
+            DbCommand::Status => "status",
+            DbCommand::Url { .. } => "url",
+            DbCommand::Psql { .. } => "psql",
+            DbCommand::Logs { .. } => "logs",
+        }
+    }
+}
+
+/// Replaces this process with psql on the target, so that Ctrl-C reaches psql alone and
+/// its exit code is ours. The URL goes in argv without its password (parameters such as
+/// `sslmode` kept); the password goes in `PGPASSWORD`, which other users cannot read.
+fn psql(ctx: &Ctx, args: Vec<String>) -> Result<ExitCode> {
+    use std::os::unix::process::CommandExt;
+    let target = ctx.target()?;
+    if target.protected && !ctx.yes {
+        return Err(UsageError::Other(format!(
+            "environment `{}` ({}) is protected; pass --yes to open psql on it",
+            target.env,
+            target.url.host_and_database()
+        ))
+        .into());
+    }
+    let psql = PgBin::client("psql")?;
+    let mut command = std::process::Command::new(&psql);
+    command
+        .arg("-d")
+        .arg(target.url.without_password())
+        .args(&args)
+        .env_remove("PGPASSWORD");
+    if let Some(password) = target.url.password() {
+        command.env("PGPASSWORD", password);
+    }
+    let error = command.exec();
+    Err(error).with_context(|| format!("running {}", psql.display()))
 }

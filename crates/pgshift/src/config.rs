@@ -68,7 +68,7 @@ pub struct Local {
     /// The database user; the superuser of the local cluster.
     pub user: String,
     /// The password for the docker backend (the embedded one trusts loopback connections).
-    pub password: String,
+    pub password: Secret,
     /// The compose file of the docker backend.
     pub compose_file: PathBuf,
     /// The compose service that runs PostgreSQL.
@@ -76,6 +76,28 @@ pub struct Local {
     /// How long `db up` waits for the server to accept connections.
     #[serde(deserialize_with = "duration")]
     pub start_timeout: Duration,
+}
+
+/// A password from the config: `Debug` shows `***`, so printing a `Config` cannot leak it.
+#[derive(Clone, PartialEq, Eq, Deserialize)]
+#[serde(transparent)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Secret {
+        Secret(value.into())
+    }
+
+    /// The secret itself: for a child's environment or a connection, never for printing.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(***)")
+    }
 }
 
 /// A remote environment such as staging or prod.
@@ -154,7 +176,7 @@ impl Default for Local {
             database: "app_dev".into(),
             port: 5433,
             user: "postgres".into(),
-            password: "postgres".into(),
+            password: Secret::new("postgres"),
             compose_file: "docker/docker-compose.yml".into(),
             compose_service: "db".into(),
             start_timeout: Duration::from_secs(60),
@@ -258,7 +280,8 @@ impl Config {
         Ok(())
     }
 
-    /// The folder of the embedded cluster's data, log and socket.
+    /// The project's folder for the embedded cluster's data and log; `local::embedded_dir`
+    /// says where the cluster really lives (it moves when the server user cannot reach this).
     pub fn embedded_dir(&self) -> PathBuf {
         self.paths.state.join("embedded")
     }
@@ -307,13 +330,15 @@ pub fn parse_duration(text: &str) -> Option<Duration> {
         .unwrap_or(text.len());
     let (number, unit) = text.split_at(split);
     let number: u64 = number.parse().ok()?;
-    let millis = match unit.trim() {
-        "ms" => number,
-        "" | "s" => number * 1000,
-        "min" | "m" => number * 60_000,
-        "h" => number * 3_600_000,
+    let scale: u64 = match unit.trim() {
+        "ms" => 1,
+        "" | "s" => 1000,
+        "min" | "m" => 60_000,
+        "h" => 3_600_000,
         _ => return None,
     };
+    // An absurd number is an error, not an overflow panic (debug) or a wrap (release).
+    let millis = number.checked_mul(scale)?;
     Some(Duration::from_millis(millis))
 }
 
@@ -330,6 +355,21 @@ mod tests {
     }
 
     #[test]
+    fn debug_of_config_hides_the_local_password() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join(CONFIG_FILE),
+            "[local]\npassword = \"hunter2-pa/ss\"\n",
+        )
+        .unwrap();
+        let config = Config::load(dir.path()).unwrap();
+        assert_eq!(config.local.password.expose(), "hunter2-pa/ss");
+        let debug = format!("{config:?} {config:#?}");
+        assert!(!debug.contains("hunter2"), "{debug}");
+        assert!(debug.contains("Secret(***)"), "{debug}");
+    }
+
+    #[test]
     fn durations() {
         assert_eq!(parse_duration("500ms"), Some(Duration::from_millis(500)));
         assert_eq!(parse_duration("10s"), Some(Duration::from_secs(10)));
@@ -337,6 +377,8 @@ mod tests {
         assert_eq!(parse_duration("3"), Some(Duration::from_secs(3)));
         assert_eq!(parse_duration("ten"), None);
         assert_eq!(parse_duration("5 parsecs"), None);
+        assert_eq!(parse_duration("18446744073709551615h"), None);
+        assert_eq!(parse_duration("99999999999999999999s"), None);
     }
 
     #[test]

@@ -18,6 +18,34 @@ pub struct ConnectError {
     pub url: DbUrl,
     pub reason: String,
     hint: String,
+    transient: bool,
+}
+
+impl ConnectError {
+    /// Whether trying again soon may succeed: nothing listens yet, no answer in time, or the
+    /// server is still starting. Not for a refused password, a missing database, TLS...
+    pub fn is_transient(&self) -> bool {
+        self.transient
+    }
+}
+
+fn is_transient(error: &sqlx::Error) -> bool {
+    use std::io::ErrorKind;
+    match error {
+        sqlx::Error::Io(e) => matches!(
+            e.kind(),
+            ErrorKind::ConnectionRefused
+                | ErrorKind::ConnectionReset
+                | ErrorKind::ConnectionAborted
+                | ErrorKind::UnexpectedEof
+                | ErrorKind::BrokenPipe
+                | ErrorKind::TimedOut
+        ),
+        sqlx::Error::PoolTimedOut => true,
+        // 57P03 cannot_connect_now: "the database system is starting up".
+        sqlx::Error::Database(e) => e.code().as_deref() == Some("57P03"),
+        _ => false,
+    }
 }
 
 /// Opens one connection to `url`, giving up after 10 seconds.
@@ -28,10 +56,10 @@ pub async fn connect(url: &DbUrl) -> Result<PgConnection, ConnectError> {
         .log_statements(tracing::log::LevelFilter::Trace);
     let connecting = options.connect();
     let result = match tokio::time::timeout(Duration::from_secs(10), connecting).await {
-        Ok(result) => result.map_err(|e| redact(&e.to_string())),
-        Err(_) => Err("no answer within 10 s".to_string()),
+        Ok(result) => result.map_err(|e| (redact(&e.to_string()), is_transient(&e))),
+        Err(_) => Err(("no answer within 10 s".to_string(), true)),
     };
-    result.map_err(|reason| {
+    result.map_err(|(reason, transient)| {
         let hint = if reason.contains("refused") || reason.contains("no answer") {
             if ["127.0.0.1", "localhost", "::1"].contains(&url.connect_options().get_host()) {
                 "; is the local database running? start it with `cargo xtask db up`"
@@ -47,6 +75,7 @@ pub async fn connect(url: &DbUrl) -> Result<PgConnection, ConnectError> {
             url: url.clone(),
             reason,
             hint: hint.to_string(),
+            transient,
         }
     })
 }

@@ -9,7 +9,7 @@ use serde::Serialize;
 
 use crate::config::{BackendKind, Config, CONFIG_FILE};
 use crate::local::docker::{self, ComposeKind, ENGINE_TIMEOUT};
-use crate::local::{Backend, DockerCompose, EmbeddedCluster};
+use crate::local::Backend;
 use crate::pgbin::{parse_major, PgBin, BINDIR_ENV};
 use crate::target::{self, UrlSource};
 
@@ -104,9 +104,14 @@ pub async fn run(start: &Path) -> Vec<Check> {
 
     // Docker first: whether the engine answers decides what `auto` needs.
     let engine_answers = docker_checks(&mut checks, backend);
+    let saved = config.as_ref().and_then(crate::local::saved_auto_choice);
     let effective = match backend {
-        BackendKind::Auto if engine_answers => BackendKind::Docker,
-        BackendKind::Auto => BackendKind::Embedded,
+        // As `db` decides: the choice of the first `db up`, else the engine.
+        BackendKind::Auto => saved.unwrap_or(if engine_answers {
+            BackendKind::Docker
+        } else {
+            BackendKind::Embedded
+        }),
         kind => kind,
     };
     checks.push(server_binaries_check(backend, effective));
@@ -319,12 +324,7 @@ async fn database_check(
     effective: BackendKind,
 ) -> Option<u32> {
     const WHAT: &str = "local database";
-    let backend = match effective {
-        BackendKind::Docker => Ok(Backend::Docker(DockerCompose::new(config))),
-        _ => EmbeddedCluster::new(config.embedded_dir(), config.local.port, &config.local.user)
-            .map(Backend::Embedded),
-    };
-    let backend = match backend {
+    let backend = match Backend::of_kind(config, effective) {
         Ok(backend) => backend,
         Err(e) => {
             checks.push(Check::problem(

@@ -42,6 +42,49 @@ impl PgBin {
         })
     }
 
+    /// Finds the server programs for the cluster in `data_dir`: those of the major version
+    /// in its `PG_VERSION` (a cluster only runs under its own major version; another would
+    /// refuse it, or a newer default would make a cluster that the old one cannot read).
+    /// For a folder that holds no cluster yet, the same as `find`.
+    pub fn find_for_cluster(data_dir: &Path) -> anyhow::Result<PgBin> {
+        let major = std::fs::read_to_string(data_dir.join("PG_VERSION"))
+            .ok()
+            .and_then(|text| text.trim().parse::<u32>().ok());
+        let Some(major) = major else {
+            return Ok(PgBin::find()?);
+        };
+        let candidates = candidate_dirs();
+        let mut found = Vec::new();
+        for dir in &candidates {
+            if !(dir.join("initdb").is_file() && dir.join("pg_ctl").is_file()) {
+                continue;
+            }
+            let bin = PgBin { dir: dir.clone() };
+            match bin.major_version() {
+                Ok(version) if version == major => return Ok(bin),
+                Ok(version) => found.push(format!("{version} in {}", dir.display())),
+                Err(_) => {}
+            }
+        }
+        bail!(
+            "the cluster in {} was made by PostgreSQL {major}, but no PostgreSQL {major} server \
+             programs were found (looked in {}; found {}); install them (Debian/Ubuntu: \
+             `apt-get install postgresql-{major}`, macOS: `brew install postgresql@{major}`) or set \
+             {BINDIR_ENV} to their folder",
+            data_dir.display(),
+            candidates
+                .iter()
+                .map(|d| d.display().to_string())
+                .collect::<Vec<_>>()
+                .join(", "),
+            if found.is_empty() {
+                "none".to_string()
+            } else {
+                found.join(", ")
+            }
+        )
+    }
+
     /// Finds a client program (psql, pg_dump...): next to the server programs if there are
     /// any, else on PATH.
     pub fn client(program: &str) -> anyhow::Result<PathBuf> {
@@ -103,7 +146,7 @@ fn candidate_dirs() -> Vec<PathBuf> {
                 Some((version, entry.path().join("bin")))
             })
             .collect();
-        versions.sort_by(|a, b| b.0.cmp(&a.0));
+        versions.sort_by_key(|(version, _)| std::cmp::Reverse(*version));
         dirs.extend(versions.into_iter().map(|(_, dir)| dir));
     }
     dirs.push("/usr/local/pgsql/bin".into());

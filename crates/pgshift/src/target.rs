@@ -20,24 +20,33 @@ pub const LOCAL_ENV: &str = "local";
 pub struct DbUrl(String);
 
 impl DbUrl {
+    /// Parses and validates a URL. The error never contains the password, even one that
+    /// is not percent-encoded and so confuses URL parsing.
     pub fn parse(url: &str) -> Result<DbUrl, String> {
         let rest = url
             .strip_prefix("postgres://")
             .or_else(|| url.strip_prefix("postgresql://"))
             .ok_or_else(|| {
-                format!(
-                    "{} is not a PostgreSQL URL: expected postgres://user:password@host:port/database",
-                    redact(url)
+                scrub(
+                    &format!(
+                        "{} is not a PostgreSQL URL: expected postgres://user:password@host:port/database",
+                        redact(url)
+                    ),
+                    url,
                 )
             })?;
         if rest.is_empty() {
             return Err("the URL names no host".into());
         }
         PgConnectOptions::from_str(url).map_err(|e| {
-            format!(
-                "{} is not a valid PostgreSQL URL: {}",
-                redact(url),
-                redact(&e.to_string())
+            scrub(
+                &format!(
+                    "{} is not a valid PostgreSQL URL: {}; percent-encode special characters of the \
+                     user, password and database (`/` is %2F, `@` is %40, `#` is %23)",
+                    redact(url),
+                    redact(&e.to_string())
+                ),
+                url,
             )
         })?;
         Ok(DbUrl(url.to_string()))
@@ -64,12 +73,45 @@ impl DbUrl {
             Some(slash) => &base[..scheme_end + slash],
             None => base,
         };
-        let mut url = format!("{base}/{database}");
+        let mut url = format!("{base}/{}", percent_encode(database));
         if let Some(query) = query {
             url.push('?');
             url.push_str(query);
         }
         DbUrl(url)
+    }
+
+    /// The URL without its password (user, host, port, database and parameters kept), for a
+    /// child's argv: the password goes in its environment (`PGPASSWORD`) instead.
+    pub fn without_password(&self) -> String {
+        let Some((scheme, rest)) = self.0.split_once("://") else {
+            return self.0.clone();
+        };
+        // Validated: the userinfo holds no unencoded '/', '?' or '#'.
+        let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+        let (authority, path) = rest.split_at(authority_end);
+        let authority = match authority.rsplit_once('@') {
+            Some((userinfo, host)) => {
+                let user = userinfo.split_once(':').map_or(userinfo, |(user, _)| user);
+                format!("{user}@{host}")
+            }
+            None => authority.to_string(),
+        };
+        let path = match path.split_once('?') {
+            Some((path, query)) => {
+                let kept: Vec<&str> = query
+                    .split('&')
+                    .filter(|pair| !pair.starts_with("password="))
+                    .collect();
+                if kept.is_empty() {
+                    path.to_string()
+                } else {
+                    format!("{path}?{}", kept.join("&"))
+                }
+            }
+            None => path.to_string(),
+        };
+        format!("{scheme}://{authority}{path}")
     }
 
     /// Host and database, for messages: `127.0.0.1:5433/app_dev`.
@@ -135,23 +177,56 @@ fn percent_decode(text: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
+/// Percent-encodes everything but RFC 3986's unreserved characters, for the user, password
+/// and database parts of a URL.
+pub fn percent_encode(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for byte in text.bytes() {
+        if byte.is_ascii_alphanumeric() || b"-._~".contains(&byte) {
+            out.push(byte as char);
+        } else {
+            out.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    out
+}
+
+/// Removes from `message` whatever could be the password of `url` (raw or decoded), for
+/// errors about a URL that does not parse.
+fn scrub(message: &str, url: &str) -> String {
+    let mut message = message.to_string();
+    let Some(rest) = url.split_once("://").map(|(_, rest)| rest) else {
+        return message;
+    };
+    let segment = rest.split(char::is_whitespace).next().unwrap_or("");
+    if let Some((userinfo, _)) = segment.rsplit_once('@') {
+        if let Some((_, password)) = userinfo.split_once(':') {
+            for secret in [password.to_string(), percent_decode(password)] {
+                if !secret.is_empty() {
+                    message = message.replace(&secret, "***");
+                }
+            }
+        }
+    }
+    message
+}
+
 /// Replaces the password of every `scheme://user:password@` in `text` with `***`, and the
 /// value of every `password=` parameter. Used for URLs and for any text that might quote one
-/// (driver errors, child output).
+/// (driver errors, child output). It errs on the side of hiding: the userinfo is taken to
+/// end at the LAST `@` before whitespace, so a password with an unencoded `/`, `?`, `#` or
+/// `@` is hidden too (at the cost of also hiding the rest of a URL whose query holds `@`).
 pub fn redact(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     let mut rest = text;
     while let Some(start) = rest.find("://") {
         let (head, tail) = rest.split_at(start + 3);
         out.push_str(head);
-        // The authority ends at the first '/', '?', '#' or whitespace.
-        let end = tail
-            .find(|c: char| c == '/' || c == '?' || c == '#' || c.is_whitespace())
-            .unwrap_or(tail.len());
-        let authority = &tail[..end];
-        match authority.rfind('@') {
+        let end = tail.find(char::is_whitespace).unwrap_or(tail.len());
+        let segment = &tail[..end];
+        match segment.rfind('@') {
             Some(at) => {
-                let userinfo = &authority[..at];
+                let userinfo = &segment[..at];
                 match userinfo.find(':') {
                     Some(colon) => {
                         out.push_str(&userinfo[..colon]);
@@ -159,11 +234,14 @@ pub fn redact(text: &str) -> String {
                     }
                     None => out.push_str(userinfo),
                 }
-                out.push_str(&authority[at..]);
+                // The host part may hold another URL (`a://h/b,c://u:p@h`): keep scanning.
+                rest = &tail[at..];
             }
-            None => out.push_str(authority),
+            None => {
+                out.push_str(segment);
+                rest = &tail[end..];
+            }
         }
-        rest = &tail[end..];
     }
     out.push_str(rest);
     redact_password_params(&out)
@@ -288,34 +366,95 @@ pub fn resolve(
 
 /// `DATABASE_URL` from `<root>/.env`, if the file sets it. The process environment is not
 /// consulted: an exported `DATABASE_URL` left over from another shell must not redirect
-/// local work.
+/// local work. For the same reason the value may not use `$` (dotenvy would expand
+/// `${PROD_DATABASE_URL}` from the process environment), nor name a database that a
+/// configured remote environment names.
 fn dotenv_database_url(config: &Config) -> Result<Option<DbUrl>, UsageError> {
     let path = config.root.join(".env");
-    let iter = match dotenvy::from_path_iter(&path) {
-        Ok(iter) => iter,
-        Err(dotenvy::Error::Io(e)) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+    let raw = match std::fs::read_to_string(&path) {
+        Ok(raw) => raw,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
         Err(e) => {
             return Err(UsageError::BadUrl {
                 origin: path.display().to_string(),
-                message: redact(&e.to_string()),
+                message: format!("cannot read it: {e}"),
             })
         }
     };
+    let origin = format!("DATABASE_URL in {}", path.display());
+    if raw_database_url_lines(&raw).any(|value| value.contains('$')) {
+        return Err(UsageError::BadUrl {
+            origin,
+            message: "the value contains `$`; pgshift does not expand variables there, because                       `${PROD_DATABASE_URL}` would point local work at another database; write the                       URL out (a `$` in a password is written %24)"
+                .into(),
+        });
+    }
+    let parse_error = |e: dotenvy::Error| UsageError::BadUrl {
+        origin: path.display().to_string(),
+        // Never the line itself: it may hold another secret.
+        message: match &e {
+            dotenvy::Error::LineParse(line, _) => format!(
+                "cannot parse line {}; fix its syntax (KEY=value)",
+                line_number(&raw, line)
+            ),
+            _ => "cannot parse it; fix its syntax (KEY=value)".into(),
+        },
+    };
+    let iter = dotenvy::from_read_iter(raw.as_bytes());
+    let mut found = None;
     for item in iter {
-        let (key, value) = item.map_err(|e| UsageError::BadUrl {
-            origin: path.display().to_string(),
-            message: redact(&e.to_string()),
-        })?;
-        if key == "DATABASE_URL" {
-            return DbUrl::parse(&value)
-                .map(Some)
-                .map_err(|message| UsageError::BadUrl {
-                    origin: format!("DATABASE_URL in {}", path.display()),
-                    message,
-                });
+        let (key, value) = item.map_err(parse_error)?;
+        // The first definition wins, as when dotenvy loads a file into the environment.
+        if key == "DATABASE_URL" && found.is_none() {
+            found = Some(value);
         }
     }
-    Ok(None)
+    let Some(value) = found else { return Ok(None) };
+    let url = DbUrl::parse(&value).map_err(|message| UsageError::BadUrl {
+        origin: origin.clone(),
+        message,
+    })?;
+    let same = |other: &DbUrl| {
+        let (a, b) = (url.connect_options(), other.connect_options());
+        a.get_host().eq_ignore_ascii_case(b.get_host())
+            && a.get_port() == b.get_port()
+            && url.database() == other.database()
+    };
+    for (name, remote) in &config.env {
+        let Ok(value) = std::env::var(&remote.url_env) else {
+            continue;
+        };
+        if DbUrl::parse(value.trim()).is_ok_and(|remote_url| same(&remote_url)) {
+            return Err(UsageError::BadUrl {
+                origin,
+                message: format!(
+                    "it names {}, the database of environment `{name}` (${}); local commands must                      not run against it; point DATABASE_URL at a local database, or drop it to use                      the local backend",
+                    url.host_and_database(),
+                    remote.url_env
+                ),
+            });
+        }
+    }
+    Ok(Some(url))
+}
+
+/// The raw (unexpanded) values of the `DATABASE_URL=` lines of a `.env` text.
+fn raw_database_url_lines(raw: &str) -> impl Iterator<Item = &str> {
+    raw.lines().filter_map(|line| {
+        let line = line.trim_start();
+        let line = line.strip_prefix("export ").unwrap_or(line).trim_start();
+        let rest = line.strip_prefix("DATABASE_URL")?.trim_start();
+        rest.strip_prefix('=')
+    })
+}
+
+/// The 1-based line of `raw` where `fragment` (a line dotenvy could not parse) starts.
+fn line_number(raw: &str, fragment: &str) -> usize {
+    let first = fragment.lines().next().unwrap_or("").trim();
+    raw.lines()
+        .position(|line| !first.is_empty() && line.trim() == first)
+        .or_else(|| raw.find(fragment).map(|at| raw[..at].lines().count()))
+        .map_or(0, |index| index + 1)
 }
 
 #[cfg(test)]
@@ -342,6 +481,36 @@ mod tests {
     }
 
     #[test]
+    fn redacts_unencoded_special_characters() {
+        for password in ["pa/ss", "p?w", "p#w", "p@w", "a/b@c?d#e"] {
+            let text = format!("failed: postgres://app:{password}@db.example.com:5432/prod now");
+            let redacted = redact(&text);
+            assert_eq!(
+                redacted, "failed: postgres://app:***@db.example.com:5432/prod now",
+                "{password}"
+            );
+            let err = DbUrl::parse(&format!("postgres://app:{password}@db:5432/prod"))
+                .err()
+                .unwrap_or_default();
+            assert!(!err.contains(password), "{err}");
+        }
+    }
+
+    #[test]
+    fn percent_encodes_url_parts() {
+        let password = "p@ss/w?rd#1 ü";
+        let url = DbUrl::parse(&format!(
+            "postgres://u:{}@h:1/{}",
+            percent_encode(password),
+            percent_encode("my db")
+        ))
+        .unwrap();
+        assert_eq!(url.password().as_deref(), Some(password));
+        assert_eq!(url.database(), "my db");
+        assert!(!url.to_string().contains("ss"), "{url}");
+    }
+
+    #[test]
     fn rejects_non_postgres_urls_without_echoing_secrets() {
         let err = DbUrl::parse("mysql://root:hunter2@h/db").unwrap_err();
         assert!(err.contains("not a PostgreSQL URL"), "{err}");
@@ -356,6 +525,15 @@ mod tests {
             "postgres://a:b@h:1/two?sslmode=disable"
         );
         assert_eq!(url.password().as_deref(), Some("b"));
+        assert_eq!(
+            url.without_password(),
+            "postgres://a@h:1/one?sslmode=disable"
+        );
+        let url = DbUrl::parse("postgres://a:b@h:1/one?password=c&sslmode=require").unwrap();
+        assert_eq!(
+            url.without_password(),
+            "postgres://a@h:1/one?sslmode=require"
+        );
         let url = DbUrl::parse("postgres://a:p%40ss@h:1/db").unwrap();
         assert_eq!(url.password().as_deref(), Some("p@ss"));
         let url = DbUrl::parse("postgres://a@h:1").unwrap();

@@ -1,12 +1,13 @@
 //! The embedded backend: a private cluster made with the installed `initdb` and `pg_ctl`,
 //! its data in a git-ignored folder of the workspace, listening on 127.0.0.1 only.
 
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::{bail, Context};
 
-use crate::local::port_is_free;
+use crate::local::check_port_free;
 use crate::pgbin::{run, PgBin, ServerUser};
 
 /// One cluster: a folder with `data/` and `server.log`.
@@ -33,10 +34,10 @@ impl EmbeddedCluster {
     /// needs them, so `db status` works on a machine without them.
     pub fn new(dir: PathBuf, port: u16, user: &str) -> anyhow::Result<EmbeddedCluster> {
         Ok(EmbeddedCluster {
+            bin: PgBin::find_for_cluster(&dir.join("data")).ok(),
             dir,
             port,
             user: user.to_string(),
-            bin: PgBin::find().ok(),
             server_user: ServerUser::current()?,
             settings: Vec::new(),
         })
@@ -53,12 +54,23 @@ impl EmbeddedCluster {
     fn bin(&self) -> anyhow::Result<&PgBin> {
         match &self.bin {
             Some(bin) => Ok(bin),
-            None => Err(PgBin::find().unwrap_err().into()),
+            None => Err(PgBin::find_for_cluster(&self.data_dir())
+                .err()
+                .unwrap_or_else(|| anyhow::anyhow!("the PostgreSQL programs vanished; run again"))),
         }
     }
 
+    /// Whether `data/` holds a made cluster. initdb writes `PG_VERSION` first and
+    /// `global/pg_control` late, so both are looked for.
     pub fn is_initialized(&self) -> bool {
-        self.data_dir().join("PG_VERSION").is_file()
+        let data = self.data_dir();
+        data.join("PG_VERSION").is_file() && data.join("global/pg_control").is_file()
+    }
+
+    /// Where initdb builds a new cluster before it is renamed to `data/`, so that an
+    /// interrupted initdb never leaves a `data/` that looks made.
+    pub fn initdb_dir(&self) -> PathBuf {
+        self.dir.join("data.initdb-tmp")
     }
 
     /// Creates the cluster if it does not exist yet. Returns true when it did.
@@ -66,24 +78,41 @@ impl EmbeddedCluster {
         if self.is_initialized() {
             return Ok(false);
         }
+        let data = self.data_dir();
+        if data.exists() {
+            // Not ours to delete: it may hold data that a repair can save.
+            bail!(
+                "{} is not a complete PostgreSQL cluster (PG_VERSION or global/pg_control is \
+                 missing), maybe from an initdb that was interrupted; move it away, or delete \
+                 it with `cargo xtask db down --volumes`, then run `cargo xtask db up` again",
+                data.display()
+            );
+        }
         let bin = self.bin()?;
+        if let Some(parent) = self.dir.parent().filter(|parent| !parent.exists()) {
+            // 0755 whatever the umask: the server user must be able to pass through it.
+            std::fs::create_dir_all(parent)
+                .and_then(|()| {
+                    std::fs::set_permissions(parent, std::fs::Permissions::from_mode(0o755))
+                })
+                .with_context(|| format!("creating {}", parent.display()))?;
+        }
         std::fs::create_dir_all(&self.dir)
             .with_context(|| format!("creating {}", self.dir.display()))?;
         self.server_user.check_reachable(&self.dir)?;
         self.server_user.chown(&self.dir)?;
-        let data = self.data_dir();
-        if data.exists() {
-            // A half-made cluster from an interrupted initdb: initdb refuses a non-empty folder.
-            std::fs::remove_dir_all(&data).with_context(|| {
-                format!("removing the incomplete cluster in {}", data.display())
-            })?;
+        let tmp = self.initdb_dir();
+        if tmp.exists() {
+            // Left by an interrupted initdb: initdb refuses a non-empty folder.
+            std::fs::remove_dir_all(&tmp)
+                .with_context(|| format!("removing the incomplete cluster in {}", tmp.display()))?;
         }
         run(
             self.server_user
                 .command(bin.program("initdb"))
                 .current_dir(&self.dir)
                 .arg("--pgdata")
-                .arg(&data)
+                .arg(&tmp)
                 .args([
                     "--username",
                     &self.user,
@@ -91,27 +120,55 @@ impl EmbeddedCluster {
                     "trust",
                     "--encoding",
                     "UTF8",
+                    "--no-sync",
                 ])
-                .args(["--locale", "C.UTF-8", "--no-sync"]),
+                // Collation C (byte order, which for UTF-8 is code point order: the order
+                // C.UTF-8 gave, on every system); character classes C.UTF-8 where the system
+                // has it, so upper(), lower(), ILIKE and regex classes know non-ASCII letters.
+                .arg("--locale=C")
+                .arg(format!("--lc-ctype={}", ctype_locale())),
             "initdb",
         )?;
+        std::fs::rename(&tmp, &data)
+            .with_context(|| format!("renaming {} to {}", tmp.display(), data.display()))?;
         Ok(true)
     }
 
-    /// Whether the server of this cluster is running, from `pg_ctl status`.
+    /// Whether the server of this cluster is running: see `server_pid`.
     pub fn is_running(&self) -> bool {
-        let Ok(bin) = self.bin() else { return false };
-        if !self.is_initialized() {
-            return false;
+        self.server_pid().is_some()
+    }
+
+    /// The pid of this cluster's postmaster when it is running: the pid in
+    /// `postmaster.pid` is alive AND is a server of this data folder. A crash leaves the
+    /// file behind and the kernel may give its pid to any other process (`pg_ctl status`
+    /// only asks `kill(pid, 0)`, which says yes for those), so the process's working folder
+    /// is checked too: the postmaster chdirs into its data folder. Where there is no
+    /// `/proc`, a TCP connection to the port the file records stands in for that check.
+    /// This is the only place that decides liveness; `start`, `stop` and `status` use it.
+    pub fn server_pid(&self) -> Option<i32> {
+        let text = std::fs::read_to_string(self.data_dir().join("postmaster.pid")).ok()?;
+        let mut lines = text.lines();
+        let pid: i32 = lines.next()?.trim().parse().ok().filter(|&p| p > 0)?;
+        let alive = match nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), None) {
+            Ok(()) => true,
+            Err(errno) => errno == nix::errno::Errno::EPERM,
+        };
+        if !alive {
+            return None;
         }
-        self.server_user
-            .command(bin.program("pg_ctl"))
-            .current_dir(&self.dir)
-            .arg("status")
-            .arg("--pgdata")
-            .arg(self.data_dir())
-            .output()
-            .is_ok_and(|out| out.status.success())
+        if Path::new("/proc/self").exists() {
+            let cwd = std::fs::read_link(format!("/proc/{pid}/cwd")).ok()?;
+            let data = std::fs::canonicalize(self.data_dir()).ok()?;
+            return (cwd == data).then_some(pid);
+        }
+        let port: u16 = text.lines().nth(3)?.trim().parse().ok()?;
+        std::net::TcpStream::connect_timeout(
+            &std::net::SocketAddr::from(([127, 0, 0, 1], port)),
+            Duration::from_secs(1),
+        )
+        .ok()
+        .map(|_| pid)
     }
 
     /// Starts the server (creating the cluster first if needed) and waits until it accepts
@@ -121,13 +178,7 @@ impl EmbeddedCluster {
         if self.is_running() {
             return Ok(Started::AlreadyRunning);
         }
-        if !port_is_free(self.port) {
-            bail!(
-                "port {} on 127.0.0.1 is already in use by another program; stop it, or choose \
-                 another port with [local] port in pgshift.toml",
-                self.port
-            );
-        }
+        check_port_free(self.port)?;
         self.remove_stale_pid_file()?;
         let bin = self.bin()?;
         let mut options = format!(
@@ -165,6 +216,8 @@ impl EmbeddedCluster {
     /// it was not running.
     pub fn stop(&self) -> anyhow::Result<bool> {
         if !self.is_running() {
+            // Never pg_ctl stop here: it would signal whatever process now has the pid.
+            self.remove_stale_pid_file()?;
             return Ok(false);
         }
         let bin = self.bin()?;
@@ -182,24 +235,38 @@ impl EmbeddedCluster {
     }
 
     /// A crash (a killed server, a power cut) leaves `postmaster.pid` behind. The server
-    /// ignores it when its pid is gone, but not when the pid was reused by another process,
-    /// or belongs to a process it may not signal; so remove it when that pid is not a
-    /// postgres process.
+    /// ignores it when its pid is gone, but not when the pid was reused by another process
+    /// it may signal; so remove it whenever `server_pid` says no server of ours runs.
     fn remove_stale_pid_file(&self) -> anyhow::Result<()> {
         let pid_file = self.data_dir().join("postmaster.pid");
-        let Ok(text) = std::fs::read_to_string(&pid_file) else {
+        if !pid_file.exists() || self.server_pid().is_some() {
             return Ok(());
-        };
-        let pid = text.lines().next().unwrap_or("").trim();
-        let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
-        if comm.trim() != "postgres" {
-            tracing::info!(
-                "removing the stale postmaster.pid left by a server that is gone (pid {pid})"
-            );
-            std::fs::remove_file(&pid_file)
-                .with_context(|| format!("removing stale {}", pid_file.display()))?;
         }
-        Ok(())
+        tracing::info!("removing the stale postmaster.pid left by a server that is gone");
+        match std::fs::remove_file(&pid_file) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                Err(e).with_context(|| format!("removing stale {}", pid_file.display()))
+            }
+            _ => Ok(()),
+        }
+    }
+}
+
+/// `C.UTF-8` when the system has that locale (glibc systems; it is what the cluster used
+/// before), else `C` (macOS has no C.UTF-8, and initdb fails on a locale that is missing).
+fn ctype_locale() -> &'static str {
+    let listed = std::process::Command::new("locale")
+        .arg("-a")
+        .output()
+        .map(|out| String::from_utf8_lossy(&out.stdout).into_owned())
+        .unwrap_or_default();
+    let has_c_utf8 = listed.lines().any(|name| {
+        name.trim().eq_ignore_ascii_case("C.UTF-8") || name.trim().eq_ignore_ascii_case("C.utf8")
+    });
+    if has_c_utf8 {
+        "C.UTF-8"
+    } else {
+        "C"
     }
 }
 

@@ -5,20 +5,22 @@ pub mod docker;
 pub mod embedded;
 pub mod scratch;
 
+use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::Context;
 use serde::Serialize;
+use sha2::Digest;
 
 use crate::config::{BackendKind, Config};
-use crate::target::DbUrl;
+use crate::target::{percent_encode, DbUrl};
 
 pub use docker::DockerCompose;
 pub use embedded::{EmbeddedCluster, Started};
 pub use scratch::ScratchCluster;
 
 /// The local backend in use.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub enum Backend {
     Embedded(EmbeddedCluster),
     Docker(DockerCompose),
@@ -38,37 +40,44 @@ pub struct Status {
 }
 
 impl Backend {
-    /// The backend `[local] backend` names; for `auto`, docker when an engine answers, else
-    /// embedded. The second value says why, for `auto` only.
+    /// The backend `[local] backend` names. For `auto`: the choice saved by the first
+    /// `db up` (see `saved_auto_choice`), else docker when an engine answers, else embedded.
+    /// The second value says which and why, for `auto` only.
     pub fn from_config(config: &Config) -> anyhow::Result<(Backend, Option<String>)> {
         let (kind, why) = match config.local.backend {
-            BackendKind::Auto => {
-                if docker::engine_answers() {
-                    (
-                        BackendKind::Docker,
-                        Some("backend auto: a Docker engine answers, using docker".to_string()),
-                    )
-                } else {
-                    (
-                        BackendKind::Embedded,
-                        Some(
-                            "backend auto: no Docker engine answers, using the embedded cluster"
-                                .to_string(),
-                        ),
-                    )
-                }
-            }
-            kind => (kind, None),
+            BackendKind::Auto => match saved_auto_choice(config) {
+                Some(kind) => (
+                    kind,
+                    format!(
+                        "backend auto: using {kind} (chosen on first db up; delete {} to choose again)",
+                        display_relative(config, &auto_choice_file(config))
+                    ),
+                ),
+                None if docker::engine_answers() => (
+                    BackendKind::Docker,
+                    "backend auto: a Docker engine answers, using docker".to_string(),
+                ),
+                None => (
+                    BackendKind::Embedded,
+                    "backend auto: no Docker engine answers, using the embedded cluster"
+                        .to_string(),
+                ),
+            },
+            kind => return Ok((Backend::of_kind(config, kind)?, None)),
         };
-        let backend = match kind {
+        Ok((Backend::of_kind(config, kind)?, Some(why)))
+    }
+
+    /// The backend of `kind` (`Auto` is taken as embedded: decide it with `from_config`).
+    pub fn of_kind(config: &Config, kind: BackendKind) -> anyhow::Result<Backend> {
+        Ok(match kind {
             BackendKind::Docker => Backend::Docker(DockerCompose::new(config)),
-            _ => Backend::Embedded(EmbeddedCluster::new(
-                config.embedded_dir(),
+            BackendKind::Embedded | BackendKind::Auto => Backend::Embedded(EmbeddedCluster::new(
+                embedded_dir(config)?,
                 config.local.port,
                 &config.local.user,
             )?),
-        };
-        Ok((backend, why))
+        })
     }
 
     pub fn name(&self) -> &'static str {
@@ -78,18 +87,21 @@ impl Backend {
         }
     }
 
-    /// The URL of the application database on this backend.
+    /// The URL of the application database on this backend. User, password and database
+    /// are percent-encoded, so any character in them is safe.
     pub fn url(&self, config: &Config) -> DbUrl {
         let local = &config.local;
+        let user = percent_encode(&local.user);
         let userinfo = match self {
-            Backend::Embedded(_) => local.user.clone(),
-            Backend::Docker(_) => format!("{}:{}", local.user, local.password),
+            Backend::Embedded(_) => user,
+            Backend::Docker(_) => format!("{user}:{}", percent_encode(local.password.expose())),
         };
         DbUrl::parse(&format!(
             "postgres://{userinfo}@127.0.0.1:{}/{}",
-            local.port, local.database
+            local.port,
+            percent_encode(&local.database)
         ))
-        .expect("a URL made from validated config")
+        .expect("a URL whose parts are percent-encoded")
     }
 
     pub fn is_running(&self) -> bool {
@@ -108,6 +120,9 @@ impl Backend {
             Backend::Docker(compose) => compose.up(timeout)?,
         };
         ensure_database(&self.url(config), timeout).await?;
+        if config.local.backend == BackendKind::Auto && saved_auto_choice(config).is_none() {
+            save_auto_choice(config, self)?;
+        }
         Ok(started)
     }
 
@@ -173,6 +188,93 @@ impl Backend {
     }
 }
 
+/// Where system-wide embedded clusters live when the project's own state folder is out of
+/// the server user's reach.
+pub const SYSTEM_CLUSTERS_DIR: &str = "/var/lib/pgshift";
+
+/// The folder of the embedded cluster: `<state>/embedded`, except when we run as root and
+/// the `postgres` user cannot reach it (a clone in /root, which is 0700): then
+/// `/var/lib/pgshift/<project folder>-<8 hex of sha256(project path)>`, unique per checkout.
+pub fn embedded_dir(config: &Config) -> anyhow::Result<PathBuf> {
+    let dir = config.embedded_dir();
+    let server_user = crate::pgbin::ServerUser::current()?;
+    if server_user.switch_to.is_none() || server_user.check_reachable(&dir).is_ok() {
+        return Ok(dir);
+    }
+    let folder = config.root.file_name().map_or_else(
+        || "project".into(),
+        |name| name.to_string_lossy().into_owned(),
+    );
+    let hash = hex::encode(sha2::Sha256::digest(
+        config.root.as_os_str().as_encoded_bytes(),
+    ));
+    let relocated = PathBuf::from(SYSTEM_CLUSTERS_DIR).join(format!("{folder}-{}", &hash[..8]));
+    if !relocated.exists() {
+        // Said once: from the first `db up` on, the folder exists.
+        tracing::info!(
+            "the postgres user cannot reach {}, so the embedded cluster lives in {}",
+            dir.display(),
+            relocated.display()
+        );
+    }
+    Ok(relocated)
+}
+
+/// Where `auto`'s first choice is kept: `<state>/backend`.
+pub fn auto_choice_file(config: &Config) -> PathBuf {
+    config.paths.state.join("backend")
+}
+
+/// The backend `auto` chose on the first `db up`, so that later commands (and a Docker
+/// engine started later) do not switch to another, empty, database.
+pub fn saved_auto_choice(config: &Config) -> Option<BackendKind> {
+    match std::fs::read_to_string(auto_choice_file(config))
+        .ok()?
+        .trim()
+    {
+        "docker" => Some(BackendKind::Docker),
+        "embedded" => Some(BackendKind::Embedded),
+        _ => None,
+    }
+}
+
+fn save_auto_choice(config: &Config, backend: &Backend) -> anyhow::Result<()> {
+    let file = auto_choice_file(config);
+    std::fs::create_dir_all(&config.paths.state)
+        .and_then(|()| std::fs::write(&file, format!("{}\n", backend.name())))
+        .with_context(|| format!("saving the backend auto chose in {}", file.display()))
+}
+
+/// Forgets `auto`'s choice (`db down --volumes`: the data it protected is gone).
+pub fn forget_auto_choice(config: &Config) -> anyhow::Result<()> {
+    let file = auto_choice_file(config);
+    match std::fs::remove_file(&file) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+            Err(e).with_context(|| format!("removing {}", file.display()))
+        }
+        _ => Ok(()),
+    }
+}
+
+fn display_relative(config: &Config, path: &std::path::Path) -> String {
+    path.strip_prefix(&config.root)
+        .unwrap_or(path)
+        .display()
+        .to_string()
+}
+
+/// Fails, naming the port and the key that sets it, when something listens on
+/// 127.0.0.1:`port` already.
+pub fn check_port_free(port: u16) -> anyhow::Result<()> {
+    if port_is_free(port) {
+        return Ok(());
+    }
+    anyhow::bail!(
+        "port {port} on 127.0.0.1 is already in use by another program; stop it, or choose \
+         another port with [local] port in pgshift.toml"
+    )
+}
+
 /// Whether nothing listens on 127.0.0.1:`port`.
 pub fn port_is_free(port: u16) -> bool {
     std::net::TcpListener::bind(("127.0.0.1", port)).is_ok()
@@ -189,7 +291,7 @@ pub async fn server_version(url: &DbUrl) -> anyhow::Result<String> {
 
 /// Creates `url`'s database unless it exists, connecting to the `postgres` maintenance
 /// database. Retries while the server is still starting (a container reports healthy a
-/// moment before it accepts TCP connections on some engines).
+/// moment before it accepts TCP connections on some engines), and only then.
 pub async fn ensure_database(url: &DbUrl, timeout: Duration) -> anyhow::Result<()> {
     let database = url.database();
     let admin = url.with_database("postgres");
@@ -197,7 +299,8 @@ pub async fn ensure_database(url: &DbUrl, timeout: Duration) -> anyhow::Result<(
     let mut conn = loop {
         match crate::db::connect(&admin).await {
             Ok(conn) => break conn,
-            Err(e) if std::time::Instant::now() < deadline => {
+            // Only what waiting can cure: a wrong password or a missing role fails at once.
+            Err(e) if e.is_transient() && std::time::Instant::now() < deadline => {
                 tracing::debug!("waiting for the server: {e}");
                 tokio::time::sleep(Duration::from_millis(200)).await;
             }

@@ -13,14 +13,17 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context};
 use sha2::{Digest, Sha256};
 
-use crate::config::Config;
+use crate::config::{Config, Secret};
 use crate::local::Started;
-use crate::pgbin::which;
 use crate::target::redact;
 
-/// How long `docker info` may take before the engine counts as not answering: a hung engine
-/// must not hang `auto`, `db status` or `doctor`.
-pub const ENGINE_TIMEOUT: Duration = Duration::from_secs(4);
+mod tools;
+
+pub use tools::{
+    compose_tool, compose_tools, docker_version, engine_answers, engine_version, ComposeKind,
+    ComposeTool, DockerUnavailable, ENGINE_TIMEOUT,
+};
+use tools::{first_line, output_within, wait_within};
 
 /// The variables the compose file reads. The password reaches compose through its
 /// environment only, never its argv (which every user sees in `ps`).
@@ -40,7 +43,7 @@ pub struct DockerCompose {
     pub project: String,
     port: u16,
     user: String,
-    password: String,
+    password: Secret,
     database: String,
 }
 
@@ -54,127 +57,6 @@ impl fmt::Debug for DockerCompose {
             .field("port", &self.port)
             .finish_non_exhaustive()
     }
-}
-
-/// Which compose is installed.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ComposeKind {
-    /// `docker compose`, the CLI plugin.
-    V2,
-    /// The standalone `docker-compose` program.
-    V1,
-}
-
-/// An installed compose and its version.
-#[derive(Debug, Clone)]
-pub struct ComposeTool {
-    pub kind: ComposeKind,
-    /// As the tool prints it, e.g. `1.29.2` or `v2.24.5`.
-    pub version: String,
-}
-
-impl ComposeTool {
-    /// The command line that runs it: `docker compose` or `docker-compose`.
-    pub fn invocation(&self) -> &'static str {
-        match self.kind {
-            ComposeKind::V2 => "docker compose",
-            ComposeKind::V1 => "docker-compose",
-        }
-    }
-
-    fn command(&self) -> Command {
-        match self.kind {
-            ComposeKind::V2 => {
-                let mut command = Command::new("docker");
-                command.arg("compose");
-                command
-            }
-            ComposeKind::V1 => Command::new("docker-compose"),
-        }
-    }
-}
-
-/// Docker cannot be used.
-#[derive(Debug, thiserror::Error)]
-pub enum DockerUnavailable {
-    #[error("docker is not installed (no `docker` on PATH); install Docker (https://docs.docker.com/engine/install/), or set `backend = \"embedded\"` in pgshift.toml")]
-    NotInstalled,
-    #[error("the Docker engine does not answer ({reason}); start it (`systemctl start docker`, or open Docker Desktop), check that you may use it (the `docker` group), or set `backend = \"embedded\"` in pgshift.toml")]
-    NoAnswer { reason: String },
-}
-
-/// `docker --version`, or why there is none.
-pub fn docker_version() -> Result<String, DockerUnavailable> {
-    if which("docker").is_none() {
-        return Err(DockerUnavailable::NotInstalled);
-    }
-    let out = output_within(Command::new("docker").arg("--version"), ENGINE_TIMEOUT)
-        .map_err(|_| DockerUnavailable::NotInstalled)?;
-    Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
-}
-
-/// Every compose that is installed, v2 first.
-pub fn compose_tools() -> Vec<ComposeTool> {
-    let mut tools = Vec::new();
-    let probes = [
-        (ComposeKind::V2, which("docker").is_some()),
-        (ComposeKind::V1, which("docker-compose").is_some()),
-    ];
-    for (kind, present) in probes {
-        if !present {
-            continue;
-        }
-        let mut tool = ComposeTool {
-            kind,
-            version: String::new(),
-        };
-        let mut command = tool.command();
-        command.args(["version", "--short"]);
-        if let Ok(out) = output_within(&mut command, ENGINE_TIMEOUT) {
-            if out.status.success() {
-                tool.version = String::from_utf8_lossy(&out.stdout).trim().to_string();
-                tools.push(tool);
-            }
-        }
-    }
-    tools
-}
-
-/// The compose pgshift uses: `docker compose` when the plugin is installed, else
-/// `docker-compose`.
-pub fn compose_tool() -> anyhow::Result<ComposeTool> {
-    compose_tools().into_iter().next().context(
-        "neither `docker compose` (v2) nor `docker-compose` (v1) is installed; install the compose \
-         plugin (https://docs.docker.com/compose/install/; Debian/Ubuntu: `apt-get install \
-         docker-compose-plugin` from Docker's repository, or `apt-get install docker-compose`)",
-    )
-}
-
-/// The Docker engine's version, if `docker info` answers within `timeout`.
-pub fn engine_version(timeout: Duration) -> Result<String, DockerUnavailable> {
-    docker_version()?;
-    let out = output_within(
-        Command::new("docker").args(["info", "--format", "{{.ServerVersion}}"]),
-        timeout,
-    )
-    .map_err(|e| DockerUnavailable::NoAnswer {
-        reason: format!("{e:#}"),
-    })?;
-    let version = String::from_utf8_lossy(&out.stdout).trim().to_string();
-    if !out.status.success() || version.is_empty() {
-        return Err(DockerUnavailable::NoAnswer {
-            reason: format!(
-                "`docker info`: {}",
-                first_line(&String::from_utf8_lossy(&out.stderr))
-            ),
-        });
-    }
-    Ok(version)
-}
-
-/// Whether `docker info` answers within a few seconds.
-pub fn engine_answers() -> bool {
-    engine_version(ENGINE_TIMEOUT).is_ok()
 }
 
 /// The compose project name of the pgshift project at `root`: readable, and unique per
@@ -213,15 +95,18 @@ impl DockerCompose {
             self.wait_healthy(timeout)?;
             return Ok(Started::AlreadyRunning);
         }
+        // The same check and message as the embedded backend: compose's own error for a
+        // taken port names neither the port nor the key to change.
+        crate::local::check_port_free(self.port)?;
         let image = self.image(&tool)?;
-        let present = Command::new("docker")
-            .args(["image", "inspect", "--format", "{{.Id}}"])
-            .arg(&image)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status()
-            .context("running docker image inspect")?
-            .success();
+        let present = output_within(
+            Command::new("docker")
+                .args(["image", "inspect", "--format", "{{.Id}}"])
+                .arg(&image),
+            ENGINE_TIMEOUT,
+        )?
+        .status
+        .success();
         if !present {
             bail!(
                 "the image {image} of service {} in {} is not present locally, and pgshift never pulls \
@@ -239,17 +124,39 @@ impl DockerCompose {
         Ok(Started::Started)
     }
 
-    /// Stops and removes the container; `volumes` also removes its data volume. Returns
-    /// false when it was not running.
+    /// Stops and removes this service's container; `volumes` also removes the volumes it
+    /// mounted that belong to this compose project. Other services of the compose file, and
+    /// their volumes, are left alone (`compose down` would remove them all). Returns false
+    /// when it was not running.
     pub fn down(&self, volumes: bool) -> anyhow::Result<bool> {
         let tool = self.ready()?;
         let was_running = self.is_running();
-        let mut down = self.compose(&tool);
-        down.arg("down");
+        let named_volumes = if volumes {
+            self.service_volumes(&tool)?
+        } else {
+            Vec::new()
+        };
+        let mut rm = self.compose(&tool);
+        // -s stops first; -v also removes the container's anonymous volumes.
+        rm.args(["rm", "-s", "-f"]);
         if volumes {
-            down.arg("--volumes");
+            rm.arg("-v");
         }
-        self.run(&mut down, "stopping the container")?;
+        rm.arg(&self.service);
+        self.run(&mut rm, "removing the container")?;
+        if self.project_containers()?.is_empty() {
+            // Nothing else of this project is left: `down` removes its network too.
+            self.run(
+                self.compose(&tool).arg("down"),
+                "removing the compose network",
+            )?;
+        }
+        for volume in named_volumes {
+            crate::pgbin::run(
+                Command::new("docker").args(["volume", "rm", &volume]),
+                &format!("removing docker volume {volume}"),
+            )?;
+        }
         Ok(was_running)
     }
 
@@ -320,26 +227,21 @@ impl DockerCompose {
             .arg(&self.project)
             .env(PORT_VAR, self.port.to_string())
             .env(USER_VAR, &self.user)
-            .env(PASSWORD_VAR, &self.password)
+            .env(PASSWORD_VAR, self.password.expose())
             .env(DATABASE_VAR, &self.database)
             .stdin(Stdio::null());
         command
     }
 
     fn run(&self, command: &mut Command, what: &str) -> anyhow::Result<Output> {
-        let out = command
-            .output()
-            .with_context(|| format!("{what}: cannot run {:?}", command.get_program()))?;
-        if !out.status.success() {
-            bail!(
-                "{what} (compose project {}, file {}) failed ({}): {}",
+        crate::pgbin::run(
+            command,
+            &format!(
+                "{what} (compose project {}, file {})",
                 self.project,
-                self.compose_file.display(),
-                out.status,
-                redact(String::from_utf8_lossy(&out.stderr).trim())
-            );
-        }
-        Ok(out)
+                self.compose_file.display()
+            ),
+        )
     }
 
     /// The image of the service, as compose resolves it (with `PGSHIFT_POSTGRES_IMAGE`).
@@ -356,6 +258,86 @@ impl DockerCompose {
         })
     }
 
+    /// The named volumes of this service that belong to this compose project: those its
+    /// container mounts, and (for a container already removed by `db down`) those carrying
+    /// this project's label and a volume key that the service lists in the compose file.
+    /// A volume shared with another project, or made by hand, is not ours to delete.
+    fn service_volumes(&self, tool: &ComposeTool) -> anyhow::Result<Vec<String>> {
+        let mut candidates: Vec<String> = match self.container()? {
+            Some(id) => inspect(
+                &id,
+                "{{range .Mounts}}{{if eq .Type \"volume\"}}{{.Name}} {{end}}{{end}}",
+            )?
+            .split_whitespace()
+            .map(String::from)
+            .collect(),
+            None => Vec::new(),
+        };
+        let out = self.run(self.compose(tool).arg("config"), "reading the compose file")?;
+        for key in service_volume_keys(&String::from_utf8_lossy(&out.stdout), &self.service) {
+            let listed = output_within(
+                Command::new("docker").args([
+                    "volume",
+                    "ls",
+                    "-q",
+                    "--filter",
+                    &format!("label=com.docker.compose.project={}", self.project),
+                    "--filter",
+                    &format!("label=com.docker.compose.volume={key}"),
+                ]),
+                ENGINE_TIMEOUT,
+            )?;
+            candidates.extend(
+                String::from_utf8_lossy(&listed.stdout)
+                    .split_whitespace()
+                    .map(String::from),
+            );
+        }
+        candidates.sort();
+        candidates.dedup();
+        let mut ours = Vec::new();
+        for volume in candidates {
+            let owner = output_within(
+                Command::new("docker").args([
+                    "volume",
+                    "inspect",
+                    "--format",
+                    "{{index .Labels \"com.docker.compose.project\"}}",
+                    &volume,
+                ]),
+                ENGINE_TIMEOUT,
+            )?;
+            if String::from_utf8_lossy(&owner.stdout).trim() == self.project {
+                ours.push(volume);
+            }
+        }
+        Ok(ours)
+    }
+
+    /// The ids of every container of this compose project, any service.
+    fn project_containers(&self) -> anyhow::Result<Vec<String>> {
+        let out = output_within(
+            Command::new("docker").args([
+                "ps",
+                "-a",
+                "-q",
+                "--filter",
+                &format!("label=com.docker.compose.project={}", self.project),
+            ]),
+            ENGINE_TIMEOUT,
+        )?;
+        if !out.status.success() {
+            bail!(
+                "docker ps failed: {}",
+                first_line(&String::from_utf8_lossy(&out.stderr))
+            );
+        }
+        Ok(String::from_utf8_lossy(&out.stdout)
+            .split_whitespace()
+            .map(String::from)
+            .collect())
+    }
+
     /// The id of the service's container, running or not.
     fn container(&self) -> anyhow::Result<Option<String>> {
         // The labels that both compose versions put on their containers: one `docker ps`
@@ -369,6 +351,9 @@ impl DockerCompose {
                 &format!("label=com.docker.compose.project={}", self.project),
                 "--filter",
                 &format!("label=com.docker.compose.service={}", self.service),
+                // Not the containers of `compose run`.
+                "--filter",
+                "label=com.docker.compose.oneoff=False",
             ]),
             ENGINE_TIMEOUT,
         )?;
@@ -451,13 +436,14 @@ fn container_log(id: &str, lines: usize) -> anyhow::Result<String> {
     use std::io::{Read, Seek};
     // One file for both streams keeps the order the container wrote them in.
     let mut file = tempfile::tempfile().context("creating a temporary file")?;
-    let status = Command::new("docker")
+    let mut command = Command::new("docker");
+    command
         .args(["logs", "--tail", &lines.to_string(), id])
         .stdin(Stdio::null())
         .stdout(file.try_clone()?)
-        .stderr(file.try_clone()?)
-        .status()
-        .context("running docker logs")?;
+        .stderr(file.try_clone()?);
+    let child = command.spawn().context("running docker logs")?;
+    let status = wait_within(child, &command, ENGINE_TIMEOUT * 4)?.status;
     let mut text = String::new();
     file.rewind()?;
     file.read_to_string(&mut text)?;
@@ -505,42 +491,74 @@ fn service_image(yaml: &str, service: &str) -> Option<String> {
     None
 }
 
-/// Runs a command, killing it if it has not finished within `timeout`. For programs with
-/// short output (a full pipe would stall them until the timeout).
-fn output_within(command: &mut Command, timeout: Duration) -> anyhow::Result<Output> {
-    let mut child = command
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .with_context(|| format!("cannot run {:?}", command.get_program()))?;
-    let deadline = Instant::now() + timeout;
-    loop {
-        if child.try_wait()?.is_some() {
-            return Ok(child.wait_with_output()?);
+/// The keys (as under the top-level `volumes:`) of the named volumes that `service` mounts,
+/// from `compose config` output: v1's short syntax (`- pgdata:/var/lib/...:rw`) and v2's
+/// long one (`- type: volume` then `source: pgdata`). Bind mounts are skipped.
+fn service_volume_keys(yaml: &str, service: &str) -> Vec<String> {
+    let mut keys = Vec::new();
+    let (mut in_services, mut in_service, mut in_volumes) = (false, false, false);
+    let mut long_type = String::new();
+    for line in yaml.lines() {
+        let indent = line.len() - line.trim_start().len();
+        let text = line.trim();
+        if text.is_empty() {
+            continue;
         }
-        if Instant::now() >= deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            bail!(
-                "{:?} gave no answer within {} s",
-                command.get_program(),
-                timeout.as_secs()
-            );
+        if indent == 0 {
+            in_services = text == "services:";
+            in_service = false;
+            in_volumes = false;
+            continue;
         }
-        std::thread::sleep(Duration::from_millis(20));
+        if indent == 2 && in_services {
+            let name = text
+                .trim_end_matches(':')
+                .trim_matches(|c| c == '"' || c == '\'');
+            in_service = name == service;
+            in_volumes = false;
+            continue;
+        }
+        if !in_service {
+            continue;
+        }
+        if indent == 4 && !text.starts_with('-') {
+            in_volumes = text == "volumes:";
+            continue;
+        }
+        if !in_volumes {
+            continue;
+        }
+        let unquote = |v: &str| v.trim().trim_matches(|c| c == '"' || c == '\'').to_string();
+        if let Some(item) = text.strip_prefix("- ") {
+            if let Some(kind) = item.strip_prefix("type:") {
+                long_type = unquote(kind);
+            } else {
+                long_type.clear();
+                let source = unquote(item.split(':').next().unwrap_or(""));
+                if !source.is_empty() && !source.starts_with(['/', '.', '~', '$']) {
+                    keys.push(source);
+                }
+            }
+        } else if let Some(source) = text.strip_prefix("source:") {
+            if long_type == "volume" {
+                keys.push(unquote(source));
+            }
+        }
     }
-}
-
-fn first_line(text: &str) -> &str {
-    text.lines()
-        .map(str::trim)
-        .find(|line| !line.is_empty())
-        .unwrap_or("no message")
+    keys
 }
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn finds_the_service_volume_keys_in_compose_config() {
+        let v1 = "services:\n  cache:\n    volumes:\n    - cachedata:/c:rw\n  db:\n    image: x\n    volumes:\n    - pgdata:/var/lib/postgresql/data:rw\n    - /etc/hosts:/h:ro\n    - ./init:/docker-entrypoint-initdb.d:ro\nvolumes:\n  pgdata: {}\n";
+        assert_eq!(super::service_volume_keys(v1, "db"), ["pgdata"]);
+        let v2 = "name: p\nservices:\n  db:\n    image: x\n    volumes:\n      - type: volume\n        source: pgdata\n        target: /var/lib/postgresql/data\n        volume: {}\n      - type: bind\n        source: /etc/hosts\n        target: /h\n    ports:\n      - mode: ingress\n  cache:\n    volumes:\n      - type: volume\n        source: cachedata\nvolumes:\n  pgdata:\n    name: p_pgdata\n";
+        assert_eq!(super::service_volume_keys(v2, "db"), ["pgdata"]);
+        assert_eq!(super::service_volume_keys(v2, "cache"), ["cachedata"]);
+    }
+
     use super::*;
 
     #[test]
