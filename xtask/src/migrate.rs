@@ -242,10 +242,8 @@ fn summarise(ctx: &Ctx, report: &ApplyReport) {
             duration(total)
         ));
     }
-    if let Some(file) = &report.waiting_for_sql {
-        ctx.note(&format!(
-            "{file} has no SQL yet: not applied, nor anything after it; write it and run migrate-dev again"
-        ));
+    if let Some(waiting) = &report.waiting {
+        ctx.note(&format!("{waiting}; write it and run migrate-dev again"));
     }
 }
 

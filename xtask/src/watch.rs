@@ -138,12 +138,13 @@ fn start(ctx: &Ctx, args: WatchArgs) -> Result<ExitCode> {
                 pgshift::local::embedded::tail(&log_path, 10)
             );
         }
-        if lock::holder_pid(state_dir).as_deref() == Some(pid.as_str()) {
+        // The daemon writes its state once it watches the folder: only then is it running.
+        if state::DaemonState::load(state_dir).is_some_and(|s| s.pid.to_string() == pid) {
             break;
         }
         if Instant::now() > deadline {
             bail!(
-                "the daemon (pid {pid}) did not take the project lock within 30 s; see {}",
+                "the daemon (pid {pid}) did not start watching within 30 s; see {}",
                 log_path.display()
             );
         }

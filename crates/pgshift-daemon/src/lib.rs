@@ -15,26 +15,42 @@ use std::time::Duration;
 use anyhow::Context;
 use pgshift::config::Config;
 use pgshift::local::Backend;
-use pgshift::target::{self, Target};
+use pgshift::target::{self, Target, UrlSource};
 use tokio::signal::unix::{signal, SignalKind};
 use tokio::time::{sleep_until, Instant};
 
 use crate::lock::ProjectLock;
 use crate::state::DaemonState;
 use crate::sync::{Outcome, Syncer};
-use crate::watcher::{Debounce, FolderWatcher};
+use crate::watcher::{Change, Debounce, FolderWatcher};
 
 /// How long the folder must be quiet before a change is acted on: long enough for an
 /// editor's write-then-rename, short enough to feel instant.
 pub const DEFAULT_DEBOUNCE: Duration = Duration::from_millis(100);
 
 /// The local target, whatever `.env` or the command line say about other environments.
+/// A `DATABASE_URL` in `.env` that names another machine is refused: the daemon applies
+/// every saved file at once, which is only ever right for a database of one's own.
 pub fn local_target(config: &Config) -> anyhow::Result<Target> {
-    Ok(target::resolve(config, target::LOCAL_ENV, || {
+    let target = target::resolve(config, target::LOCAL_ENV, || {
         let (backend, _) = Backend::from_config(config)
             .map_err(|e| pgshift::UsageError::Other(format!("{e:#}")))?;
         Ok(backend.url(config))
-    })?)
+    })?;
+    let host = target.url.connect_options().get_host().to_string();
+    let on_this_machine = ["localhost", "127.0.0.1", "::1", "[::1]"].contains(&host.as_str())
+        || host.starts_with('/')
+        || host.starts_with("127.");
+    if target.source == UrlSource::DotEnv && !on_this_machine {
+        return Err(pgshift::UsageError::Other(format!(
+            "DATABASE_URL in .env points at {}, which is not on this machine; the daemon \
+             applies every saved migration at once and only ever works on a local database: \
+             point DATABASE_URL at localhost, or remove it to use the local backend",
+            target.url.host_and_database()
+        ))
+        .into());
+    }
+    Ok(target)
 }
 
 /// Runs the daemon until SIGINT or SIGTERM.
@@ -46,10 +62,12 @@ pub async fn run(config: Config, debounce: Duration) -> anyhow::Result<()> {
     syncer.refuse_protected().await?;
 
     let migrations = config.paths.migrations.clone();
-    let mut watcher = FolderWatcher::new(&migrations)?;
+    let mut watcher = Some(FolderWatcher::new(&migrations, debounce)?);
     let mut sigterm = signal(SignalKind::terminate()).context("installing the SIGTERM handler")?;
     let mut sigint = signal(SignalKind::interrupt()).context("installing the SIGINT handler")?;
 
+    // Written once the watch is in place: `daemon start` waits for this file to name the
+    // new pid before it says the daemon runs.
     let mut state = DaemonState::new();
     tracing::info!("watching {} for {}", migrations.display(), syncer.target());
     state.event("started");
@@ -57,35 +75,94 @@ pub async fn run(config: Config, debounce: Duration) -> anyhow::Result<()> {
 
     let mut debounce = Debounce::new(debounce);
     let mut backoff = Backoff::default();
+    let mut last_problem: Option<String> = None;
     // The first sync runs at once: work may be pending from before the daemon started.
     let mut retry_at = Some(Instant::now());
+    // While the migrations folder is gone, when to look for it again.
+    let mut folder_check_at: Option<Instant> = None;
 
     loop {
-        let due = [debounce.deadline(), retry_at].into_iter().flatten().min();
+        let due = [debounce.deadline(), retry_at, folder_check_at]
+            .into_iter()
+            .flatten()
+            .min();
+        let next_change = async {
+            match watcher.as_mut() {
+                Some(w) => w.changes.recv().await,
+                None => std::future::pending().await,
+            }
+        };
         tokio::select! {
-            Some(path) = watcher.changes.recv() => debounce.push(path),
+            Some(change) = next_change => match change {
+                Change::File(path) => debounce.push(path),
+                Change::Rescan => debounce.push(migrations.clone()),
+                Change::FolderGone => {
+                    tracing::warn!(
+                        "the migrations folder {} was removed or moved; waiting for it to come back",
+                        migrations.display()
+                    );
+                    watcher = None;
+                    debounce.take();
+                    folder_check_at = Some(Instant::now() + FOLDER_CHECK);
+                }
+            },
             _ = sleep_until(due.unwrap_or_else(Instant::now)), if due.is_some() => {
+                if folder_check_at.is_some_and(|at| at <= Instant::now()) {
+                    folder_check_at = None;
+                    match migrations.is_dir().then(|| FolderWatcher::new(&migrations, debounce.quiet())) {
+                        Some(Ok(w)) => {
+                            tracing::info!("watching {} again", migrations.display());
+                            watcher = Some(w);
+                            retry_at = Some(Instant::now());
+                        }
+                        Some(Err(e)) => {
+                            tracing::warn!("{e:#}");
+                            folder_check_at = Some(Instant::now() + FOLDER_CHECK);
+                        }
+                        None => folder_check_at = Some(Instant::now() + FOLDER_CHECK),
+                    }
+                    continue;
+                }
+                let Some(w) = watcher.as_ref() else { continue };
+                if debounce.deadline().is_some_and(|d| d > Instant::now())
+                    && retry_at.is_none_or(|r| r > Instant::now())
+                {
+                    continue;
+                }
                 debounce.take();
                 retry_at = None;
                 // A sync runs to its end before a signal is looked at, so a migration is
                 // never cut off by a clean shutdown.
-                match syncer.sync().await {
+                match syncer.sync(&w.writes).await {
                     Outcome::Done(line) => {
                         backoff = Backoff::default();
+                        last_problem = None;
                         if let Some(line) = line {
                             state.event(&line);
                         }
                     }
                     Outcome::Failed(error) => {
                         backoff = Backoff::default();
+                        last_problem = None;
                         state.error(&error);
                     }
-                    Outcome::Unreachable(error) => {
-                        let wait = backoff.next();
-                        tracing::warn!("{error}; retrying in {:.1} s", wait.as_secs_f64());
+                    Outcome::Unreachable { error, transient } => {
+                        let wait = if transient { backoff.next() } else { PERMANENT_RETRY };
+                        // The same problem once at warn level, then quietly: a database
+                        // that is down for an hour must not fill the log.
+                        if last_problem.as_deref() != Some(error.as_str()) {
+                            tracing::warn!("{error}; retrying in {:.1} s", wait.as_secs_f64());
+                            last_problem = Some(error.clone());
+                        } else {
+                            tracing::debug!("{error}; retrying in {:.1} s", wait.as_secs_f64());
+                        }
                         state.error(&error);
                         retry_at = Some(Instant::now() + wait);
                     }
+                }
+                // A file still being written was left for later: come back when it settles.
+                if let Some(at) = w.writes.next_settle() {
+                    debounce.recheck_at(at);
                 }
                 save(&state, &state_dir);
             }
@@ -98,6 +175,13 @@ pub async fn run(config: Config, debounce: Duration) -> anyhow::Result<()> {
     save(&state, &state_dir);
     Ok(())
 }
+
+/// How often to look for a migrations folder that was removed.
+const FOLDER_CHECK: Duration = Duration::from_secs(1);
+
+/// How often to retry a database that refuses us for a reason waiting alone does not cure
+/// (a wrong password, a missing database): someone has to act, and then it is picked up.
+const PERMANENT_RETRY: Duration = Duration::from_secs(10);
 
 fn save(state: &DaemonState, state_dir: &std::path::Path) {
     if let Err(e) = state.save(state_dir) {

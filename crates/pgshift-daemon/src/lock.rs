@@ -38,15 +38,24 @@ impl ProjectLock {
             .create(true)
             .truncate(false)
             .open(&path)?;
-        let mut file = match Flock::lock(file, FlockArg::LockExclusiveNonblock) {
-            Ok(locked) => locked,
-            Err((_, Errno::EWOULDBLOCK)) => {
-                return Err(AlreadyRunning {
-                    pid: holder_pid(state_dir).unwrap_or_else(|| "unknown".into()),
+        // `holder_pid` (run by `daemon status` or another `daemon start`) holds a shared
+        // lock for an instant: try a few times before concluding that a daemon runs.
+        let mut file = file;
+        let mut attempts = 0;
+        let mut file = loop {
+            match Flock::lock(file, FlockArg::LockExclusiveNonblock) {
+                Ok(locked) => break locked,
+                Err((back, Errno::EWOULDBLOCK)) if attempts < 5 => {
+                    attempts += 1;
+                    file = back;
+                    std::thread::sleep(std::time::Duration::from_millis(20));
                 }
-                .into())
+                Err((_, Errno::EWOULDBLOCK)) => {
+                    let pid = holder_pid(state_dir).unwrap_or_else(|| "unknown".into());
+                    return Err(AlreadyRunning { pid }.into());
+                }
+                Err((_, errno)) => anyhow::bail!("cannot lock {}: {errno}", path.display()),
             }
-            Err((_, errno)) => anyhow::bail!("cannot lock {}: {errno}", path.display()),
         };
         file.set_len(0)?;
         file.rewind()?;

@@ -7,14 +7,17 @@ use pgshift::config::Config;
 use pgshift::migrations::{self, MigrateError, Progress};
 use pgshift::target::Target;
 
+use crate::watcher::Writes;
+
 /// What a sync came to.
 pub enum Outcome {
     /// Up to date; the line says what was done, if anything.
     Done(Option<String>),
     /// A problem that a file change must fix (bad SQL, an edited applied file...).
     Failed(String),
-    /// The database could not be reached: try again later.
-    Unreachable(String),
+    /// The database could not be reached: try again later. `transient` when waiting alone
+    /// can cure it (refused, reset, starting up), not for a wrong password.
+    Unreachable { error: String, transient: bool },
 }
 
 pub struct Syncer {
@@ -48,7 +51,9 @@ impl Syncer {
         }
     }
 
-    pub async fn sync(&mut self) -> Outcome {
+    /// Applies what is pending and settled (see `Writes`), then regenerates the bindings
+    /// if anything was applied or they may be stale.
+    pub async fn sync(&mut self, writes: &Writes) -> Outcome {
         let started = Instant::now();
         let mut on_progress = |event: Progress<'_>| match event {
             Progress::Applied(m) => tracing::info!("applied {} ({})", m.file, ms(m.duration)),
@@ -57,18 +62,29 @@ impl Syncer {
             }
             Progress::WaitingForLock(None) | Progress::Applying(_) => {}
         };
-        let report =
-            match migrations::migrate_dev(&self.config, &self.target, &mut on_progress).await {
-                Ok(report) => report,
-                Err(e) if e.is_unreachable() => return Outcome::Unreachable(e.to_string()),
-                Err(e) => {
-                    let text = pgshift::target::redact(&e.to_string());
-                    tracing::error!("{text}");
-                    return Outcome::Failed(text);
-                }
-            };
-        if let Some(waiting) = &report.waiting_for_sql {
-            tracing::info!("{waiting} has no SQL yet: not applied, nor anything after it");
+        let settled = |path: &std::path::Path| writes.settled(path);
+        let applying =
+            migrations::migrate_dev_settled(&self.config, &self.target, &settled, &mut on_progress);
+        let report = match applying.await {
+            Ok(report) => report,
+            Err(e) if e.is_unreachable() => {
+                let transient = match &e {
+                    MigrateError::Connect(c) => c.is_transient(),
+                    _ => true,
+                };
+                return Outcome::Unreachable {
+                    error: e.to_string(),
+                    transient,
+                };
+            }
+            Err(e) => {
+                let text = pgshift::target::redact(&e.to_string());
+                tracing::error!("{text}");
+                return Outcome::Failed(text);
+            }
+        };
+        if let Some(waiting) = &report.waiting {
+            tracing::info!("{waiting}");
         }
         let applied = report.applied.len();
         self.bindings_due |= applied > 0;
@@ -94,7 +110,10 @@ impl Syncer {
                 }))
             }
             Err(e) if e.chain().any(|c| c.is::<pgshift::db::ConnectError>()) => {
-                Outcome::Unreachable(format!("{e:#}"))
+                Outcome::Unreachable {
+                    error: format!("{e:#}"),
+                    transient: true,
+                }
             }
             Err(e) => {
                 let text = pgshift::target::redact(&format!("bindings not regenerated: {e:#}"));

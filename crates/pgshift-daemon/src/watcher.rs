@@ -6,33 +6,85 @@
 //! wakes up every tick even when nothing happens, and an idle daemon must use no CPU. Here
 //! a timer is armed only while changes are waiting (see `Debounce`).
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use notify::event::{AccessKind, AccessMode, ModifyKind, RenameMode};
 use notify::{EventKind, RecommendedWatcher, RecursiveMode, Watcher};
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
+/// What the watch saw.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Change {
+    /// A migration file changed.
+    File(PathBuf),
+    /// Events were lost (the kernel queue overflowed): look at everything.
+    Rescan,
+    /// The migrations folder itself was removed or moved away: the watch is gone with it.
+    FolderGone,
+}
+
 /// A live watch; dropping it stops the watching.
 pub struct FolderWatcher {
     _watcher: RecommendedWatcher,
-    pub changes: mpsc::UnboundedReceiver<PathBuf>,
+    pub changes: mpsc::UnboundedReceiver<Change>,
+    /// Files being written, updated by notify's thread as events arrive, so that a sync in
+    /// progress sees a write that began after it started.
+    pub writes: Arc<Writes>,
 }
 
 impl FolderWatcher {
-    pub fn new(folder: &Path) -> anyhow::Result<FolderWatcher> {
+    pub fn new(folder: &Path, quiet: Duration) -> anyhow::Result<FolderWatcher> {
         let (tx, changes) = mpsc::unbounded_channel();
+        let writes = Arc::new(Writes::new(quiet));
+        let seen = Arc::clone(&writes);
+        let root = folder.to_path_buf();
         let mut watcher =
             notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
-                let Ok(event) = event else { return };
-                if matches!(event.kind, EventKind::Access(_)) {
+                let event = match event {
+                    Ok(event) => event,
+                    Err(_) => {
+                        let _ = tx.send(Change::Rescan);
+                        return;
+                    }
+                };
+                if event.need_rescan() {
+                    let _ = tx.send(Change::Rescan);
                     return;
                 }
-                for path in event.paths {
-                    if is_migration_file(&path) {
-                        let _ = tx.send(path);
+                if matches!(
+                    event.kind,
+                    EventKind::Remove(_) | EventKind::Modify(ModifyKind::Name(RenameMode::From))
+                ) && event.paths.iter().any(|p| p == &root)
+                {
+                    let _ = tx.send(Change::FolderGone);
+                    return;
+                }
+                for (i, path) in event.paths.iter().enumerate() {
+                    if !is_migration_file(path) {
+                        continue;
                     }
+                    match event.kind {
+                        // Reads (including the daemon's own) and opens say nothing about content.
+                        EventKind::Access(AccessKind::Close(AccessMode::Write)) => {
+                            seen.closed(path)
+                        }
+                        EventKind::Access(_) => continue,
+                        // A rename brings a complete file to its name: the editor's atomic save.
+                        EventKind::Modify(ModifyKind::Name(RenameMode::To)) => seen.closed(path),
+                        EventKind::Modify(ModifyKind::Name(RenameMode::Both)) if i == 1 => {
+                            seen.closed(path)
+                        }
+                        EventKind::Modify(ModifyKind::Name(_)) | EventKind::Remove(_) => {
+                            seen.forget(path)
+                        }
+                        EventKind::Create(_) | EventKind::Modify(_) => seen.writing(path),
+                        _ => continue,
+                    }
+                    let _ = tx.send(Change::File(path.clone()));
                 }
             })
             .map_err(|e| watch_error(folder, e))?;
@@ -42,7 +94,83 @@ impl FolderWatcher {
         Ok(FolderWatcher {
             _watcher: watcher,
             changes,
+            writes,
         })
+    }
+}
+
+/// Which migration files are being written. A file is settled once it has been closed
+/// after writing (or renamed into place) and left alone for the quiet period. A file held
+/// open for writing counts as settled only after `STILL_OPEN` without a change, for writers
+/// that keep it open and are simply done.
+pub struct Writes {
+    quiet: Duration,
+    files: Mutex<HashMap<PathBuf, Write>>,
+}
+
+#[derive(Clone, Copy)]
+struct Write {
+    last_change: Instant,
+    open: bool,
+}
+
+/// How long a file that was written but not closed must be left alone to count as done.
+pub const STILL_OPEN: Duration = Duration::from_secs(3);
+
+impl Writes {
+    fn new(quiet: Duration) -> Writes {
+        Writes {
+            quiet,
+            files: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn writing(&self, path: &Path) {
+        self.set(path, true);
+    }
+
+    fn closed(&self, path: &Path) {
+        self.set(path, false);
+    }
+
+    fn set(&self, path: &Path, open: bool) {
+        let mut files = self.files.lock().expect("not poisoned");
+        files.insert(
+            path.to_path_buf(),
+            Write {
+                last_change: Instant::now(),
+                open,
+            },
+        );
+    }
+
+    fn forget(&self, path: &Path) {
+        self.files.lock().expect("not poisoned").remove(path);
+    }
+
+    fn settles_at(&self, write: &Write) -> Instant {
+        write.last_change + if write.open { STILL_OPEN } else { self.quiet }
+    }
+
+    /// Whether `path` is complete as far as the watch can tell.
+    pub fn settled(&self, path: &Path) -> bool {
+        let files = self.files.lock().expect("not poisoned");
+        files
+            .get(path)
+            .is_none_or(|w| self.settles_at(w) <= Instant::now())
+    }
+
+    /// When the last file still being written will have settled, if any is; forgets the
+    /// files that have.
+    pub fn next_settle(&self) -> Option<Instant> {
+        let now = Instant::now();
+        let mut files = self.files.lock().expect("not poisoned");
+        files.retain(|_, w| w.last_change + STILL_OPEN > now);
+        files
+            .values()
+            .map(|w| self.settles_at(w))
+            .filter(|at| *at > now)
+            .max()
     }
 }
 
@@ -95,6 +223,15 @@ impl Debounce {
     pub fn push(&mut self, path: PathBuf) {
         self.pending.insert(path);
         self.deadline = Some(Instant::now() + self.quiet);
+    }
+
+    /// Acts again at `at` at the latest (a file still being written will have settled).
+    pub fn recheck_at(&mut self, at: Instant) {
+        self.deadline = Some(self.deadline.map_or(at, |d| d.min(at)));
+    }
+
+    pub fn quiet(&self) -> Duration {
+        self.quiet
     }
 
     /// The moment the pending changes are due, if any are pending.

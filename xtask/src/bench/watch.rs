@@ -38,17 +38,19 @@ pub async fn run(_ctx: &Ctx, args: Args) -> Result<ExitCode> {
         ),
     )?;
 
-    let mut child = std::process::Command::new(std::env::current_exe()?)
-        .arg("watch")
-        .current_dir(project.path())
-        .env("NO_COLOR", "1")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .context("starting the daemon")?;
+    let mut child = KillOnDrop(
+        std::process::Command::new(std::env::current_exe()?)
+            .arg("watch")
+            .current_dir(project.path())
+            .env("NO_COLOR", "1")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .context("starting the daemon")?,
+    );
     let (lines_tx, lines) = mpsc::channel::<String>();
-    let stderr = child.stderr.take().expect("piped");
+    let stderr = child.0.stderr.take().expect("piped");
     std::thread::spawn(move || {
         for line in BufReader::new(stderr).lines().map_while(Result::ok) {
             if lines_tx.send(line).is_err() {
@@ -96,7 +98,7 @@ pub async fn run(_ctx: &Ctx, args: Args) -> Result<ExitCode> {
         pgshift_daemon::DEFAULT_DEBOUNCE.as_millis()
     );
 
-    let pid = child.id();
+    let pid = child.0.id();
     std::thread::sleep(Duration::from_secs(1));
     let before = ProcSample::read(pid)?;
     std::thread::sleep(Duration::from_secs(args.idle_seconds));
@@ -112,8 +114,20 @@ pub async fn run(_ctx: &Ctx, args: Args) -> Result<ExitCode> {
         nix::unistd::Pid::from_raw(pid as i32),
         nix::sys::signal::Signal::SIGTERM,
     )?;
-    child.wait()?;
+    child.0.wait()?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// The daemon under test, killed if the benchmark stops early.
+struct KillOnDrop(std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        if self.0.try_wait().ok().flatten().is_none() {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
 }
 
 fn ms(d: Duration) -> f64 {

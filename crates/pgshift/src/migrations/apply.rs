@@ -99,11 +99,37 @@ pub struct ApplyReport {
     pub already_applied: usize,
     /// The environment marker the database carries after the run.
     pub marker: Option<String>,
-    /// `migrate-dev` stops before a pending migration whose file has no SQL yet (just made
-    /// by `migrate-new`, or being written): applying it would record an empty migration
-    /// that the next edit turns into an "edited after it was applied" error.
+    /// Where `migrate-dev` stopped before a pending migration that is not ready.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub waiting_for_sql: Option<String>,
+    pub waiting: Option<Waiting>,
+}
+
+/// A pending migration that `migrate-dev` (and the daemon) leaves alone for now, with every
+/// migration after it: applying it would record a file that its next edit turns into an
+/// "edited after it was applied" error.
+#[derive(Debug, Clone, Serialize)]
+pub struct Waiting {
+    pub file: String,
+    pub reason: WaitReason,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum WaitReason {
+    /// The file has no SQL yet (as `migrate-new` makes it).
+    NoSql,
+    /// The file is still being written (the daemon saw it change a moment ago).
+    BeingWritten,
+}
+
+impl std::fmt::Display for Waiting {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let why = match self.reason {
+            WaitReason::NoSql => "has no SQL yet",
+            WaitReason::BeingWritten => "is still being written",
+        };
+        write!(f, "{} {why}: not applied, nor anything after it", self.file)
+    }
 }
 
 pub(crate) fn as_millis<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
@@ -126,6 +152,22 @@ pub async fn migrate_dev(
     apply_pending(config, target, &options, progress).await
 }
 
+/// `migrate_dev` for the daemon: also stops before the first pending migration whose file
+/// `settled` says is still being written.
+pub async fn migrate_dev_settled(
+    config: &Config,
+    target: &Target,
+    settled: &(dyn Fn(&std::path::Path) -> bool + Sync),
+    progress: &mut dyn FnMut(Progress<'_>),
+) -> Result<ApplyReport, MigrateError> {
+    let options = ApplyOptions {
+        mode: Mode::Dev,
+        allow_out_of_order: false,
+        dry_run: false,
+    };
+    apply_with(config, target, &options, settled, progress).await
+}
+
 /// Refuses a target that is not the local one (for commands meant for local work).
 pub fn require_local(target: &Target, command: &str) -> Result<(), MigrateError> {
     if target.is_local() && !target.protected {
@@ -146,6 +188,16 @@ pub async fn apply_pending(
     options: &ApplyOptions,
     progress: &mut dyn FnMut(Progress<'_>),
 ) -> Result<ApplyReport, MigrateError> {
+    apply_with(config, target, options, &|_| true, progress).await
+}
+
+async fn apply_with(
+    config: &Config,
+    target: &Target,
+    options: &ApplyOptions,
+    settled: &(dyn Fn(&std::path::Path) -> bool + Sync),
+    progress: &mut dyn FnMut(Progress<'_>),
+) -> Result<ApplyReport, MigrateError> {
     if options.mode == Mode::Dev {
         require_local(target, Mode::Dev.command())?;
     }
@@ -162,7 +214,16 @@ pub async fn apply_pending(
             return Err(e);
         }
     }
-    let result = apply_locked(&mut session, config, target, options, &files, progress).await;
+    let result = apply_locked(
+        &mut session,
+        config,
+        target,
+        options,
+        &files,
+        settled,
+        progress,
+    )
+    .await;
     session.close().await;
     result
 }
@@ -173,6 +234,7 @@ async fn apply_locked(
     target: &Target,
     options: &ApplyOptions,
     files: &[MigrationFile],
+    settled: &(dyn Fn(&std::path::Path) -> bool + Sync),
     progress: &mut dyn FnMut(Progress<'_>),
 ) -> Result<ApplyReport, MigrateError> {
     let actor = Actor::current(&target.env);
@@ -211,11 +273,21 @@ async fn apply_locked(
         });
     }
     let mut checked = Vec::with_capacity(pending.len());
-    let mut waiting_for_sql = None;
+    let mut waiting = None;
     for file in &pending {
+        let wait = |reason| {
+            Some(Waiting {
+                file: file.file_name.clone(),
+                reason,
+            })
+        };
+        if options.mode == Mode::Dev && !settled(&file.path) {
+            waiting = wait(WaitReason::BeingWritten);
+            break;
+        }
         let statements = preflight(file)?;
         if options.mode == Mode::Dev && statements.is_empty() {
-            waiting_for_sql = Some(file.file_name.clone());
+            waiting = wait(WaitReason::NoSql);
             break;
         }
         checked.push(statements);
@@ -229,7 +301,7 @@ async fn apply_locked(
         would_apply: Vec::new(),
         already_applied: rows.iter().filter(|r| r.state == State::Applied).count(),
         marker: history.marker.clone(),
-        waiting_for_sql,
+        waiting,
     };
     if options.dry_run {
         report.would_apply = pending
