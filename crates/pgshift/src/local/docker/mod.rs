@@ -316,16 +316,30 @@ impl DockerCompose {
 
     /// The ids of every container of this compose project, any service.
     fn project_containers(&self) -> anyhow::Result<Vec<String>> {
-        let out = output_within(
-            Command::new("docker").args([
-                "ps",
-                "-a",
-                "-q",
-                "--filter",
-                &format!("label=com.docker.compose.project={}", self.project),
-            ]),
-            ENGINE_TIMEOUT,
-        )?;
+        self.containers(&[format!("label=com.docker.compose.project={}", self.project)])
+    }
+
+    /// The id of the service's container, running or not.
+    fn container(&self) -> anyhow::Result<Option<String>> {
+        // The labels that both compose versions put on their containers: one `docker ps`
+        // instead of a compose start-up (v1 is a Python program) on every status check.
+        let ids = self.containers(&[
+            format!("label=com.docker.compose.project={}", self.project),
+            format!("label=com.docker.compose.service={}", self.service),
+            // Not the containers of `compose run`.
+            "label=com.docker.compose.oneoff=False".to_string(),
+        ])?;
+        Ok(ids.into_iter().next())
+    }
+
+    /// `docker ps -a -q` with these `--filter`s.
+    fn containers(&self, filters: &[String]) -> anyhow::Result<Vec<String>> {
+        let mut command = Command::new("docker");
+        command.args(["ps", "-a", "-q"]);
+        for filter in filters {
+            command.args(["--filter", filter]);
+        }
+        let out = output_within(&mut command, ENGINE_TIMEOUT)?;
         if !out.status.success() {
             bail!(
                 "docker ps failed: {}",
@@ -336,38 +350,6 @@ impl DockerCompose {
             .split_whitespace()
             .map(String::from)
             .collect())
-    }
-
-    /// The id of the service's container, running or not.
-    fn container(&self) -> anyhow::Result<Option<String>> {
-        // The labels that both compose versions put on their containers: one `docker ps`
-        // instead of a compose start-up (v1 is a Python program) on every status check.
-        let out = output_within(
-            Command::new("docker").args([
-                "ps",
-                "-a",
-                "-q",
-                "--filter",
-                &format!("label=com.docker.compose.project={}", self.project),
-                "--filter",
-                &format!("label=com.docker.compose.service={}", self.service),
-                // Not the containers of `compose run`.
-                "--filter",
-                "label=com.docker.compose.oneoff=False",
-            ]),
-            ENGINE_TIMEOUT,
-        )?;
-        if !out.status.success() {
-            bail!(
-                "docker ps failed: {}",
-                first_line(&String::from_utf8_lossy(&out.stderr))
-            );
-        }
-        Ok(String::from_utf8_lossy(&out.stdout)
-            .lines()
-            .next()
-            .map(|id| id.trim().to_string())
-            .filter(|id| !id.is_empty()))
     }
 
     /// Waits until the container's healthcheck passes; fails with the log's tail when the
