@@ -459,3 +459,54 @@ fn down_volumes_leaves_other_services_alone() {
         .env("PGSHIFT_PORT", p.port.to_string())
         .output();
 }
+
+/// Compose v2 is a Docker CLI plugin, which Debian does not package; a plugin that hands
+/// its arguments to the installed v1 shows that pgshift drives `docker compose` correctly
+/// (the invocation, the flags, the environment) whenever the plugin answers.
+#[test]
+fn compose_v2_plugin_is_preferred_and_driven_correctly() {
+    if !docker_tests() {
+        return;
+    }
+    let p = DockerProject::new("docker-compose.yml");
+    let config = p.path("docker-config");
+    let plugin = config.join("cli-plugins/docker-compose");
+    p.write(
+        "docker-config/cli-plugins/docker-compose",
+        r#"#!/bin/sh
+if [ "$1" = docker-cli-plugin-metadata ]; then
+  echo '{"SchemaVersion":"0.1.0","Vendor":"pgshift tests","Version":"v2.99.0","ShortDescription":"v2 shim"}'
+  exit 0
+fi
+echo "$*" >> "$(dirname "$0")/../calls"
+shift
+[ "$1" = version ] && { echo "Docker Compose version v2.99.0"; exit 0; }
+exec docker-compose "$@"
+"#,
+    );
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&plugin, std::fs::Permissions::from_mode(0o755)).unwrap();
+
+    let out = p.xtask(["db", "up"]).env("DOCKER_CONFIG", &config).ok();
+    no_password(&out);
+    let selected = p
+        .xtask(["db", "psql", "--", "-At", "-c", "SELECT 41 + 1"])
+        .env("DOCKER_CONFIG", &config)
+        .stdout();
+    assert_eq!(selected.trim(), "42");
+    p.xtask(["db", "down", "--volumes"])
+        .env("DOCKER_CONFIG", &config)
+        .ok();
+    let calls = p.read("docker-config/calls");
+    assert!(
+        calls
+            .lines()
+            .any(|l| l.starts_with("compose ") && l.contains(" up")),
+        "{calls}"
+    );
+    assert!(
+        !calls.contains(PASSWORD),
+        "the password reached the plugin's argv:\n{calls}"
+    );
+    assert_eq!(p.labelled(&["ps", "-a"]), "");
+}
