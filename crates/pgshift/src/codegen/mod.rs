@@ -151,12 +151,7 @@ async fn introspect(
     config: &Config,
     url: &DbUrl,
 ) -> anyhow::Result<Catalog> {
-    let failed = |e: sqlx::Error| {
-        anyhow::anyhow!(
-            "cannot read the schema of {url}: {}",
-            crate::target::redact(&e.to_string())
-        )
-    };
+    let failed = |e: sqlx::Error| catalog::read_error(url, &e);
     let schemas = &config.codegen.schemas;
     // A misspelt or not yet created schema would otherwise give empty bindings silently.
     let missing: Vec<String> = sqlx::query_scalar(
