@@ -422,3 +422,37 @@ fn migrate_dev_updates_the_bindings_when_a_migration_adds_a_column() {
     );
     assert_eq!(stamp(&p.path(BINDINGS)), stamp_before);
 }
+
+/// `sql_ident` (the enums' `type_name`, which sqlx matches against the server's own
+/// spelling) quotes exactly what the server's `quote_ident` quotes.
+#[test]
+fn sql_ident_quotes_as_the_server_does() {
+    let db = TestDb::new();
+    let names = [
+        "plain",
+        "with$dollar",
+        "_under",
+        "Mixed",
+        "2fa",
+        "order",
+        "user",
+        "int",
+        "café",
+        "a\"b",
+        "has space",
+        "value",
+    ];
+    let url = DbUrl::parse(&db.url()).unwrap();
+    let server: Vec<String> = runtime().block_on(async {
+        let mut conn = pgshift::db::connect(&url).await.unwrap();
+        let quoted = sqlx::query_scalar("SELECT quote_ident(n) FROM unnest($1::text[]) n")
+            .bind(names)
+            .fetch_all(&mut conn)
+            .await
+            .unwrap();
+        pgshift::db::close(conn).await;
+        quoted
+    });
+    let ours: Vec<String> = names.iter().map(|n| codegen::names::sql_ident(n)).collect();
+    assert_eq!(ours, server);
+}
