@@ -58,10 +58,19 @@ fn runtime() -> tokio::runtime::Runtime {
 /// and the test fails with the diff, so a rerun passes and the change shows in review.
 #[test]
 fn example_bindings_are_fresh() {
+    // The repository's own configuration, exactly as `cargo xtask generate` reads it.
+    let config = Config::discover(&repo_root()).unwrap();
     let db = example_db();
-    let code = codegen::render(&introspect(&db, &["public"]), &Codegen::default()).unwrap();
-    let path = repo_root().join("crates/db-schema/src/generated.rs");
-    let label = "crates/db-schema/src/generated.rs";
+    let schemas: Vec<&str> = config.codegen.schemas.iter().map(String::as_str).collect();
+    let code = codegen::render(&introspect(&db, &schemas), &config.codegen).unwrap();
+    let path = config.paths.bindings.clone();
+    let label = path
+        .strip_prefix(&config.root)
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .to_string();
+    let label = label.as_str();
     if let Some(diff) = codegen::stale_diff(&path, label, &code).unwrap() {
         codegen::write_if_changed(&path, &code).unwrap();
         panic!(
