@@ -261,6 +261,11 @@ fn fixture_bindings_match_the_reviewed_snapshots() {
     let all = introspect(&db, &["public", "types"]);
     let chrono = codegen::render(&all, &options(DateTimeCrate::Chrono, false)).unwrap();
     expect_test::expect_file!["fixtures/codegen/bindings_chrono.rs"].assert_eq(&chrono);
+    // Tables are named before enums: the table "Mood" keeps `Mood`, the enum `mood` yields.
+    assert!(
+        chrono.contains("pub struct Mood {") && chrono.contains("pub enum MoodEnum {"),
+        "{chrono}"
+    );
 
     let public = introspect(&db, &["public"]);
     let time = codegen::render(&public, &options(DateTimeCrate::Time, true)).unwrap();

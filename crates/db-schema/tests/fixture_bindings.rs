@@ -63,7 +63,7 @@ async fn awkward_names_round_trip_with_chrono_and_with_time_and_serde() {
     let (_cluster, url) = fixture_database();
     let mut conn = PgConnection::connect(&url).await.unwrap();
 
-    use chrono_bindings::{Mood, OrderItems, Priority, User};
+    use chrono_bindings::{MoodEnum as Mood, OrderItems, Priority, User};
     let created = chrono::DateTime::from_timestamp_micros(1_764_000_000_123_456).unwrap();
     let item = OrderItems {
         id: 1,
@@ -120,9 +120,9 @@ async fn awkward_names_round_trip_with_chrono_and_with_time_and_serde() {
     assert_eq!(
         read.moods,
         [
-            time_serde_bindings::Mood::Sad,
-            time_serde_bindings::Mood::Sad2,
-            time_serde_bindings::Mood::MixedUp
+            time_serde_bindings::MoodEnum::Sad,
+            time_serde_bindings::MoodEnum::Sad2,
+            time_serde_bindings::MoodEnum::MixedUp
         ]
     );
     let json = serde_json::to_value(&read).unwrap();
