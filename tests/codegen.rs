@@ -470,3 +470,56 @@ fn sql_ident_quotes_as_the_server_does() {
     let ours: Vec<String> = names.iter().map(|n| codegen::names::sql_ident(n)).collect();
     assert_eq!(ours, server);
 }
+
+/// An array of a domain reaches the client as the domain's array type, which sqlx will
+/// not decode into `Vec<base>`: generation refuses it and says what to do instead.
+#[test]
+fn an_array_of_a_domain_is_an_error_that_says_what_to_do() {
+    let p = Project::new();
+    p.db.sql(
+        "CREATE DOMAIN positive_int AS integer CHECK (VALUE > 0); \
+         CREATE DOMAIN rating AS positive_int CHECK (VALUE <= 5); \
+         CREATE TABLE review (id int PRIMARY KEY, score positive_int, scores rating[])",
+    );
+    let err = p.xtask(["generate"]).fails_with(1);
+    assert!(
+        err.contains("column review.scores of type `public.rating[]` is an array of a domain")
+            && err.contains("`column::integer[]`")
+            && err.contains("map \"rating\" under [codegen.types]"),
+        "{err}"
+    );
+    assert!(!p.path(BINDINGS).exists(), "nothing is written on error");
+
+    // What the error rules out does fail at runtime: sqlx refuses the row.
+    let url = DbUrl::parse(&p.db.url()).unwrap();
+    runtime().block_on(async {
+        let mut conn = pgshift::db::connect(&url).await.unwrap();
+        let refused = sqlx::query_scalar::<_, Vec<i32>>("SELECT '{1,2}'::rating[]")
+            .fetch_one(&mut conn)
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(refused.contains("not compatible"), "{refused}");
+        // The cast the error suggests reads fine.
+        let cast: Vec<i32> = sqlx::query_scalar("SELECT '{1,2}'::rating[]::integer[]")
+            .fetch_one(&mut conn)
+            .await
+            .unwrap();
+        assert_eq!(cast, [1, 2]);
+        pgshift::db::close(conn).await;
+    });
+
+    // A scalar domain is fine (PostgreSQL reports its base type); an override maps the
+    // array's domain to a type of the user's.
+    p.append(
+        "pgshift.toml",
+        "\n[codegen.types]\nrating = \"my_types::Rating\"\n",
+    );
+    p.xtask(["generate"]).ok();
+    let code = p.read(BINDINGS);
+    assert!(code.contains("pub score: Option<i32>,"), "{code}");
+    assert!(
+        code.contains("pub scores: Option<Vec<my_types::Rating>>,"),
+        "{code}"
+    );
+}

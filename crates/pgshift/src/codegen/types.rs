@@ -100,6 +100,16 @@ impl<'a> TypeMapper<'a> {
                 }
             }
             TypeKind::Domain => {
+                // PostgreSQL reports a scalar domain as its base type, but an array of a
+                // domain as the domain's own array type, which no built-in mapping accepts.
+                if dims > 0 {
+                    return Err(CodegenError::DomainArray {
+                        column: column.to_string(),
+                        sql_type: ty.sql.clone(),
+                        base_array: self.base_array(ty),
+                        type_name: ty.name.clone(),
+                    });
+                }
                 if let Some(domain) = self.catalog.find_domain(&ty.schema, &ty.name) {
                     return self.element(column, &domain.base, dims + domain.base.dims);
                 }
@@ -116,6 +126,22 @@ impl<'a> TypeMapper<'a> {
             sql_type: ty.sql.clone(),
             type_name: ty.name.clone(),
         })
+    }
+
+    /// The SQL array type under a chain of domains: `integer[]` for `rating[]`.
+    fn base_array(&self, ty: &ColumnType) -> String {
+        let mut base = ty;
+        while base.kind == TypeKind::Domain {
+            match self.catalog.find_domain(&base.schema, &base.name) {
+                Some(domain) => base = &domain.base,
+                None => break,
+            }
+        }
+        let sql = base.sql.trim_end_matches("[]");
+        format!(
+            "{sql}{}",
+            "[]".repeat(ty.dims.max(1) as usize + base.dims as usize)
+        )
     }
 
     fn builtin(&self, ty: &ColumnType) -> Option<RustType> {
