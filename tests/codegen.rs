@@ -253,7 +253,7 @@ fn options(datetime: DateTimeCrate, serde: bool) -> Codegen {
 }
 
 /// Every mapped type and every awkward name, generated with both date-time crates, with
-/// and without serde. The outputs are reviewed snapshots (UPDATE_EXPECT=1 rewrites them);
+/// and without serde, with and without nullable array elements. The outputs are reviewed snapshots (UPDATE_EXPECT=1 rewrites them);
 /// crates/db-schema/tests/fixture_bindings.rs compiles them and round-trips rows.
 #[test]
 fn fixture_bindings_match_the_reviewed_snapshots() {
@@ -270,6 +270,20 @@ fn fixture_bindings_match_the_reviewed_snapshots() {
     let public = introspect(&db, &["public"]);
     let time = codegen::render(&public, &options(DateTimeCrate::Time, true)).unwrap();
     expect_test::expect_file!["fixtures/codegen/bindings_time_serde.rs"].assert_eq(&time);
+
+    // Every schema with time and without serde (serde rejects `money` of the types
+    // schema), arrays with nullable elements.
+    let time_nullable = Codegen {
+        nullable_array_elements: true,
+        ..options(DateTimeCrate::Time, false)
+    };
+    let time = codegen::render(&all, &time_nullable).unwrap();
+    expect_test::expect_file!["fixtures/codegen/bindings_time.rs"].assert_eq(&time);
+    assert!(
+        time.contains("pub c_int4_array: Vec<Option<i32>>,")
+            && time.contains("pub moods: Vec<Option<MoodEnum>>,"),
+        "{time}"
+    );
 
     // Rendering is a pure function of the catalog.
     assert_eq!(

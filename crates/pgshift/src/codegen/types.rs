@@ -67,7 +67,11 @@ impl<'a> TypeMapper<'a> {
                     rust.path = "sqlx::postgres::types::PgCiText".into();
                     rust.serde = false;
                 }
-                rust.path = format!("Vec<{}>", rust.path);
+                rust.path = if self.options.nullable_array_elements {
+                    format!("Vec<Option<{}>>", rust.path)
+                } else {
+                    format!("Vec<{}>", rust.path)
+                };
             }
             _ => {
                 return Err(CodegenError::MultiDimensional {
