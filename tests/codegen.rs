@@ -229,18 +229,17 @@ fn example_catalog_is_complete_and_deterministic() {
 
 fn fixture_db() -> TestDb {
     let db = TestDb::new();
-    let schema = repo_root().join("tests/fixtures/codegen/schema.sql");
-    let psql = pgshift::pgbin::PgBin::client("psql").unwrap();
-    let out = std::process::Command::new(psql)
-        .args(["-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", &db.url(), "-f"])
-        .arg(&schema)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let path = repo_root().join("tests/fixtures/codegen/schema.sql");
+    let sql = std::fs::read_to_string(&path).unwrap();
+    let url = DbUrl::parse(&db.url()).unwrap();
+    runtime().block_on(async {
+        let mut conn = pgshift::db::connect(&url).await.unwrap();
+        sqlx::raw_sql(&sql)
+            .execute(&mut conn)
+            .await
+            .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        pgshift::db::close(conn).await;
+    });
     db
 }
 

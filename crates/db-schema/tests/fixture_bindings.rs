@@ -16,38 +16,10 @@ mod time_serde_bindings;
 #[path = "../../../tests/fixtures/codegen/bindings_time.rs"]
 mod time_bindings;
 
-use std::path::Path;
-use std::process::Command;
+mod common;
 
-use pgshift::local::ScratchCluster;
 use rust_decimal::Decimal;
 use sqlx::{Connection, PgConnection};
-
-fn fixture_database() -> (ScratchCluster, String) {
-    let cluster = ScratchCluster::start().unwrap();
-    let psql = pgshift::pgbin::PgBin::client("psql").unwrap();
-    let run = |url: &str, args: &[&str]| {
-        let out = Command::new(&psql)
-            .args(["-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", url])
-            .args(args)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "psql {args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    };
-    run(
-        cluster.url("postgres").expose(),
-        &["-c", "CREATE DATABASE fixture"],
-    );
-    let url = cluster.url("fixture").expose().to_string();
-    let schema =
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/codegen/schema.sql");
-    run(&url, &["-f", schema.to_str().unwrap()]);
-    (cluster, url)
-}
 
 /// `INSERT INTO "Order Items" ("ID", ...) VALUES ($1, ...)` from the generated constants.
 fn insert_sql(table: &str, columns: &[&str]) -> String {
@@ -70,8 +42,8 @@ fn insert_sql_in(schema: &str, table: &str, columns: &[&str]) -> String {
 
 #[tokio::test]
 async fn awkward_names_round_trip_with_chrono_and_with_time_and_serde() {
-    let (_cluster, url) = fixture_database();
-    let mut conn = PgConnection::connect(&url).await.unwrap();
+    let (_cluster, url) = common::fixture_database().await;
+    let mut conn = PgConnection::connect(url.expose()).await.unwrap();
 
     use chrono_bindings::{MoodEnum as Mood, OrderItems, Priority, User};
     let created = chrono::DateTime::from_timestamp_micros(1_764_000_000_123_456).unwrap();
@@ -187,8 +159,8 @@ async fn every_type_round_trips_with_chrono_and_with_time() {
     use sqlx::types::chrono::{DateTime, FixedOffset, NaiveDate, NaiveTime, Utc};
     use std::ops::Bound::{Excluded, Included};
 
-    let (_cluster, url) = fixture_database();
-    let mut conn = PgConnection::connect(&url).await.unwrap();
+    let (_cluster, url) = common::fixture_database().await;
+    let mut conn = PgConnection::connect(url.expose()).await.unwrap();
     let id: i64 = sqlx::query_scalar(EVERY_TYPE_ROW)
         .fetch_one(&mut conn)
         .await
