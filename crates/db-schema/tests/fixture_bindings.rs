@@ -154,6 +154,8 @@ const EVERY_TYPE_ROW: &str = r#"INSERT INTO types.every_type (
 /// chrono one compared with the values written, the time one (every schema, no serde,
 /// nullable array elements) written back with binds and read again.
 #[tokio::test]
+// Every field is bound by reference alike, Copy or not: one uniform list to review.
+#[allow(clippy::needless_borrows_for_generic_args)]
 async fn every_type_round_trips_with_chrono_and_with_time() {
     use sqlx::postgres::types::*;
     use sqlx::types::chrono::{DateTime, FixedOffset, NaiveDate, NaiveTime, Utc};
