@@ -59,7 +59,7 @@ fn runtime() -> tokio::runtime::Runtime {
 #[test]
 fn example_bindings_are_fresh() {
     // The repository's own configuration, exactly as `cargo xtask generate` reads it.
-    let config = Config::discover(&repo_root()).unwrap();
+    let config = Config::discover(repo_root()).unwrap();
     let db = example_db();
     let schemas: Vec<&str> = config.codegen.schemas.iter().map(String::as_str).collect();
     let code = codegen::render(&introspect(&db, &schemas), &config.codegen).unwrap();
