@@ -58,10 +58,19 @@ fn runtime() -> tokio::runtime::Runtime {
 /// and the test fails with the diff, so a rerun passes and the change shows in review.
 #[test]
 fn example_bindings_are_fresh() {
+    // The repository's own configuration, exactly as `cargo xtask generate` reads it.
+    let config = Config::discover(repo_root()).unwrap();
     let db = example_db();
-    let code = codegen::render(&introspect(&db, &["public"]), &Codegen::default()).unwrap();
-    let path = repo_root().join("crates/db-schema/src/generated.rs");
-    let label = "crates/db-schema/src/generated.rs";
+    let schemas: Vec<&str> = config.codegen.schemas.iter().map(String::as_str).collect();
+    let code = codegen::render(&introspect(&db, &schemas), &config.codegen).unwrap();
+    let path = config.paths.bindings.clone();
+    let label = path
+        .strip_prefix(&config.root)
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .to_string();
+    let label = label.as_str();
     if let Some(diff) = codegen::stale_diff(&path, label, &code).unwrap() {
         codegen::write_if_changed(&path, &code).unwrap();
         panic!(
@@ -220,18 +229,17 @@ fn example_catalog_is_complete_and_deterministic() {
 
 fn fixture_db() -> TestDb {
     let db = TestDb::new();
-    let schema = repo_root().join("tests/fixtures/codegen/schema.sql");
-    let psql = pgshift::pgbin::PgBin::client("psql").unwrap();
-    let out = std::process::Command::new(psql)
-        .args(["-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", &db.url(), "-f"])
-        .arg(&schema)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let path = repo_root().join("tests/fixtures/codegen/schema.sql");
+    let sql = std::fs::read_to_string(&path).unwrap();
+    let url = DbUrl::parse(&db.url()).unwrap();
+    runtime().block_on(async {
+        let mut conn = pgshift::db::connect(&url).await.unwrap();
+        sqlx::raw_sql(&sql)
+            .execute(&mut conn)
+            .await
+            .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        pgshift::db::close(conn).await;
+    });
     db
 }
 
@@ -244,7 +252,7 @@ fn options(datetime: DateTimeCrate, serde: bool) -> Codegen {
 }
 
 /// Every mapped type and every awkward name, generated with both date-time crates, with
-/// and without serde. The outputs are reviewed snapshots (UPDATE_EXPECT=1 rewrites them);
+/// and without serde, with and without nullable array elements. The outputs are reviewed snapshots (UPDATE_EXPECT=1 rewrites them);
 /// crates/db-schema/tests/fixture_bindings.rs compiles them and round-trips rows.
 #[test]
 fn fixture_bindings_match_the_reviewed_snapshots() {
@@ -252,10 +260,29 @@ fn fixture_bindings_match_the_reviewed_snapshots() {
     let all = introspect(&db, &["public", "types"]);
     let chrono = codegen::render(&all, &options(DateTimeCrate::Chrono, false)).unwrap();
     expect_test::expect_file!["fixtures/codegen/bindings_chrono.rs"].assert_eq(&chrono);
+    // Tables are named before enums: the table "Mood" keeps `Mood`, the enum `mood` yields.
+    assert!(
+        chrono.contains("pub struct Mood {") && chrono.contains("pub enum MoodEnum {"),
+        "{chrono}"
+    );
 
     let public = introspect(&db, &["public"]);
     let time = codegen::render(&public, &options(DateTimeCrate::Time, true)).unwrap();
     expect_test::expect_file!["fixtures/codegen/bindings_time_serde.rs"].assert_eq(&time);
+
+    // Every schema with time and without serde (serde rejects `money` of the types
+    // schema), arrays with nullable elements.
+    let time_nullable = Codegen {
+        nullable_array_elements: true,
+        ..options(DateTimeCrate::Time, false)
+    };
+    let time = codegen::render(&all, &time_nullable).unwrap();
+    expect_test::expect_file!["fixtures/codegen/bindings_time.rs"].assert_eq(&time);
+    assert!(
+        time.contains("pub c_int4_array: Vec<Option<i32>>,")
+            && time.contains("pub moods: Vec<Option<MoodEnum>>,"),
+        "{time}"
+    );
 
     // Rendering is a pure function of the catalog.
     assert_eq!(
@@ -421,4 +448,91 @@ fn migrate_dev_updates_the_bindings_when_a_migration_adds_a_column() {
         support::text(&out)
     );
     assert_eq!(stamp(&p.path(BINDINGS)), stamp_before);
+}
+
+/// `sql_ident` (the enums' `type_name`, which sqlx matches against the server's own
+/// spelling) quotes exactly what the server's `quote_ident` quotes.
+#[test]
+fn sql_ident_quotes_as_the_server_does() {
+    let db = TestDb::new();
+    let names = [
+        "plain",
+        "with$dollar",
+        "_under",
+        "Mixed",
+        "2fa",
+        "order",
+        "user",
+        "int",
+        "café",
+        "a\"b",
+        "has space",
+        "value",
+    ];
+    let url = DbUrl::parse(&db.url()).unwrap();
+    let server: Vec<String> = runtime().block_on(async {
+        let mut conn = pgshift::db::connect(&url).await.unwrap();
+        let quoted = sqlx::query_scalar("SELECT quote_ident(n) FROM unnest($1::text[]) n")
+            .bind(names)
+            .fetch_all(&mut conn)
+            .await
+            .unwrap();
+        pgshift::db::close(conn).await;
+        quoted
+    });
+    let ours: Vec<String> = names.iter().map(|n| codegen::names::sql_ident(n)).collect();
+    assert_eq!(ours, server);
+}
+
+/// An array of a domain reaches the client as the domain's array type, which sqlx will
+/// not decode into `Vec<base>`: generation refuses it and says what to do instead.
+#[test]
+fn an_array_of_a_domain_is_an_error_that_says_what_to_do() {
+    let p = Project::new();
+    p.db.sql(
+        "CREATE DOMAIN positive_int AS integer CHECK (VALUE > 0); \
+         CREATE DOMAIN rating AS positive_int CHECK (VALUE <= 5); \
+         CREATE TABLE review (id int PRIMARY KEY, score positive_int, scores rating[])",
+    );
+    let err = p.xtask(["generate"]).fails_with(1);
+    assert!(
+        err.contains("column review.scores of type `public.rating[]` is an array of a domain")
+            && err.contains("`column::integer[]`")
+            && err.contains("map \"rating\" under [codegen.types]"),
+        "{err}"
+    );
+    assert!(!p.path(BINDINGS).exists(), "nothing is written on error");
+
+    // What the error rules out does fail at runtime: sqlx refuses the row.
+    let url = DbUrl::parse(&p.db.url()).unwrap();
+    runtime().block_on(async {
+        let mut conn = pgshift::db::connect(&url).await.unwrap();
+        let refused = sqlx::query_scalar::<_, Vec<i32>>("SELECT '{1,2}'::rating[]")
+            .fetch_one(&mut conn)
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(refused.contains("not compatible"), "{refused}");
+        // The cast the error suggests reads fine.
+        let cast: Vec<i32> = sqlx::query_scalar("SELECT '{1,2}'::rating[]::integer[]")
+            .fetch_one(&mut conn)
+            .await
+            .unwrap();
+        assert_eq!(cast, [1, 2]);
+        pgshift::db::close(conn).await;
+    });
+
+    // A scalar domain is fine (PostgreSQL reports its base type); an override maps the
+    // array's domain to a type of the user's.
+    p.append(
+        "pgshift.toml",
+        "\n[codegen.types]\nrating = \"my_types::Rating\"\n",
+    );
+    p.xtask(["generate"]).ok();
+    let code = p.read(BINDINGS);
+    assert!(code.contains("pub score: Option<i32>,"), "{code}");
+    assert!(
+        code.contains("pub scores: Option<Vec<my_types::Rating>>,"),
+        "{code}"
+    );
 }

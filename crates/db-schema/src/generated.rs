@@ -15,11 +15,11 @@ pub enum ConsultationType {
 /// Table `availability_override`.
 #[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
 pub struct AvailabilityOverride {
-    pub id: uuid::Uuid,
-    pub doctor_id: uuid::Uuid,
-    pub date: chrono::NaiveDate,
-    pub start_time: chrono::NaiveTime,
-    pub end_time: chrono::NaiveTime,
+    pub id: sqlx::types::Uuid,
+    pub doctor_id: sqlx::types::Uuid,
+    pub date: sqlx::types::chrono::NaiveDate,
+    pub start_time: sqlx::types::chrono::NaiveTime,
+    pub end_time: sqlx::types::chrono::NaiveTime,
     pub is_available: bool,
     pub reason: Option<String>,
 }
@@ -60,12 +60,12 @@ impl AvailabilityOverride {
 /// Table `doctor`.
 #[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
 pub struct Doctor {
-    pub id: uuid::Uuid,
+    pub id: sqlx::types::Uuid,
     pub name: String,
     pub email: String,
     /// Free text, e.g. cardiology; null for general practice
     pub specialization: Option<String>,
-    pub created_at: chrono::DateTime<chrono::Utc>,
+    pub created_at: sqlx::types::chrono::DateTime<sqlx::types::chrono::Utc>,
     /// Years in practice; null when unknown
     pub years_of_experience: Option<i32>,
     pub consultation_types: Vec<ConsultationType>,

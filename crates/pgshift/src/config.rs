@@ -144,6 +144,9 @@ pub struct Codegen {
     pub datetime: DateTimeCrate,
     /// PostgreSQL type name -> Rust path overrides.
     pub types: BTreeMap<String, String>,
+    /// Generate `Vec<Option<T>>` for arrays, whose elements PostgreSQL cannot declare NOT
+    /// NULL; `Vec<T>` (the default) fails to read an array holding a NULL.
+    pub nullable_array_elements: bool,
 }
 
 impl Default for Config {
@@ -201,6 +204,7 @@ impl Default for Codegen {
             serde: false,
             datetime: DateTimeCrate::Chrono,
             types: BTreeMap::new(),
+            nullable_array_elements: false,
         }
     }
 }

@@ -240,12 +240,18 @@ pub async fn introspect(
 /// Connects to `url` and reads the catalog of `schemas`.
 pub async fn read(url: &DbUrl, schemas: &[String]) -> anyhow::Result<Catalog> {
     let mut conn = crate::db::connect(url).await?;
-    let catalog = introspect(&mut conn, schemas).await.map_err(|e| {
-        anyhow::anyhow!(
-            "cannot read the schema of {url}: {}",
-            crate::target::redact(&e.to_string())
-        )
-    })?;
+    let catalog = introspect(&mut conn, schemas)
+        .await
+        .map_err(|e| read_error(url, &e))?;
     crate::db::close(conn).await;
     Ok(catalog)
+}
+
+/// The error for a failed catalog read of `url`, redacted (a server error can echo a
+/// connection string).
+pub(crate) fn read_error(url: &DbUrl, e: &sqlx::Error) -> anyhow::Error {
+    anyhow::anyhow!(
+        "cannot read the schema of {url}: {}",
+        crate::target::redact(&e.to_string())
+    )
 }

@@ -42,12 +42,9 @@ pub fn render(catalog: &Catalog, options: &Codegen) -> Result<String, CodegenErr
         pascal_case(&full).unwrap_or_else(|| fallback.to_string())
     };
 
+    // Tables, then views, then enums: a new enum never renames an existing struct (the
+    // enum takes the `Enum` suffix instead), and tables are the names code uses most.
     let mut scope = Scope::for_types();
-    let mut enum_names = BTreeMap::new();
-    for e in &catalog.enums {
-        let name = scope.take(&type_base(&e.schema, &e.name, "Enum"), "Enum");
-        enum_names.insert((e.schema.clone(), e.name.clone()), name);
-    }
     let table_names: Vec<String> = catalog
         .tables
         .iter()
@@ -58,6 +55,11 @@ pub fn render(catalog: &Catalog, options: &Codegen) -> Result<String, CodegenErr
         .iter()
         .map(|v| scope.take(&type_base(&v.schema, &v.name, "View"), "View"))
         .collect();
+    let mut enum_names = BTreeMap::new();
+    for e in &catalog.enums {
+        let name = scope.take(&type_base(&e.schema, &e.name, "Enum"), "Enum");
+        enum_names.insert((e.schema.clone(), e.name.clone()), name);
+    }
 
     let mapper = TypeMapper::new(catalog, options, &enum_names);
     // One string per enum and per relation, so that formatting can be split at items.

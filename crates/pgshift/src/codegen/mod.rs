@@ -44,6 +44,14 @@ pub enum CodegenError {
         sql_type: String,
         dims: u32,
     },
+    #[error("column {column} of type `{sql_type}` is an array of a domain, which PostgreSQL sends as the domain's array type and sqlx refuses to decode into Vec of the domain's base type; cast it in the query (`column::{base_array}`), or map {type_name:?} under [codegen.types] to a type that implements sqlx's Type and PgHasArrayType for the domain")]
+    DomainArray {
+        column: String,
+        sql_type: String,
+        /// The array type of the domain's underlying base type, e.g. `integer[]`.
+        base_array: String,
+        type_name: String,
+    },
     #[error("column {column} of type `{sql_type}` maps to {rust_type}, which does not implement serde's traits; set [codegen] serde = false, or map {type_name:?} under [codegen.types] to a type that does")]
     NoSerde {
         column: String,
@@ -151,12 +159,7 @@ async fn introspect(
     config: &Config,
     url: &DbUrl,
 ) -> anyhow::Result<Catalog> {
-    let failed = |e: sqlx::Error| {
-        anyhow::anyhow!(
-            "cannot read the schema of {url}: {}",
-            crate::target::redact(&e.to_string())
-        )
-    };
+    let failed = |e: sqlx::Error| catalog::read_error(url, &e);
     let schemas = &config.codegen.schemas;
     // A misspelt or not yet created schema would otherwise give empty bindings silently.
     let missing: Vec<String> = sqlx::query_scalar(

@@ -38,8 +38,9 @@ const SQL_KEYWORDS: &str = "all analyse analyze and any array as asc asymmetric 
     xmlserialize xmltable";
 
 /// An SQL identifier as PostgreSQL's `quote_ident` writes it: quoted unless it is all
-/// lowercase letters, digits and underscores, starts with neither a digit nor `$`, and is
-/// not a keyword. sqlx resolves `type_name`s with `::regtype`, which needs exactly this.
+/// ASCII lowercase letters, digits and underscores, does not start with a digit, and is
+/// not a keyword. `$` is legal in an unquoted identifier but quote_ident still quotes it,
+/// and so must we. sqlx resolves `type_name`s with `::regtype`, which needs exactly this.
 pub fn sql_ident(name: &str) -> String {
     let plain = name
         .chars()
@@ -47,7 +48,7 @@ pub fn sql_ident(name: &str) -> String {
         .is_some_and(|c| c.is_ascii_lowercase() || c == '_')
         && name
             .chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '$')
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
         && !SQL_KEYWORDS.split_ascii_whitespace().any(|k| k == name);
     if plain {
         name.to_string()
@@ -205,6 +206,8 @@ mod tests {
         assert_eq!(sql_ident("Priority"), "\"Priority\"");
         assert_eq!(sql_ident("2fa"), "\"2fa\"");
         assert_eq!(sql_ident("a\"b"), "\"a\"\"b\"");
+        assert_eq!(sql_ident("price$usd"), "\"price$usd\"");
+        assert_eq!(sql_ident("café"), "\"café\"");
     }
 
     #[test]

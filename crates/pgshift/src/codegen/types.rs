@@ -67,7 +67,11 @@ impl<'a> TypeMapper<'a> {
                     rust.path = "sqlx::postgres::types::PgCiText".into();
                     rust.serde = false;
                 }
-                rust.path = format!("Vec<{}>", rust.path);
+                rust.path = if self.options.nullable_array_elements {
+                    format!("Vec<Option<{}>>", rust.path)
+                } else {
+                    format!("Vec<{}>", rust.path)
+                };
             }
             _ => {
                 return Err(CodegenError::MultiDimensional {
@@ -100,6 +104,16 @@ impl<'a> TypeMapper<'a> {
                 }
             }
             TypeKind::Domain => {
+                // PostgreSQL reports a scalar domain as its base type, but an array of a
+                // domain as the domain's own array type, which no built-in mapping accepts.
+                if dims > 0 {
+                    return Err(CodegenError::DomainArray {
+                        column: column.to_string(),
+                        sql_type: ty.sql.clone(),
+                        base_array: self.base_array(ty),
+                        type_name: ty.name.clone(),
+                    });
+                }
                 if let Some(domain) = self.catalog.find_domain(&ty.schema, &ty.name) {
                     return self.element(column, &domain.base, dims + domain.base.dims);
                 }
@@ -118,12 +132,37 @@ impl<'a> TypeMapper<'a> {
         })
     }
 
+    /// The SQL array type under a chain of domains: `integer[]` for `rating[]`.
+    fn base_array(&self, ty: &ColumnType) -> String {
+        let mut base = ty;
+        while base.kind == TypeKind::Domain {
+            match self.catalog.find_domain(&base.schema, &base.name) {
+                Some(domain) => base = &domain.base,
+                None => break,
+            }
+        }
+        let sql = base.sql.trim_end_matches("[]");
+        format!(
+            "{sql}{}",
+            "[]".repeat(ty.dims.max(1) as usize + base.dims as usize)
+        )
+    }
+
     fn builtin(&self, ty: &ColumnType) -> Option<RustType> {
         let chrono = self.options.datetime == DateTimeCrate::Chrono;
+        // sqlx's re-exports (`sqlx::types::...`) rather than the crates themselves, so the
+        // bindings name exactly the versions sqlx implements its traits for, whatever
+        // versions the application depends on, and need no dependency but sqlx.
         let pick = |c: &str, t: &str| if chrono { c.to_string() } else { t.to_string() };
-        let date = pick("chrono::NaiveDate", "time::Date");
-        let timestamp = pick("chrono::NaiveDateTime", "time::PrimitiveDateTime");
-        let timestamptz = pick("chrono::DateTime<chrono::Utc>", "time::OffsetDateTime");
+        let date = pick("sqlx::types::chrono::NaiveDate", "sqlx::types::time::Date");
+        let timestamp = pick(
+            "sqlx::types::chrono::NaiveDateTime",
+            "sqlx::types::time::PrimitiveDateTime",
+        );
+        let timestamptz = pick(
+            "sqlx::types::chrono::DateTime<sqlx::types::chrono::Utc>",
+            "sqlx::types::time::OffsetDateTime",
+        );
         let sqlx = |name: &str, serde: bool| {
             Some(RustType::new(
                 &format!("sqlx::postgres::types::{name}"),
@@ -151,27 +190,30 @@ impl<'a> TypeMapper<'a> {
             "int8" => plain("i64"),
             "float4" => plain("f32"),
             "float8" => plain("f64"),
-            "numeric" => plain("rust_decimal::Decimal"),
+            "numeric" => plain("sqlx::types::Decimal"),
             "oid" => sqlx("Oid", true),
             "money" => sqlx("PgMoney", false),
             "text" | "varchar" | "bpchar" | "name" => plain("String"),
             "bytea" => plain("Vec<u8>"),
-            "uuid" => plain("uuid::Uuid"),
-            "json" | "jsonb" => plain("serde_json::Value"),
+            "uuid" => plain("sqlx::types::Uuid"),
+            "json" | "jsonb" => plain("sqlx::types::JsonValue"),
             "date" => plain(&date),
-            "time" => plain(&pick("chrono::NaiveTime", "time::Time")),
+            "time" => plain(&pick(
+                "sqlx::types::chrono::NaiveTime",
+                "sqlx::types::time::Time",
+            )),
             "timetz" => sqlx(
                 &pick(
-                    "PgTimeTz<chrono::NaiveTime, chrono::FixedOffset>",
-                    "PgTimeTz<time::Time, time::UtcOffset>",
+                    "PgTimeTz<sqlx::types::chrono::NaiveTime, sqlx::types::chrono::FixedOffset>",
+                    "PgTimeTz<sqlx::types::time::Time, sqlx::types::time::UtcOffset>",
                 ),
                 false,
             ),
             "timestamp" => plain(&timestamp),
             "timestamptz" => plain(&timestamptz),
             "interval" => sqlx("PgInterval", false),
-            "inet" | "cidr" => plain("ipnetwork::IpNetwork"),
-            "bit" | "varbit" => Some(RustType::new("bit_vec::BitVec", false)),
+            "inet" | "cidr" => plain("sqlx::types::ipnetwork::IpNetwork"),
+            "bit" | "varbit" => Some(RustType::new("sqlx::types::BitVec", false)),
             "point" => sqlx("PgPoint", false),
             "line" => sqlx("PgLine", false),
             "lseg" => sqlx("PgLSeg", false),
@@ -181,7 +223,7 @@ impl<'a> TypeMapper<'a> {
             "circle" => sqlx("PgCircle", false),
             "int4range" => sqlx("PgRange<i32>", false),
             "int8range" => sqlx("PgRange<i64>", false),
-            "numrange" => sqlx("PgRange<rust_decimal::Decimal>", false),
+            "numrange" => sqlx("PgRange<sqlx::types::Decimal>", false),
             "daterange" => sqlx(&format!("PgRange<{date}>"), false),
             "tsrange" => sqlx(&format!("PgRange<{timestamp}>"), false),
             "tstzrange" => sqlx(&format!("PgRange<{timestamptz}>"), false),
