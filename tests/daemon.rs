@@ -336,7 +336,7 @@ fn bad_sql_is_reported_then_the_fixed_file_is_applied() {
         "migrations/20260101000000_bad.sql",
         "CREATE TABLE ok_part (id int);\n\nCREATE TABLE broken (id int,, x);\n",
     );
-    let log = w.wait_for("20260101000000_bad.sql");
+    w.wait_for("20260101000000_bad.sql");
     let log = w.wait_until(|l| l.contains("line 3"), "the error with its line");
     assert!(log.contains("syntax error"), "{log}");
     // Nothing of the failed file is applied.
