@@ -27,7 +27,8 @@ use crate::target::Target;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Mode {
     /// `migrate-dev` and the daemon: local only; a failed transactional migration (nothing of
-    /// it applied) is simply retried once its file changed.
+    /// it applied) is retried on every run, edited or not: retrying it is harmless (it fails
+    /// the same way until its file or the database changes).
     Dev,
     /// `migrate-deploy`: any environment; records the marker; anything failed blocks until
     /// `migrate-resolve`.

@@ -29,8 +29,12 @@ pub struct MigrationFailure {
     pub code: Option<String>,
     /// It was waiting for a lock held by another session (`lock_timeout`).
     pub lock_wait: bool,
-    /// A `-- no-transaction` migration stopped after some of its statements ran.
+    /// A `-- no-transaction` migration stopped after some of its statements ran, or on a
+    /// `CONCURRENTLY` statement (which leaves an INVALID index behind): the database may hold
+    /// part of it, so its `success = false` row stays until `migrate-resolve`.
     pub partial: bool,
+    /// The failing statement was a `CONCURRENTLY` one.
+    pub concurrently: bool,
 }
 
 impl fmt::Display for MigrationFailure {
@@ -50,7 +54,16 @@ impl fmt::Display for MigrationFailure {
                  longer than [migrate] session_lock_timeout allows"
             )?;
         }
-        if self.partial {
+        if self.concurrently {
+            write!(
+                f,
+                "\nit runs outside a transaction (-- no-transaction): the statements before this one (if \
+                 any) were applied, and a failed CONCURRENTLY statement leaves its index behind, INVALID; \
+                 drop that index with `DROP INDEX CONCURRENTLY name`, fix the cause, then record the \
+                 outcome with `cargo xtask migrate-resolve --rolled-back {v}` (retry it) or `--applied {v}`",
+                v = self.version
+            )
+        } else if self.partial {
             write!(
                 f,
                 "\nit runs outside a transaction (-- no-transaction) and the statements before this one \

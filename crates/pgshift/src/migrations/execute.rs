@@ -172,13 +172,19 @@ pub(crate) async fn without_transaction(
             .position
             .and_then(|p| char_to_byte(st.sql, p))
             .map_or(st.line, |b| split::line_of(&file.sql, sent_at + b));
-        let partial = i > 0;
+        // A failed CONCURRENTLY statement is not rolled back whole: the server leaves the
+        // index it was building behind, INVALID. Retrying would then fail forever with
+        // "already exists", so the failure is kept as possibly partial (the `false` row
+        // stays) and the message says how to clean up.
+        let concurrently =
+            split::needs_no_transaction(st.sql).is_some_and(|what| what.contains("CONCURRENTLY"));
+        let partial = i > 0 || concurrently;
         if !partial {
             let _ = sqlx::raw_sql(&steps.nothing_ran).execute(&mut s.conn).await;
         }
         let message = info.message.clone();
         let statement = Some(st.text(&file.sql));
-        return Err(fail(
+        let mut failure = fail(
             s,
             file,
             actor,
@@ -188,7 +194,11 @@ pub(crate) async fn without_transaction(
             statement,
             partial,
         )
-        .await);
+        .await;
+        if let MigrateError::Failed(f) = &mut failure {
+            f.concurrently = concurrently;
+        }
+        return Err(failure);
     }
     let elapsed = started.elapsed();
     let done = sqlx::raw_sql(&format!("BEGIN; {}; COMMIT", (steps.after)(elapsed)))
@@ -239,6 +249,7 @@ async fn fail(
         message,
         code: info.code,
         partial,
+        concurrently: false,
     }))
 }
 
