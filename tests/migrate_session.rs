@@ -71,3 +71,61 @@ fn a_failed_create_index_concurrently_stays_dirty_until_resolved() {
         "t"
     );
 }
+
+#[test]
+fn session_state_set_by_a_migration_does_not_leak_into_the_next_or_the_history() {
+    let p = Project::new();
+    p.db.sql("DROP ROLE IF EXISTS pgshift_weak; CREATE ROLE pgshift_weak; CREATE SCHEMA s2");
+    p.write(
+        "migrations/1_path.sql",
+        "SET search_path = s2;\nCREATE TABLE in_s2 (id int);\n",
+    );
+    p.write(
+        "migrations/2_after_path.sql",
+        "CREATE TABLE in_public (id int);\n",
+    );
+    p.write(
+        "migrations/3_role.sql",
+        "CREATE TABLE before_role (id int);\nSET ROLE pgshift_weak;\nSET standard_conforming_strings = off;\n",
+    );
+    p.write(
+        "migrations/4_after_role.sql",
+        "CREATE TABLE after_role (id int, note text DEFAULT 'C:\\');\n",
+    );
+    p.write(
+        "migrations/5_reset_all.sql",
+        "CREATE TABLE reset_all (id int);\nRESET ALL;\n",
+    );
+    // Sent together as one batch, and one by one: the same outcome.
+    p.xtask(["migrate-dev"]).ok();
+    let tables = "SELECT string_agg(schemaname || '.' || tablename || ':' || tableowner, ' ' ORDER BY tablename) \
+                  FROM pg_tables WHERE tablename IN ('in_s2', 'in_public', 'before_role', 'after_role', 'reset_all')";
+    let owner = p.db.sql("SELECT current_user");
+    assert_eq!(
+        p.db.sql(tables),
+        format!("public.after_role:{owner} public.before_role:{owner} public.in_public:{owner} s2.in_s2:{owner} public.reset_all:{owner}")
+    );
+    assert_eq!(
+        p.db.sql("SELECT string_agg(version::text || success::text, ',' ORDER BY version) FROM public._sqlx_migrations"),
+        "1true,2true,3true,4true,5true"
+    );
+    assert_eq!(
+        p.db.sql(
+            "SELECT count(*) FROM pg_tables WHERE schemaname = 's2' AND tablename LIKE '\\_%'"
+        ),
+        "0"
+    );
+    assert_eq!(
+        p.db.sql(
+            "SELECT string_agg(db_user, ',') FROM (SELECT DISTINCT db_user FROM _pgshift_log) u"
+        ),
+        owner
+    );
+    // standard_conforming_strings was on again for migration 4: 'C:\' is a whole string.
+    assert_eq!(
+        p.db.sql("SELECT pg_get_expr(adbin, adrelid) FROM pg_attrdef WHERE adrelid = 'after_role'::regclass"),
+        "'C:\\'::text"
+    );
+    let status = p.xtask(["migrate-status"]).stdout();
+    assert!(status.contains("5 applied"), "{status}");
+}

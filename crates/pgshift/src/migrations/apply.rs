@@ -240,10 +240,10 @@ async fn apply_locked(
 ) -> Result<ApplyReport, MigrateError> {
     let actor = Actor::current(&target.env);
     if !options.dry_run {
-        let created = history::ensure_tables(&mut s.conn).await;
+        let created = history::ensure_tables(&mut s.conn, &s.schema).await;
         s.check(created, "creating the history tables")?;
     }
-    let read = history::read(&mut s.conn).await;
+    let read = history::read(&mut s.conn, &s.schema).await;
     let mut history = s.check(read, "reading the migration history")?;
     let command = options.mode.command();
     match options.mode {
@@ -261,7 +261,7 @@ async fn apply_locked(
         && history.marker.is_none()
         && !options.dry_run
     {
-        let written = marker::write(&mut s.conn, &actor).await;
+        let written = marker::write(&mut s.conn, &actor, &s.schema).await;
         s.check(written, "recording the environment marker")?;
         history.marker = Some(target.env.clone());
     }
@@ -343,7 +343,7 @@ async fn apply_locked(
             .map(|i| execute::TxJob {
                 file: pending[i],
                 statements: &checked[i],
-                bookkeeping: applied_bookkeeping(pending[i], &actor),
+                bookkeeping: applied_bookkeeping(pending[i], &actor, &s.schema),
             })
             .collect();
         for job in &jobs {
@@ -478,16 +478,17 @@ pub fn preflight(file: &MigrationFile) -> Result<Vec<Statement<'_>>, MigrateErro
 }
 
 /// The history rows of a transactional migration, written in its transaction.
-fn applied_bookkeeping(file: &MigrationFile, actor: &Actor) -> Vec<String> {
+fn applied_bookkeeping(file: &MigrationFile, actor: &Actor, schema: &str) -> Vec<String> {
     vec![
         history::sqlx_insert(
+            schema,
             file.version,
             &file.description,
             true,
             &file.checksum,
             execute::ELAPSED_NS,
         ),
-        applied_log(file, execute::ELAPSED_NS.into()).sql(actor),
+        applied_log(file, execute::ELAPSED_NS.into()).sql(actor, schema),
     ]
 }
 
@@ -499,18 +500,26 @@ async fn apply_without_transaction(
 ) -> Result<Duration, MigrateError> {
     // A row with success = false first: if the process dies part-way, the database says so,
     // and sqlx's own Migrator refuses to go on (it reports the version as dirty).
+    let schema = &s.schema.clone();
     let steps = execute::NoTxSteps {
-        before: history::sqlx_insert(file.version, &file.description, false, &file.checksum, "-1"),
+        before: history::sqlx_insert(
+            schema,
+            file.version,
+            &file.description,
+            false,
+            &file.checksum,
+            "-1",
+        ),
         after: &|elapsed: Duration| {
             format!(
-                "UPDATE _sqlx_migrations SET success = true, execution_time = {ns} WHERE version = {v}; {log}",
+                "UPDATE {schema}._sqlx_migrations SET success = true, execution_time = {ns} WHERE version = {v}; {log}",
                 ns = elapsed.as_nanos(),
                 v = file.version,
-                log = applied_log(file, elapsed.as_nanos().to_string()).sql(actor)
+                log = applied_log(file, elapsed.as_nanos().to_string()).sql(actor, schema)
             )
         },
         nothing_ran: format!(
-            "DELETE FROM _sqlx_migrations WHERE version = {} AND NOT success",
+            "DELETE FROM {schema}._sqlx_migrations WHERE version = {} AND NOT success",
             file.version
         ),
     };

@@ -58,9 +58,10 @@ impl fmt::Display for MigrationFailure {
             write!(
                 f,
                 "\nit runs outside a transaction (-- no-transaction): the statements before this one (if \
-                 any) were applied, and a failed CONCURRENTLY statement leaves its index behind, INVALID; \
-                 drop that index with `DROP INDEX CONCURRENTLY name`, fix the cause, then record the \
-                 outcome with `cargo xtask migrate-resolve --rolled-back {v}` (retry it) or `--applied {v}`",
+                 any) were applied, and a failed CONCURRENTLY statement may leave its index behind, INVALID \
+                 (`\\d table` in psql shows it); drop such an index with `DROP INDEX CONCURRENTLY name`, fix \
+                 the cause, then record the outcome with `cargo xtask migrate-resolve --rolled-back {v}` (to \
+                 retry it) or `cargo xtask migrate-resolve --applied {v}`",
                 v = self.version
             )
         } else if self.partial {

@@ -7,23 +7,32 @@ use std::time::{Duration, Instant};
 use super::error::{MigrateError, MigrationFailure};
 use super::files::MigrationFile;
 use super::history::{action, Actor, LogEntry};
-use super::session::Session;
+use super::session::{Session, CLEAN_SLATE_COMMANDS};
 use super::split::{self, Statement};
 
 /// The server-side duration of the current migration, in nanoseconds, from the start its
-/// transaction records (`STARTED`).
-pub(crate) const ELAPSED_NS: &str = "((extract(epoch from clock_timestamp()) \
-     - current_setting('pgshift.started')::numeric) * 1000000000)::bigint";
+/// transaction records (`pgshift.started`). A migration that runs `RESET ALL` clears that
+/// setting; then the duration counts from the start of the message (`statement_timestamp()`),
+/// which is longer than the migration when it was sent with others, but never an error.
+pub(crate) const ELAPSED_NS: &str = "((extract(epoch from pg_catalog.clock_timestamp()) \
+     - coalesce(nullif(pg_catalog.current_setting('pgshift.started', true), '')::numeric, \
+                extract(epoch from pg_catalog.statement_timestamp()))) * 1000000000)::bigint";
 
-/// Opens a migration's transaction: BEGIN, the session's timeouts again (a migration must
-/// not switch them off for the next one), and its start time. Four commands.
+/// Opens a migration's transaction: BEGIN, a clean session (whatever the previous migration
+/// changed in it, see `Session::clean_slate`), and its start time.
 fn opening(s: &Session) -> String {
     format!(
-        "BEGIN;\n{};\nSELECT set_config('pgshift.started', extract(epoch from clock_timestamp())::text, true);\n",
-        s.timeouts
+        "BEGIN;\n{};\nSELECT pg_catalog.set_config('pgshift.started', extract(epoch from pg_catalog.clock_timestamp())::text, true);\n",
+        s.clean_slate()
     )
 }
-const OPENING_COMMANDS: usize = 4;
+const OPENING_COMMANDS: usize = 1 + CLEAN_SLATE_COMMANDS + 1;
+
+/// Sent between a migration and its history rows: the rows are written as the user pgshift
+/// connected as, whatever role the migration switched to (a migration may `SET ROLE` to the
+/// tables' owner, who need not be allowed to write the history).
+const BOOKKEEPING_PRELUDE: &str = "RESET SESSION AUTHORIZATION;\nRESET ROLE;\n";
+const BOOKKEEPING_PRELUDE_COMMANDS: usize = 2;
 
 /// A migration file (up or down) to run in its own transaction with its history statements.
 pub(crate) struct TxJob<'a> {
@@ -66,6 +75,7 @@ pub(crate) async fn in_transactions(
         message.push_str(&job.file.sql);
         // The newline before `;` ends a `--` comment on the file's last line.
         message.push_str("\n;\n");
+        message.push_str(BOOKKEEPING_PRELUDE);
         for statement in &job.bookkeeping {
             message.push_str(statement);
             message.push_str(";\n");
@@ -73,7 +83,11 @@ pub(crate) async fn in_transactions(
         message.push_str(&format!(
             "SELECT {ELAPSED_NS} AS pgshift_elapsed_ns;\nCOMMIT;\n"
         ));
-        let count = OPENING_COMMANDS + job.statements.len() + job.bookkeeping.len() + 2;
+        let count = OPENING_COMMANDS
+            + job.statements.len()
+            + BOOKKEEPING_PRELUDE_COMMANDS
+            + job.bookkeeping.len()
+            + 2;
         spans.push((sql_at, commands, count));
         commands += count;
     }
@@ -156,7 +170,7 @@ pub(crate) async fn without_transaction(
     steps: &NoTxSteps<'_>,
 ) -> Result<Duration, MigrateError> {
     let started = Instant::now();
-    let before = format!("{}; {}", s.timeouts, steps.before);
+    let before = format!("{}; {}", s.clean_slate(), steps.before);
     let marked = sqlx::raw_sql(&before).execute(&mut s.conn).await;
     s.check(
         marked,
@@ -201,9 +215,12 @@ pub(crate) async fn without_transaction(
         return Err(failure);
     }
     let elapsed = started.elapsed();
-    let done = sqlx::raw_sql(&format!("BEGIN; {}; COMMIT", (steps.after)(elapsed)))
-        .execute(&mut s.conn)
-        .await;
+    let done = sqlx::raw_sql(&format!(
+        "BEGIN; {BOOKKEEPING_PRELUDE} {}; COMMIT",
+        (steps.after)(elapsed)
+    ))
+    .execute(&mut s.conn)
+    .await;
     s.check(done, "recording a -- no-transaction migration")?;
     Ok(elapsed)
 }
@@ -231,7 +248,9 @@ async fn fail(
         line,
         partial,
     }
-    .sql(actor);
+    .sql(actor, &s.schema);
+    // After a -- no-transaction file, whatever it changed in the session is still there.
+    let log = format!("{BOOKKEEPING_PRELUDE} {log}");
     if let Err(e) = sqlx::raw_sql(&log).execute(&mut s.conn).await {
         tracing::warn!(
             "could not record the failure of {} in _pgshift_log: {e}",

@@ -50,7 +50,7 @@ pub async fn read_status(config: &Config, target: &Target) -> Result<Status, Mig
     let files = files::discover(&config.paths.migrations)?;
     let session = session::Session::open(config, target).await?;
     let mut session = session;
-    let read = history::read(&mut session.conn).await;
+    let read = history::read(&mut session.conn, &session.schema).await;
     let history = session.check(read, "reading the migration history");
     let database = session.database.clone();
     session.close().await;
@@ -74,7 +74,7 @@ pub async fn check_local_marker(
 ) -> Result<(), MigrateError> {
     apply::require_local(target, command)?;
     let mut session = session::Session::open(config, target).await?;
-    let read = history::read(&mut session.conn).await;
+    let read = history::read(&mut session.conn, &session.schema).await;
     let history = session.check(read, "reading the environment marker");
     let database = session.database.clone();
     session.close().await;

@@ -30,7 +30,10 @@ pub async fn reset(
     // The marker, when the database exists.
     match crate::db::connect(&target.url).await {
         Ok(mut conn) => {
-            let read = history::read(&mut conn).await;
+            let read = match history::locate(&mut conn).await {
+                Ok((schema, _)) => history::read(&mut conn, &schema).await,
+                Err(e) => Err(e),
+            };
             crate::db::close(conn).await;
             let history = read.map_err(|e| MigrateError::db(&where_, "reading the marker", e))?;
             marker::check_local(config, COMMAND, &where_, history.marker.as_deref())?;
