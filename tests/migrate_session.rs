@@ -129,3 +129,64 @@ fn session_state_set_by_a_migration_does_not_leak_into_the_next_or_the_history()
     let status = p.xtask(["migrate-status"]).stdout();
     assert!(status.contains("5 applied"), "{status}");
 }
+
+#[test]
+fn a_connection_lost_mid_batch_is_not_a_failed_migration_and_leaves_no_lock() {
+    let p = Project::new();
+    for i in 1..=3 {
+        p.write(
+            &format!("migrations/{i}_sleep{i}.sql"),
+            &format!("CREATE TABLE sleep{i} (id int);\nSELECT pg_sleep(2);\n"),
+        );
+    }
+    let child = p
+        .xtask(["migrate-deploy"])
+        .command
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // While the second migration sleeps (the first is committed), cut its connection.
+    let started = Instant::now();
+    loop {
+        let sleeping = p.db.try_sql(&format!(
+            "SELECT (SELECT count(*) FROM _sqlx_migrations) || '/' || count(*) FROM pg_stat_activity \
+             WHERE datname = '{}' AND application_name = 'pgshift' AND wait_event = 'PgSleep'",
+            p.db.name
+        ));
+        if sleeping.as_deref() == Ok("1/1") {
+            break;
+        }
+        assert!(started.elapsed() < Duration::from_secs(15), "{sleeping:?}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    p.db.sql(&format!(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{}' AND application_name = 'pgshift'",
+        p.db.name
+    ));
+    let out = child.wait_with_output().unwrap();
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("the connection was lost"), "{err}");
+    assert!(err.contains("2_sleep2.sql, 3_sleep3.sql"), "{err}");
+    assert!(err.contains("migrate-status"), "{err}");
+    assert!(!err.contains("nothing of it was applied"), "{err}");
+    assert!(err.contains("applied 1_sleep1"), "{err}");
+    // Nothing recorded as failed; status tells the truth; the lock went with the session.
+    assert_eq!(
+        p.db.sql("SELECT count(*) FROM _pgshift_log WHERE action = 'failed'"),
+        "0"
+    );
+    let status = p.xtask(["migrate-status"]).stdout();
+    assert!(status.contains("1 applied, 2 pending"), "{status}");
+    let locks = format!(
+        "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND database = (SELECT oid FROM pg_database WHERE datname = '{}')",
+        p.db.name
+    );
+    wait_for(&p, &locks, "0");
+    p.xtask(["migrate-deploy"]).ok();
+    assert_eq!(
+        p.db.sql("SELECT count(*) FROM _sqlx_migrations WHERE success"),
+        "3"
+    );
+}

@@ -304,16 +304,21 @@ fn lock_timeout(database: &str, waited: Duration, holder: Option<&LockHolder>) -
 }
 
 impl MigrateError {
-    pub(crate) fn db(target: &str, action: &str, e: sqlx::Error) -> MigrateError {
+    /// Whether `e` means the connection is gone (or going): the server did not refuse a
+    /// statement, it stopped talking.
+    pub(crate) fn is_lost(e: &sqlx::Error) -> bool {
         // 57P01-03: admin/crash shutdown, cannot connect now; class 08: connection exceptions.
-        let lost = match &e {
+        match e {
             sqlx::Error::Io(_) | sqlx::Error::Protocol(_) => true,
             sqlx::Error::Database(db) => db
                 .code()
                 .is_some_and(|code| code.starts_with("57P") || code.starts_with("08")),
             _ => false,
-        };
-        if lost {
+        }
+    }
+
+    pub(crate) fn db(target: &str, action: &str, e: sqlx::Error) -> MigrateError {
+        if MigrateError::is_lost(&e) {
             return MigrateError::ConnectionLost {
                 target: target.to_string(),
                 action: action.to_string(),

@@ -95,6 +95,30 @@ pub(crate) async fn in_transactions(
     let Err(error) = result else {
         return (durations, None);
     };
+    if MigrateError::is_lost(&error) {
+        // Not the migration's fault, and not known to have failed: the server may have
+        // committed more than it told us before the connection went. No failure is
+        // recorded; only the migrations whose COMMIT completed are reported applied.
+        let committed = spans
+            .iter()
+            .take_while(|&&(_, first, count)| completed >= first + count)
+            .count();
+        let durations = durations.into_iter().take(committed).collect();
+        let unknown: Vec<&str> = jobs[committed..]
+            .iter()
+            .map(|j| j.file.file_name.as_str())
+            .collect();
+        let lost = MigrateError::ConnectionLost {
+            target: s.target.clone(),
+            action: format!("applying {}", unknown.join(", ")),
+            message: format!(
+                "{}; the migrations reported applied are committed, these may or may not be; run \
+                 `cargo xtask migrate-status` to see where each stands, then run again",
+                crate::target::redact(&error.to_string())
+            ),
+        };
+        return (durations, Some(lost));
+    }
     let _ = sqlx::raw_sql("ROLLBACK").execute(&mut s.conn).await;
     let info = ServerError::from(&error);
     let position = info.position.and_then(|p| char_to_byte(&message, p));
@@ -180,6 +204,19 @@ pub(crate) async fn without_transaction(
         let Err(error) = sqlx::raw_sql(st.sql).execute(&mut s.conn).await else {
             continue;
         };
+        if MigrateError::is_lost(&error) {
+            return Err(MigrateError::ConnectionLost {
+                target: s.target.clone(),
+                action: format!("applying {} (-- no-transaction)", file.file_name),
+                message: format!(
+                    "{}; it went during the statement at line {} (which may or may not have run), after the ones before it; run \
+                     `cargo xtask migrate-status` (it shows it as possibly partial), repair by hand, \
+                     then record the outcome with `cargo xtask migrate-resolve`",
+                    crate::target::redact(&error.to_string()),
+                    st.line
+                ),
+            });
+        }
         let info = ServerError::from(&error);
         let sent_at = st.sql.as_ptr() as usize - file.sql.as_ptr() as usize;
         let line = info
