@@ -119,7 +119,6 @@ pub(crate) async fn in_transactions(
         };
         return (durations, Some(lost));
     }
-    let _ = sqlx::raw_sql("ROLLBACK").execute(&mut s.conn).await;
     let info = ServerError::from(&error);
     let position = info.position.and_then(|p| char_to_byte(&message, p));
     // The migration that failed: the one whose text holds the error's position, else the one
@@ -136,6 +135,13 @@ pub(crate) async fn in_transactions(
                 .position(|&(_, first, count)| completed < first + count)
         })
         .unwrap_or(jobs.len() - 1);
+    // A transaction is left open (aborted) only when the failing migration's BEGIN ran and
+    // the command that failed was not its COMMIT (a failed COMMIT ends the transaction). A
+    // ROLLBACK sent otherwise earns a "no transaction in progress" warning.
+    let (_, first, count) = spans[failed];
+    if completed > first && completed + 1 < first + count {
+        let _ = sqlx::raw_sql("ROLLBACK").execute(&mut s.conn).await;
+    }
     let mut durations: Vec<Duration> = durations.into_iter().take(failed).collect();
     if completed == 0 && failed > 0 {
         // The server refused the whole message (a syntax error is found before anything
