@@ -169,17 +169,11 @@ pub async fn migrate_dev_settled(
     apply_with(config, target, &options, settled, progress).await
 }
 
-/// Refuses a target that is not the local one (for commands meant for local work).
-pub fn require_local(target: &Target, command: &str) -> Result<(), MigrateError> {
-    if target.is_local() && !target.protected {
-        Ok(())
-    } else {
-        Err(MigrateError::NotLocal {
-            command: command.to_string(),
-            env: target.env.clone(),
-            database: target.url.host_and_database(),
-        })
-    }
+/// Refuses a target that is not local (`Target::require_local`), as a `MigrateError`.
+pub(crate) fn require_local(target: &Target, command: &str) -> Result<(), MigrateError> {
+    target
+        .require_local(command)
+        .map_err(MigrateError::NotLocal)
 }
 
 /// Applies the pending migrations of `[paths] migrations` to `target`.

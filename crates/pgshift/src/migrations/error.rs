@@ -210,13 +210,10 @@ pub enum MigrateError {
         line: usize,
         reason: String,
     },
-    /// A command meant for the local database was pointed elsewhere.
-    #[error("`{command}` only runs against the local database, but the target is `{env}` ({database}); use migrate-deploy --env {env} for remote databases")]
-    NotLocal {
-        command: String,
-        env: String,
-        database: String,
-    },
+    /// A command meant for the local database was pointed elsewhere (see
+    /// `Target::require_local`).
+    #[error(transparent)]
+    NotLocal(crate::UsageError),
     /// The database carries the marker of another environment (a protected one, or not the
     /// one this command runs for).
     #[error("{}", marked(command, database, marker, *protected, env))]

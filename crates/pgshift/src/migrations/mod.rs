@@ -22,8 +22,8 @@ mod session;
 use serde::Serialize;
 
 pub use apply::{
-    apply_pending, migrate_dev, migrate_dev_settled, require_local, AppliedMigration, ApplyOptions,
-    ApplyReport, Mode, Progress, WaitReason, Waiting,
+    apply_pending, migrate_dev, migrate_dev_settled, AppliedMigration, ApplyOptions, ApplyReport,
+    Mode, Progress, WaitReason, Waiting,
 };
 pub use error::{EditedMigration, MigrateError, MigrationFailure, Problem};
 pub use files::{FileErrors, FileProblem, MigrationFile};
