@@ -21,12 +21,16 @@ fn wait_for(p: &Project, sql: &str, want: &str) {
     }
 }
 
-/// Advisory locks held in the project's database.
-fn advisory_locks(p: &Project) -> String {
-    p.db.sql(&format!(
+/// Counts the advisory locks held in the project's database.
+fn advisory_locks_query(p: &Project) -> String {
+    format!(
         "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND database = (SELECT oid FROM pg_database WHERE datname = '{}')",
         p.db.name
-    ))
+    )
+}
+
+fn advisory_locks(p: &Project) -> String {
+    p.db.sql(&advisory_locks_query(p))
 }
 
 #[test]
@@ -179,14 +183,104 @@ fn a_connection_lost_mid_batch_is_not_a_failed_migration_and_leaves_no_lock() {
     );
     let status = p.xtask(["migrate-status"]).stdout();
     assert!(status.contains("1 applied, 2 pending"), "{status}");
-    let locks = format!(
-        "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND database = (SELECT oid FROM pg_database WHERE datname = '{}')",
-        p.db.name
-    );
-    wait_for(&p, &locks, "0");
+    wait_for(&p, &advisory_locks_query(&p), "0");
     p.xtask(["migrate-deploy"]).ok();
     assert_eq!(
         p.db.sql("SELECT count(*) FROM _sqlx_migrations WHERE success"),
         "3"
     );
+}
+
+#[test]
+fn statements_the_server_cannot_take_or_that_release_the_lock_are_refused_before_sending() {
+    let p = Project::new();
+    p.write("migrations/1_ok.sql", "CREATE TABLE ok (id int);\n");
+    let cases = [
+        (
+            "2_unlock.sql",
+            "CREATE TABLE x (id int);\nSELECT pg_advisory_unlock_all();\n",
+            "line 2: pg_advisory_unlock_all() would release the migration lock",
+        ),
+        (
+            "2_unlock.sql",
+            "-- no-transaction\nSELECT 1;\nSELECT pg_advisory_unlock(42);\n",
+            "line 3: pg_advisory_unlock() would release the migration lock",
+        ),
+        (
+            "2_unlock.sql",
+            "-- no-transaction\nDISCARD ALL;\n",
+            "line 2: DISCARD ALL would release the migration lock",
+        ),
+        (
+            "2_meta.sql",
+            "CREATE TABLE x (id int);\n\\i other.sql\n",
+            "line 2: `\\i` is a psql meta-command, not SQL",
+        ),
+        (
+            "2_copy.sql",
+            "CREATE TABLE x (a text);\nCOPY x (a) FROM stdin;\nit's\n\\.\n",
+            "line 2: `COPY ... FROM STDIN` needs a client",
+        ),
+    ];
+    for (file, sql, want) in cases {
+        let path = p.write(&format!("migrations/{file}"), sql);
+        let err = p.xtask(["migrate-dev"]).fails_with(1);
+        assert!(err.contains(&format!("{file} {want}")), "{err}");
+        assert!(err.contains("nothing was applied"), "{err}");
+        std::fs::remove_file(path).unwrap();
+    }
+    // Nothing was sent: not even the first migration, checked with the others.
+    assert_eq!(p.db.sql("SELECT to_regclass('ok') IS NULL"), "t");
+    p.xtask(["migrate-dev"]).ok();
+}
+
+#[test]
+fn the_splitter_follows_the_servers_standard_conforming_strings() {
+    let p = Project::new();
+    p.db.sql(&format!(
+        "ALTER DATABASE \"{}\" SET standard_conforming_strings = off",
+        p.db.name
+    ));
+    // With it off, \' escapes a quote, so the semicolon is inside the string.
+    p.write(
+        "migrations/1_escapes.sql",
+        "CREATE TABLE t (a text);\nINSERT INTO t VALUES ('it\\'s; fine');\n",
+    );
+    p.xtask(["migrate-dev"]).ok();
+    assert_eq!(p.db.sql("SELECT a FROM t"), "it's; fine");
+}
+
+#[test]
+fn the_lock_is_released_after_a_lock_timeout_and_after_a_blocked_refusal() {
+    let p = Project::new();
+    p.append("pgshift.toml", "\n[migrate]\nlock_timeout = \"300ms\"\n");
+    p.write("migrations/1_a.sql", "CREATE TABLE a (id int);\n");
+    // Someone else holds the lock (sqlx's id for this database), long enough to time out.
+    let mut holder = std::process::Command::new(pgshift::pgbin::PgBin::client("psql").unwrap())
+        .args([
+            "-X",
+            "-q",
+            "-d",
+            &p.db.url(),
+            "-c",
+            &format!(
+                "SELECT pg_advisory_lock({}); SELECT pg_sleep(3)",
+                pgshift::migrations::lock::lock_id(&p.db.name)
+            ),
+        ])
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_for(&p, &advisory_locks_query(&p), "1");
+    let err = p.xtask(["migrate-dev"]).fails_with(1);
+    assert!(err.contains("waiting for the migration lock"), "{err}");
+    holder.kill().unwrap();
+    holder.wait().unwrap();
+    wait_for(&p, &advisory_locks_query(&p), "0");
+    // Blocked: an applied file edited. The refusal leaves no lock either.
+    p.xtask(["migrate-dev"]).ok();
+    p.write("migrations/1_a.sql", "CREATE TABLE a (id bigint);\n");
+    let err = p.xtask(["migrate-dev"]).fails_with(1);
+    assert!(err.contains("was edited after it was applied"), "{err}");
+    assert_eq!(advisory_locks(&p), "0");
 }

@@ -280,7 +280,7 @@ async fn apply_locked(
             waiting = wait(WaitReason::BeingWritten);
             break;
         }
-        let statements = preflight(file)?;
+        let statements = preflight(file, s.standard_strings)?;
         if options.mode == Mode::Dev && statements.is_empty() {
             waiting = wait(WaitReason::NoSql);
             break;
@@ -433,16 +433,33 @@ pub(crate) fn plan<'f>(
     (pending, problems)
 }
 
-/// Checks a migration before anything is sent: it splits cleanly, and a transactional one
-/// holds nothing that cannot run in a transaction or that controls the transaction itself.
-pub fn preflight(file: &MigrationFile) -> Result<Vec<Statement<'_>>, MigrateError> {
+/// Checks a migration before anything is sent: it splits cleanly (no psql meta-command, no
+/// `COPY FROM STDIN`), releases no lock, and a transactional one holds nothing that cannot
+/// run in a transaction or that controls the transaction itself. `standard_strings` is the
+/// session's `standard_conforming_strings`.
+pub fn preflight(
+    file: &MigrationFile,
+    standard_strings: bool,
+) -> Result<Vec<Statement<'_>>, MigrateError> {
     let rejected = |line: usize, reason: String| MigrateError::Rejected {
         version: file.version,
         file: file.file_name.clone(),
         line,
         reason,
     };
-    let statements = split::split(&file.sql).map_err(|u| rejected(u.line, u.to_string()))?;
+    let statements = split::split_with(&file.sql, standard_strings)
+        .map_err(|u| rejected(u.line, u.to_string()))?;
+    for st in &statements {
+        if let Some(what) = split::releases_lock(st.sql) {
+            return Err(rejected(
+                st.line,
+                format!(
+                    "{what} would release the migration lock that this session holds, letting another \
+                     deploy start halfway through this one; remove it (pgshift releases the lock itself)"
+                ),
+            ));
+        }
+    }
     if file.no_tx {
         return Ok(statements);
     }

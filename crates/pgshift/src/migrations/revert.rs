@@ -132,7 +132,7 @@ async fn revert_locked(
     }
     let mut checked = Vec::new();
     for down in &downs {
-        checked.push(preflight(down)?);
+        checked.push(preflight(down, s.standard_strings)?);
     }
     let actor = Actor::current(&target.env);
     let schema = s.schema.clone();
