@@ -284,3 +284,18 @@ fn the_lock_is_released_after_a_lock_timeout_and_after_a_blocked_refusal() {
     assert!(err.contains("was edited after it was applied"), "{err}");
     assert_eq!(advisory_locks(&p), "0");
 }
+
+#[test]
+fn a_slow_batch_is_not_printed_by_the_driver() {
+    let p = Project::new();
+    p.write("migrations/1_a.sql", "CREATE TABLE a (id int);\n");
+    p.write(
+        "migrations/2_slow.sql",
+        "-- secret-looking-body-marker\nSELECT pg_sleep(1.2);\n",
+    );
+    let out = p.xtask(["migrate-dev"]).ok();
+    let err = stderr(&out);
+    assert!(!err.contains("secret-looking-body-marker"), "{err}");
+    assert!(!err.contains("slow statement"), "{err}");
+    assert!(err.contains("applied 2_slow"), "{err}");
+}

@@ -50,10 +50,24 @@ fn is_transient(error: &sqlx::Error) -> bool {
 
 /// Opens one connection to `url`, giving up after 10 seconds.
 pub async fn connect(url: &DbUrl) -> Result<PgConnection, ConnectError> {
-    let options = url
+    connect_with(url, true).await
+}
+
+/// `connect` for a migration session: sqlx's slow-statement warning is off, because a
+/// statement there is a whole batch of migrations (bodies, data) that would be printed at
+/// WARN whenever it takes more than a second.
+pub async fn connect_for_migrations(url: &DbUrl) -> Result<PgConnection, ConnectError> {
+    connect_with(url, false).await
+}
+
+async fn connect_with(url: &DbUrl, log_slow: bool) -> Result<PgConnection, ConnectError> {
+    let mut options = url
         .connect_options()
         .application_name(APPLICATION_NAME)
         .log_statements(tracing::log::LevelFilter::Trace);
+    if !log_slow {
+        options = options.log_slow_statements(tracing::log::LevelFilter::Off, Duration::MAX);
+    }
     let connecting = options.connect();
     let result = match tokio::time::timeout(Duration::from_secs(10), connecting).await {
         Ok(result) => result.map_err(|e| (redact(&e.to_string()), is_transient(&e))),
