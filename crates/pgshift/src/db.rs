@@ -19,6 +19,7 @@ pub struct ConnectError {
     pub reason: String,
     hint: String,
     transient: bool,
+    missing_database: bool,
 }
 
 impl ConnectError {
@@ -26,6 +27,11 @@ impl ConnectError {
     /// server is still starting. Not for a refused password, a missing database, TLS...
     pub fn is_transient(&self) -> bool {
         self.transient
+    }
+
+    /// The server said the database does not exist (SQLSTATE 3D000); not a missing role.
+    pub fn is_missing_database(&self) -> bool {
+        self.missing_database
     }
 }
 
@@ -70,10 +76,14 @@ async fn connect_with(url: &DbUrl, log_slow: bool) -> Result<PgConnection, Conne
     }
     let connecting = options.connect();
     let result = match tokio::time::timeout(Duration::from_secs(10), connecting).await {
-        Ok(result) => result.map_err(|e| (redact(&e.to_string()), is_transient(&e))),
-        Err(_) => Err(("no answer within 10 s".to_string(), true)),
+        Ok(result) => result.map_err(|e| {
+            let missing =
+                matches!(&e, sqlx::Error::Database(d) if d.code().as_deref() == Some("3D000"));
+            (redact(&e.to_string()), is_transient(&e), missing)
+        }),
+        Err(_) => Err(("no answer within 10 s".to_string(), true, false)),
     };
-    result.map_err(|(reason, transient)| {
+    result.map_err(|(reason, transient, missing_database)| {
         let hint = if reason.contains("refused") || reason.contains("no answer") {
             if ["127.0.0.1", "localhost", "::1"].contains(&url.connect_options().get_host()) {
                 "; is the local database running? start it with `cargo xtask db up`"
@@ -90,6 +100,7 @@ async fn connect_with(url: &DbUrl, log_slow: bool) -> Result<PgConnection, Conne
             reason,
             hint: hint.to_string(),
             transient,
+            missing_database,
         }
     })
 }

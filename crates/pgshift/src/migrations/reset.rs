@@ -38,7 +38,8 @@ pub async fn reset(
             let history = read.map_err(|e| MigrateError::db(&where_, "reading the marker", e))?;
             marker::check_local(config, COMMAND, &where_, history.marker.as_deref())?;
         }
-        Err(e) if e.reason.contains("does not exist") => {}
+        // Only a missing database has no marker to check; a missing role is an error.
+        Err(e) if e.is_missing_database() => {}
         Err(e) => return Err(e.into()),
     }
     let maintenance = target.url.with_database("postgres");
