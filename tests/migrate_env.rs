@@ -148,3 +148,23 @@ fn local_only_commands_refuse_a_dotenv_url_on_another_machine_before_connecting(
     p.write(".env", &format!("DATABASE_URL={}\n", p.db.url()));
     p.xtask(["migrate-dev"]).ok();
 }
+
+#[test]
+fn dotenv_errors_read_as_one_sentence() {
+    let p = project_with_envs();
+    p.write(".env", "DATABASE_URL=postgres://u@127.0.0.1/${X}\n");
+    let err = p.xtask(["migrate-status"]).fails_with(2);
+    assert!(err.contains("the value contains `$`"), "{err}");
+    assert!(!err.contains("  "), "{err}");
+    let url = p.db.url();
+    p.write(".env", &format!("DATABASE_URL={url}\n"));
+    let err = p
+        .xtask(["migrate-status"])
+        .env("STAGING_URL", &url)
+        .fails_with(2);
+    assert!(
+        err.contains("the database of environment `staging`"),
+        "{err}"
+    );
+    assert!(!err.contains("  "), "{err}");
+}

@@ -406,7 +406,9 @@ fn dotenv_database_url(config: &Config) -> Result<Option<DbUrl>, UsageError> {
     if raw_database_url_lines(&raw).any(|value| value.contains('$')) {
         return Err(UsageError::BadUrl {
             origin,
-            message: "the value contains `$`; pgshift does not expand variables there, because                       `${PROD_DATABASE_URL}` would point local work at another database; write the                       URL out (a `$` in a password is written %24)"
+            message: "the value contains `$`; pgshift does not expand variables there, because \
+                      `${PROD_DATABASE_URL}` would point local work at another database; write the \
+                      URL out (a `$` in a password is written %24)"
                 .into(),
         });
     }
@@ -449,7 +451,9 @@ fn dotenv_database_url(config: &Config) -> Result<Option<DbUrl>, UsageError> {
             return Err(UsageError::BadUrl {
                 origin,
                 message: format!(
-                    "it names {}, the database of environment `{name}` (${}); local commands must                      not run against it; point DATABASE_URL at a local database, or drop it to use                      the local backend",
+                    "it names {}, the database of environment `{name}` (${}); local commands must \
+                     not run against it; point DATABASE_URL at a local database, or drop it to use \
+                     the local backend",
                     url.host_and_database(),
                     remote.url_env
                 ),
