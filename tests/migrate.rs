@@ -519,6 +519,8 @@ fn a_syntax_error_in_a_later_migration_still_lets_the_earlier_ones_apply() {
         err.contains("at line 2: syntax error at or near \"CRATE\""),
         "{err}"
     );
+    // No ROLLBACK was sent without a transaction to roll back.
+    assert!(!err.contains("no transaction in progress"), "{err}");
     assert_eq!(
         p.db.sql("SELECT string_agg(version::text, ',') FROM _sqlx_migrations"),
         "1"

@@ -166,3 +166,16 @@ fn resolve_records_the_outcome_of_a_failed_migration_only() {
         "failed,resolved-applied"
     );
 }
+
+#[test]
+fn reset_creates_a_database_that_does_not_exist_yet() {
+    let p = Project::new();
+    pair(&p, 1, "a");
+    // The project's database is gone (3D000): nothing to check the marker of, reset makes it.
+    support::psql(
+        &p.db.url().replace(&format!("/{}", p.db.name), "/postgres"),
+        &format!("DROP DATABASE \"{}\"", p.db.name),
+    );
+    p.xtask(["migrate-reset", "--force"]).ok();
+    assert_eq!(tables(&p, &["a"]), "a");
+}

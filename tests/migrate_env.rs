@@ -119,3 +119,52 @@ fn a_staging_database_is_not_local_either() {
         "{err}"
     );
 }
+
+#[test]
+fn local_only_commands_refuse_a_dotenv_url_on_another_machine_before_connecting() {
+    let p = Project::new();
+    p.write("migrations/1_a.sql", "CREATE TABLE a (id int);\n");
+    // TEST-NET-1: never reachable, so a connection attempt would show as a connect error
+    // (after a timeout) instead of this refusal.
+    p.write(".env", "DATABASE_URL=postgres://app@192.0.2.1:5432/x\n");
+    for args in [
+        vec!["migrate-dev"],
+        vec!["migrate-reset", "--force"],
+        vec!["migrate-down"],
+    ] {
+        let started = std::time::Instant::now();
+        let err = p.xtask(&args).fails_with(2);
+        assert!(
+            err.contains(
+                "DATABASE_URL in .env points at 192.0.2.1:5432/x, which is not on this machine"
+            ),
+            "{args:?}: {err}"
+        );
+        assert!(err.contains("remove it to use the local backend"), "{err}");
+        assert!(!err.contains("cannot connect"), "{args:?}: {err}");
+        eprintln!("{args:?} refused in {:?}", started.elapsed());
+    }
+    // A URL on this machine is accepted.
+    p.write(".env", &format!("DATABASE_URL={}\n", p.db.url()));
+    p.xtask(["migrate-dev"]).ok();
+}
+
+#[test]
+fn dotenv_errors_read_as_one_sentence() {
+    let p = project_with_envs();
+    p.write(".env", "DATABASE_URL=postgres://u@127.0.0.1/${X}\n");
+    let err = p.xtask(["migrate-status"]).fails_with(2);
+    assert!(err.contains("the value contains `$`"), "{err}");
+    assert!(!err.contains("  "), "{err}");
+    let url = p.db.url();
+    p.write(".env", &format!("DATABASE_URL={url}\n"));
+    let err = p
+        .xtask(["migrate-status"])
+        .env("STAGING_URL", &url)
+        .fails_with(2);
+    assert!(
+        err.contains("the database of environment `staging`"),
+        "{err}"
+    );
+    assert!(!err.contains("  "), "{err}");
+}

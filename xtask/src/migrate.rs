@@ -188,9 +188,8 @@ pub fn status_table(status: &Status) -> String {
 /// with code 2 like every other usage error.
 fn lift(e: migrations::MigrateError) -> anyhow::Error {
     match e {
-        migrations::MigrateError::Usage(_) | migrations::MigrateError::NotLocal { .. } => {
-            pgshift::UsageError::Other(e.to_string()).into()
-        }
+        migrations::MigrateError::NotLocal(e) => e.into(),
+        migrations::MigrateError::Usage(_) => pgshift::UsageError::Other(e.to_string()).into(),
         e => e.into(),
     }
 }

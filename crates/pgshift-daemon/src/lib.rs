@@ -15,7 +15,7 @@ use std::time::Duration;
 use anyhow::Context;
 use pgshift::config::Config;
 use pgshift::local::Backend;
-use pgshift::target::{self, Target, UrlSource};
+use pgshift::target::{self, Target};
 use tokio::signal::unix::{signal, SignalKind};
 use tokio::time::{sleep_until, Instant};
 
@@ -37,19 +37,7 @@ pub fn local_target(config: &Config) -> anyhow::Result<Target> {
             .map_err(|e| pgshift::UsageError::Other(format!("{e:#}")))?;
         Ok(backend.url(config))
     })?;
-    let host = target.url.connect_options().get_host().to_string();
-    let on_this_machine = ["localhost", "127.0.0.1", "::1", "[::1]"].contains(&host.as_str())
-        || host.starts_with('/')
-        || host.starts_with("127.");
-    if target.source == UrlSource::DotEnv && !on_this_machine {
-        return Err(pgshift::UsageError::Other(format!(
-            "DATABASE_URL in .env points at {}, which is not on this machine; the daemon \
-             applies every saved migration at once and only ever works on a local database: \
-             point DATABASE_URL at localhost, or remove it to use the local backend",
-            target.url.host_and_database()
-        ))
-        .into());
-    }
+    target.require_local("watch")?;
     Ok(target)
 }
 

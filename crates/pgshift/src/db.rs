@@ -19,6 +19,7 @@ pub struct ConnectError {
     pub reason: String,
     hint: String,
     transient: bool,
+    missing_database: bool,
 }
 
 impl ConnectError {
@@ -26,6 +27,11 @@ impl ConnectError {
     /// server is still starting. Not for a refused password, a missing database, TLS...
     pub fn is_transient(&self) -> bool {
         self.transient
+    }
+
+    /// The server said the database does not exist (SQLSTATE 3D000); not a missing role.
+    pub fn is_missing_database(&self) -> bool {
+        self.missing_database
     }
 }
 
@@ -50,16 +56,34 @@ fn is_transient(error: &sqlx::Error) -> bool {
 
 /// Opens one connection to `url`, giving up after 10 seconds.
 pub async fn connect(url: &DbUrl) -> Result<PgConnection, ConnectError> {
-    let options = url
+    connect_with(url, true).await
+}
+
+/// `connect` for a migration session: sqlx's slow-statement warning is off, because a
+/// statement there is a whole batch of migrations (bodies, data) that would be printed at
+/// WARN whenever it takes more than a second.
+pub async fn connect_for_migrations(url: &DbUrl) -> Result<PgConnection, ConnectError> {
+    connect_with(url, false).await
+}
+
+async fn connect_with(url: &DbUrl, log_slow: bool) -> Result<PgConnection, ConnectError> {
+    let mut options = url
         .connect_options()
         .application_name(APPLICATION_NAME)
         .log_statements(tracing::log::LevelFilter::Trace);
+    if !log_slow {
+        options = options.log_slow_statements(tracing::log::LevelFilter::Off, Duration::MAX);
+    }
     let connecting = options.connect();
     let result = match tokio::time::timeout(Duration::from_secs(10), connecting).await {
-        Ok(result) => result.map_err(|e| (redact(&e.to_string()), is_transient(&e))),
-        Err(_) => Err(("no answer within 10 s".to_string(), true)),
+        Ok(result) => result.map_err(|e| {
+            let missing =
+                matches!(&e, sqlx::Error::Database(d) if d.code().as_deref() == Some("3D000"));
+            (redact(&e.to_string()), is_transient(&e), missing)
+        }),
+        Err(_) => Err(("no answer within 10 s".to_string(), true, false)),
     };
-    result.map_err(|(reason, transient)| {
+    result.map_err(|(reason, transient, missing_database)| {
         let hint = if reason.contains("refused") || reason.contains("no answer") {
             if ["127.0.0.1", "localhost", "::1"].contains(&url.connect_options().get_host()) {
                 "; is the local database running? start it with `cargo xtask db up`"
@@ -76,6 +100,7 @@ pub async fn connect(url: &DbUrl) -> Result<PgConnection, ConnectError> {
             reason,
             hint: hint.to_string(),
             transient,
+            missing_database,
         }
     })
 }

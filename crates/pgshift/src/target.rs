@@ -300,16 +300,37 @@ impl Target {
         self.env == LOCAL_ENV
     }
 
-    /// Refuses a target that is not the local one, for commands meant for local work.
+    /// Whether the URL's host is this machine: localhost, a loopback address or a unix
+    /// socket folder.
+    pub fn is_on_this_machine(&self) -> bool {
+        let host = self.url.connect_options().get_host().to_string();
+        ["localhost", "::1", "[::1]"].contains(&host.as_str())
+            || host.starts_with('/')
+            || host.starts_with("127.")
+    }
+
+    /// Refuses, for commands meant for local work (migrate-dev, -reset, -down, the daemon),
+    /// a target that is not the local environment, and a `DATABASE_URL` from `.env` that
+    /// names another machine: these commands drop, revert or apply without asking, which is
+    /// only ever right for a database of one's own. Decided before any connection.
     pub fn require_local(&self, command: &str) -> Result<(), UsageError> {
-        if self.is_local() && !self.protected {
-            return Ok(());
+        if !self.is_local() || self.protected {
+            return Err(UsageError::NotLocal {
+                command: command.to_string(),
+                env: self.env.clone(),
+                database: self.url.host_and_database(),
+            });
         }
-        Err(UsageError::NotLocal {
-            command: command.to_string(),
-            env: self.env.clone(),
-            database: self.url.host_and_database(),
-        })
+        if self.source == UrlSource::DotEnv && !self.is_on_this_machine() {
+            return Err(UsageError::Other(format!(
+                "`{command}` only works on a database on this machine, but DATABASE_URL in .env \
+                 points at {}, which is not on this machine; point DATABASE_URL at localhost (or a \
+                 unix socket), or remove it to use the local backend; for another machine's \
+                 database use migrate-deploy --env NAME",
+                self.url.host_and_database()
+            )));
+        }
+        Ok(())
     }
 }
 
@@ -385,7 +406,9 @@ fn dotenv_database_url(config: &Config) -> Result<Option<DbUrl>, UsageError> {
     if raw_database_url_lines(&raw).any(|value| value.contains('$')) {
         return Err(UsageError::BadUrl {
             origin,
-            message: "the value contains `$`; pgshift does not expand variables there, because                       `${PROD_DATABASE_URL}` would point local work at another database; write the                       URL out (a `$` in a password is written %24)"
+            message: "the value contains `$`; pgshift does not expand variables there, because \
+                      `${PROD_DATABASE_URL}` would point local work at another database; write the \
+                      URL out (a `$` in a password is written %24)"
                 .into(),
         });
     }
@@ -428,7 +451,9 @@ fn dotenv_database_url(config: &Config) -> Result<Option<DbUrl>, UsageError> {
             return Err(UsageError::BadUrl {
                 origin,
                 message: format!(
-                    "it names {}, the database of environment `{name}` (${}); local commands must                      not run against it; point DATABASE_URL at a local database, or drop it to use                      the local backend",
+                    "it names {}, the database of environment `{name}` (${}); local commands must \
+                     not run against it; point DATABASE_URL at a local database, or drop it to use \
+                     the local backend",
                     url.host_and_database(),
                     remote.url_env
                 ),

@@ -27,7 +27,8 @@ use crate::target::Target;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Mode {
     /// `migrate-dev` and the daemon: local only; a failed transactional migration (nothing of
-    /// it applied) is simply retried once its file changed.
+    /// it applied) is retried on every run, edited or not: retrying it is harmless (it fails
+    /// the same way until its file or the database changes).
     Dev,
     /// `migrate-deploy`: any environment; records the marker; anything failed blocks until
     /// `migrate-resolve`.
@@ -168,17 +169,11 @@ pub async fn migrate_dev_settled(
     apply_with(config, target, &options, settled, progress).await
 }
 
-/// Refuses a target that is not the local one (for commands meant for local work).
-pub fn require_local(target: &Target, command: &str) -> Result<(), MigrateError> {
-    if target.is_local() && !target.protected {
-        Ok(())
-    } else {
-        Err(MigrateError::NotLocal {
-            command: command.to_string(),
-            env: target.env.clone(),
-            database: target.url.host_and_database(),
-        })
-    }
+/// Refuses a target that is not local (`Target::require_local`), as a `MigrateError`.
+pub(crate) fn require_local(target: &Target, command: &str) -> Result<(), MigrateError> {
+    target
+        .require_local(command)
+        .map_err(MigrateError::NotLocal)
 }
 
 /// Applies the pending migrations of `[paths] migrations` to `target`.
@@ -239,10 +234,10 @@ async fn apply_locked(
 ) -> Result<ApplyReport, MigrateError> {
     let actor = Actor::current(&target.env);
     if !options.dry_run {
-        let created = history::ensure_tables(&mut s.conn).await;
+        let created = history::ensure_tables(&mut s.conn, &s.schema).await;
         s.check(created, "creating the history tables")?;
     }
-    let read = history::read(&mut s.conn).await;
+    let read = history::read(&mut s.conn, &s.schema).await;
     let mut history = s.check(read, "reading the migration history")?;
     let command = options.mode.command();
     match options.mode {
@@ -260,7 +255,7 @@ async fn apply_locked(
         && history.marker.is_none()
         && !options.dry_run
     {
-        let written = marker::write(&mut s.conn, &actor).await;
+        let written = marker::write(&mut s.conn, &actor, &s.schema).await;
         s.check(written, "recording the environment marker")?;
         history.marker = Some(target.env.clone());
     }
@@ -285,7 +280,7 @@ async fn apply_locked(
             waiting = wait(WaitReason::BeingWritten);
             break;
         }
-        let statements = preflight(file)?;
+        let statements = preflight(file, s.standard_strings)?;
         if options.mode == Mode::Dev && statements.is_empty() {
             waiting = wait(WaitReason::NoSql);
             break;
@@ -342,7 +337,7 @@ async fn apply_locked(
             .map(|i| execute::TxJob {
                 file: pending[i],
                 statements: &checked[i],
-                bookkeeping: applied_bookkeeping(pending[i], &actor),
+                bookkeeping: applied_bookkeeping(pending[i], &actor, &s.schema),
             })
             .collect();
         for job in &jobs {
@@ -438,16 +433,33 @@ pub(crate) fn plan<'f>(
     (pending, problems)
 }
 
-/// Checks a migration before anything is sent: it splits cleanly, and a transactional one
-/// holds nothing that cannot run in a transaction or that controls the transaction itself.
-pub fn preflight(file: &MigrationFile) -> Result<Vec<Statement<'_>>, MigrateError> {
+/// Checks a migration before anything is sent: it splits cleanly (no psql meta-command, no
+/// `COPY FROM STDIN`), releases no lock, and a transactional one holds nothing that cannot
+/// run in a transaction or that controls the transaction itself. `standard_strings` is the
+/// session's `standard_conforming_strings`.
+pub fn preflight(
+    file: &MigrationFile,
+    standard_strings: bool,
+) -> Result<Vec<Statement<'_>>, MigrateError> {
     let rejected = |line: usize, reason: String| MigrateError::Rejected {
         version: file.version,
         file: file.file_name.clone(),
         line,
         reason,
     };
-    let statements = split::split(&file.sql).map_err(|u| rejected(u.line, u.to_string()))?;
+    let statements = split::split_with(&file.sql, standard_strings)
+        .map_err(|u| rejected(u.line, u.to_string()))?;
+    for st in &statements {
+        if let Some(what) = split::releases_lock(st.sql) {
+            return Err(rejected(
+                st.line,
+                format!(
+                    "{what} would release the migration lock that this session holds, letting another \
+                     deploy start halfway through this one; remove it (pgshift releases the lock itself)"
+                ),
+            ));
+        }
+    }
     if file.no_tx {
         return Ok(statements);
     }
@@ -477,16 +489,17 @@ pub fn preflight(file: &MigrationFile) -> Result<Vec<Statement<'_>>, MigrateErro
 }
 
 /// The history rows of a transactional migration, written in its transaction.
-fn applied_bookkeeping(file: &MigrationFile, actor: &Actor) -> Vec<String> {
+fn applied_bookkeeping(file: &MigrationFile, actor: &Actor, schema: &str) -> Vec<String> {
     vec![
         history::sqlx_insert(
+            schema,
             file.version,
             &file.description,
             true,
             &file.checksum,
             execute::ELAPSED_NS,
         ),
-        applied_log(file, execute::ELAPSED_NS.into()).sql(actor),
+        applied_log(file, execute::ELAPSED_NS.into()).sql(actor, schema),
     ]
 }
 
@@ -498,18 +511,26 @@ async fn apply_without_transaction(
 ) -> Result<Duration, MigrateError> {
     // A row with success = false first: if the process dies part-way, the database says so,
     // and sqlx's own Migrator refuses to go on (it reports the version as dirty).
+    let schema = &s.schema.clone();
     let steps = execute::NoTxSteps {
-        before: history::sqlx_insert(file.version, &file.description, false, &file.checksum, "-1"),
+        before: history::sqlx_insert(
+            schema,
+            file.version,
+            &file.description,
+            false,
+            &file.checksum,
+            "-1",
+        ),
         after: &|elapsed: Duration| {
             format!(
-                "UPDATE _sqlx_migrations SET success = true, execution_time = {ns} WHERE version = {v}; {log}",
+                "UPDATE {schema}._sqlx_migrations SET success = true, execution_time = {ns} WHERE version = {v}; {log}",
                 ns = elapsed.as_nanos(),
                 v = file.version,
-                log = applied_log(file, elapsed.as_nanos().to_string()).sql(actor)
+                log = applied_log(file, elapsed.as_nanos().to_string()).sql(actor, schema)
             )
         },
         nothing_ran: format!(
-            "DELETE FROM _sqlx_migrations WHERE version = {} AND NOT success",
+            "DELETE FROM {schema}._sqlx_migrations WHERE version = {} AND NOT success",
             file.version
         ),
     };

@@ -29,8 +29,12 @@ pub struct MigrationFailure {
     pub code: Option<String>,
     /// It was waiting for a lock held by another session (`lock_timeout`).
     pub lock_wait: bool,
-    /// A `-- no-transaction` migration stopped after some of its statements ran.
+    /// A `-- no-transaction` migration stopped after some of its statements ran, or on a
+    /// `CONCURRENTLY` statement (which leaves an INVALID index behind): the database may hold
+    /// part of it, so its `success = false` row stays until `migrate-resolve`.
     pub partial: bool,
+    /// The failing statement was a `CONCURRENTLY` one.
+    pub concurrently: bool,
 }
 
 impl fmt::Display for MigrationFailure {
@@ -50,7 +54,17 @@ impl fmt::Display for MigrationFailure {
                  longer than [migrate] session_lock_timeout allows"
             )?;
         }
-        if self.partial {
+        if self.concurrently {
+            write!(
+                f,
+                "\nit runs outside a transaction (-- no-transaction): the statements before this one (if \
+                 any) were applied, and a failed CONCURRENTLY statement may leave its index behind, INVALID \
+                 (`\\d table` in psql shows it); drop such an index with `DROP INDEX CONCURRENTLY name`, fix \
+                 the cause, then record the outcome with `cargo xtask migrate-resolve --rolled-back {v}` (to \
+                 retry it) or `cargo xtask migrate-resolve --applied {v}`",
+                v = self.version
+            )
+        } else if self.partial {
             write!(
                 f,
                 "\nit runs outside a transaction (-- no-transaction) and the statements before this one \
@@ -196,13 +210,10 @@ pub enum MigrateError {
         line: usize,
         reason: String,
     },
-    /// A command meant for the local database was pointed elsewhere.
-    #[error("`{command}` only runs against the local database, but the target is `{env}` ({database}); use migrate-deploy --env {env} for remote databases")]
-    NotLocal {
-        command: String,
-        env: String,
-        database: String,
-    },
+    /// A command meant for the local database was pointed elsewhere (see
+    /// `Target::require_local`).
+    #[error(transparent)]
+    NotLocal(crate::UsageError),
     /// The database carries the marker of another environment (a protected one, or not the
     /// one this command runs for).
     #[error("{}", marked(command, database, marker, *protected, env))]
@@ -290,16 +301,21 @@ fn lock_timeout(database: &str, waited: Duration, holder: Option<&LockHolder>) -
 }
 
 impl MigrateError {
-    pub(crate) fn db(target: &str, action: &str, e: sqlx::Error) -> MigrateError {
+    /// Whether `e` means the connection is gone (or going): the server did not refuse a
+    /// statement, it stopped talking.
+    pub(crate) fn is_lost(e: &sqlx::Error) -> bool {
         // 57P01-03: admin/crash shutdown, cannot connect now; class 08: connection exceptions.
-        let lost = match &e {
+        match e {
             sqlx::Error::Io(_) | sqlx::Error::Protocol(_) => true,
             sqlx::Error::Database(db) => db
                 .code()
                 .is_some_and(|code| code.starts_with("57P") || code.starts_with("08")),
             _ => false,
-        };
-        if lost {
+        }
+    }
+
+    pub(crate) fn db(target: &str, action: &str, e: sqlx::Error) -> MigrateError {
+        if MigrateError::is_lost(&e) {
             return MigrateError::ConnectionLost {
                 target: target.to_string(),
                 action: action.to_string(),

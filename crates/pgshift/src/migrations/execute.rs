@@ -7,23 +7,32 @@ use std::time::{Duration, Instant};
 use super::error::{MigrateError, MigrationFailure};
 use super::files::MigrationFile;
 use super::history::{action, Actor, LogEntry};
-use super::session::Session;
+use super::session::{Session, CLEAN_SLATE_COMMANDS};
 use super::split::{self, Statement};
 
 /// The server-side duration of the current migration, in nanoseconds, from the start its
-/// transaction records (`STARTED`).
-pub(crate) const ELAPSED_NS: &str = "((extract(epoch from clock_timestamp()) \
-     - current_setting('pgshift.started')::numeric) * 1000000000)::bigint";
+/// transaction records (`pgshift.started`). A migration that runs `RESET ALL` clears that
+/// setting; then the duration counts from the start of the message (`statement_timestamp()`),
+/// which is longer than the migration when it was sent with others, but never an error.
+pub(crate) const ELAPSED_NS: &str = "((extract(epoch from pg_catalog.clock_timestamp()) \
+     - coalesce(nullif(pg_catalog.current_setting('pgshift.started', true), '')::numeric, \
+                extract(epoch from pg_catalog.statement_timestamp()))) * 1000000000)::bigint";
 
-/// Opens a migration's transaction: BEGIN, the session's timeouts again (a migration must
-/// not switch them off for the next one), and its start time. Four commands.
+/// Opens a migration's transaction: BEGIN, a clean session (whatever the previous migration
+/// changed in it, see `Session::clean_slate`), and its start time.
 fn opening(s: &Session) -> String {
     format!(
-        "BEGIN;\n{};\nSELECT set_config('pgshift.started', extract(epoch from clock_timestamp())::text, true);\n",
-        s.timeouts
+        "BEGIN;\n{};\nSELECT pg_catalog.set_config('pgshift.started', extract(epoch from pg_catalog.clock_timestamp())::text, true);\n",
+        s.clean_slate()
     )
 }
-const OPENING_COMMANDS: usize = 4;
+const OPENING_COMMANDS: usize = 1 + CLEAN_SLATE_COMMANDS + 1;
+
+/// Sent between a migration and its history rows: the rows are written as the user pgshift
+/// connected as, whatever role the migration switched to (a migration may `SET ROLE` to the
+/// tables' owner, who need not be allowed to write the history).
+const BOOKKEEPING_PRELUDE: &str = "RESET SESSION AUTHORIZATION;\nRESET ROLE;\n";
+const BOOKKEEPING_PRELUDE_COMMANDS: usize = 2;
 
 /// A migration file (up or down) to run in its own transaction with its history statements.
 pub(crate) struct TxJob<'a> {
@@ -66,6 +75,7 @@ pub(crate) async fn in_transactions(
         message.push_str(&job.file.sql);
         // The newline before `;` ends a `--` comment on the file's last line.
         message.push_str("\n;\n");
+        message.push_str(BOOKKEEPING_PRELUDE);
         for statement in &job.bookkeeping {
             message.push_str(statement);
             message.push_str(";\n");
@@ -73,7 +83,11 @@ pub(crate) async fn in_transactions(
         message.push_str(&format!(
             "SELECT {ELAPSED_NS} AS pgshift_elapsed_ns;\nCOMMIT;\n"
         ));
-        let count = OPENING_COMMANDS + job.statements.len() + job.bookkeeping.len() + 2;
+        let count = OPENING_COMMANDS
+            + job.statements.len()
+            + BOOKKEEPING_PRELUDE_COMMANDS
+            + job.bookkeeping.len()
+            + 2;
         spans.push((sql_at, commands, count));
         commands += count;
     }
@@ -81,7 +95,30 @@ pub(crate) async fn in_transactions(
     let Err(error) = result else {
         return (durations, None);
     };
-    let _ = sqlx::raw_sql("ROLLBACK").execute(&mut s.conn).await;
+    if MigrateError::is_lost(&error) {
+        // Not the migration's fault, and not known to have failed: the server may have
+        // committed more than it told us before the connection went. No failure is
+        // recorded; only the migrations whose COMMIT completed are reported applied.
+        let committed = spans
+            .iter()
+            .take_while(|&&(_, first, count)| completed >= first + count)
+            .count();
+        let durations = durations.into_iter().take(committed).collect();
+        let unknown: Vec<&str> = jobs[committed..]
+            .iter()
+            .map(|j| j.file.file_name.as_str())
+            .collect();
+        let lost = MigrateError::ConnectionLost {
+            target: s.target.clone(),
+            action: format!("applying {}", unknown.join(", ")),
+            message: format!(
+                "{}; the migrations reported applied are committed, these may or may not be; run \
+                 `cargo xtask migrate-status` to see where each stands, then run again",
+                crate::target::redact(&error.to_string())
+            ),
+        };
+        return (durations, Some(lost));
+    }
     let info = ServerError::from(&error);
     let position = info.position.and_then(|p| char_to_byte(&message, p));
     // The migration that failed: the one whose text holds the error's position, else the one
@@ -98,6 +135,13 @@ pub(crate) async fn in_transactions(
                 .position(|&(_, first, count)| completed < first + count)
         })
         .unwrap_or(jobs.len() - 1);
+    // A transaction is left open (aborted) only when the failing migration's BEGIN ran and
+    // the command that failed was not its COMMIT (a failed COMMIT ends the transaction). A
+    // ROLLBACK sent otherwise earns a "no transaction in progress" warning.
+    let (_, first, count) = spans[failed];
+    if completed > first && completed + 1 < first + count {
+        let _ = sqlx::raw_sql("ROLLBACK").execute(&mut s.conn).await;
+    }
     let mut durations: Vec<Duration> = durations.into_iter().take(failed).collect();
     if completed == 0 && failed > 0 {
         // The server refused the whole message (a syntax error is found before anything
@@ -156,7 +200,7 @@ pub(crate) async fn without_transaction(
     steps: &NoTxSteps<'_>,
 ) -> Result<Duration, MigrateError> {
     let started = Instant::now();
-    let before = format!("{}; {}", s.timeouts, steps.before);
+    let before = format!("{}; {}", s.clean_slate(), steps.before);
     let marked = sqlx::raw_sql(&before).execute(&mut s.conn).await;
     s.check(
         marked,
@@ -166,19 +210,38 @@ pub(crate) async fn without_transaction(
         let Err(error) = sqlx::raw_sql(st.sql).execute(&mut s.conn).await else {
             continue;
         };
+        if MigrateError::is_lost(&error) {
+            return Err(MigrateError::ConnectionLost {
+                target: s.target.clone(),
+                action: format!("applying {} (-- no-transaction)", file.file_name),
+                message: format!(
+                    "{}; it went during the statement at line {} (which may or may not have run), after the ones before it; run \
+                     `cargo xtask migrate-status` (it shows it as possibly partial), repair by hand, \
+                     then record the outcome with `cargo xtask migrate-resolve`",
+                    crate::target::redact(&error.to_string()),
+                    st.line
+                ),
+            });
+        }
         let info = ServerError::from(&error);
         let sent_at = st.sql.as_ptr() as usize - file.sql.as_ptr() as usize;
         let line = info
             .position
             .and_then(|p| char_to_byte(st.sql, p))
             .map_or(st.line, |b| split::line_of(&file.sql, sent_at + b));
-        let partial = i > 0;
+        // A failed CONCURRENTLY statement is not rolled back whole: the server leaves the
+        // index it was building behind, INVALID. Retrying would then fail forever with
+        // "already exists", so the failure is kept as possibly partial (the `false` row
+        // stays) and the message says how to clean up.
+        let concurrently =
+            split::needs_no_transaction(st.sql).is_some_and(|what| what.contains("CONCURRENTLY"));
+        let partial = i > 0 || concurrently;
         if !partial {
             let _ = sqlx::raw_sql(&steps.nothing_ran).execute(&mut s.conn).await;
         }
         let message = info.message.clone();
         let statement = Some(st.text(&file.sql));
-        return Err(fail(
+        let mut failure = fail(
             s,
             file,
             actor,
@@ -188,12 +251,19 @@ pub(crate) async fn without_transaction(
             statement,
             partial,
         )
-        .await);
+        .await;
+        if let MigrateError::Failed(f) = &mut failure {
+            f.concurrently = concurrently;
+        }
+        return Err(failure);
     }
     let elapsed = started.elapsed();
-    let done = sqlx::raw_sql(&format!("BEGIN; {}; COMMIT", (steps.after)(elapsed)))
-        .execute(&mut s.conn)
-        .await;
+    let done = sqlx::raw_sql(&format!(
+        "BEGIN; {BOOKKEEPING_PRELUDE} {}; COMMIT",
+        (steps.after)(elapsed)
+    ))
+    .execute(&mut s.conn)
+    .await;
     s.check(done, "recording a -- no-transaction migration")?;
     Ok(elapsed)
 }
@@ -221,7 +291,9 @@ async fn fail(
         line,
         partial,
     }
-    .sql(actor);
+    .sql(actor, &s.schema);
+    // After a -- no-transaction file, whatever it changed in the session is still there.
+    let log = format!("{BOOKKEEPING_PRELUDE} {log}");
     if let Err(e) = sqlx::raw_sql(&log).execute(&mut s.conn).await {
         tracing::warn!(
             "could not record the failure of {} in _pgshift_log: {e}",
@@ -239,6 +311,7 @@ async fn fail(
         message,
         code: info.code,
         partial,
+        concurrently: false,
     }))
 }
 

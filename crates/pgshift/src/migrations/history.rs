@@ -129,7 +129,7 @@ pub fn lit(text: &str) -> String {
 
 /// A bytea literal.
 pub fn bytea(bytes: &[u8]) -> String {
-    format!("decode('{}', 'hex')", hex::encode(bytes))
+    format!("pg_catalog.decode('{}', 'hex')", hex::encode(bytes))
 }
 
 fn opt_lit(text: Option<&str>) -> String {
@@ -151,9 +151,10 @@ pub struct LogEntry<'a> {
 }
 
 impl LogEntry<'_> {
-    pub fn sql(&self, actor: &Actor) -> String {
+    /// `schema`: where the history lives (`locate`), quoted.
+    pub fn sql(&self, actor: &Actor, schema: &str) -> String {
         format!(
-            "INSERT INTO _pgshift_log (version, file, action, checksum, duration_ns, error, statement, line, \
+            "INSERT INTO {schema}._pgshift_log (version, file, action, checksum, duration_ns, error, statement, line, \
              partial, env, os_user, host, pgshift_version) VALUES ({}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {})",
             self.version,
             lit(self.file),
@@ -174,6 +175,7 @@ impl LogEntry<'_> {
 
 /// The `_sqlx_migrations` insert, as sqlx writes it (execution time in nanoseconds).
 pub fn sqlx_insert(
+    schema: &str,
     version: i64,
     description: &str,
     success: bool,
@@ -181,27 +183,54 @@ pub fn sqlx_insert(
     execution_ns: &str,
 ) -> String {
     format!(
-        "INSERT INTO _sqlx_migrations (version, description, success, checksum, execution_time) \
+        "INSERT INTO {schema}._sqlx_migrations (version, description, success, checksum, execution_time) \
          VALUES ({version}, {}, {success}, {}, {execution_ns})",
         lit(description),
         bytea(checksum)
     )
 }
 
-/// Creates `_sqlx_migrations` (exactly as sqlx does) and pgshift's tables when missing.
-pub async fn ensure_tables(conn: &mut PgConnection) -> Result<(), sqlx::Error> {
-    sqlx::raw_sql(&format!("{SQLX_TABLE}{PGSHIFT_TABLES}"))
-        .execute(conn)
-        .await?;
+/// Where the history lives, as a quoted schema name, and whether the session's
+/// `standard_conforming_strings` is on. The schema is where sqlx finds `_sqlx_migrations`
+/// (the search path), else where sqlx would create it (the search path's first existing
+/// schema). Every bookkeeping statement names it, so a migration that changes the
+/// `search_path` cannot send the history elsewhere.
+pub async fn locate(conn: &mut PgConnection) -> Result<(String, bool), sqlx::Error> {
+    let (schema, standard): (String, bool) = sqlx::query_as(
+        "SELECT coalesce((SELECT n.nspname::text FROM pg_catalog.pg_class c \
+                   JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
+                   WHERE c.oid = pg_catalog.to_regclass('_sqlx_migrations')), \
+                 pg_catalog.current_schema()::text, 'public'), \
+                pg_catalog.current_setting('standard_conforming_strings') = 'on'",
+    )
+    .fetch_one(conn)
+    .await?;
+    Ok((crate::db::quote_ident(&schema), standard))
+}
+
+/// Creates `_sqlx_migrations` (exactly as sqlx does) and pgshift's tables when missing, in
+/// `schema`.
+pub async fn ensure_tables(conn: &mut PgConnection, schema: &str) -> Result<(), sqlx::Error> {
+    let ddl =
+        format!("{SQLX_TABLE}{PGSHIFT_TABLES}").replace("EXISTS _", &format!("EXISTS {schema}._"));
+    sqlx::raw_sql(&ddl).execute(conn).await?;
     Ok(())
 }
 
 /// Reads the history without creating anything: a database never migrated has none.
-pub async fn read(conn: &mut PgConnection) -> Result<History, sqlx::Error> {
-    let (has_sqlx, has_log, has_marker): (bool, bool, bool) = sqlx::query_as(
-        "SELECT to_regclass('_sqlx_migrations') IS NOT NULL, to_regclass('_pgshift_log') IS NOT NULL, \
-                to_regclass('_pgshift_marker') IS NOT NULL",
-    )
+pub async fn read(conn: &mut PgConnection, schema: &str) -> Result<History, sqlx::Error> {
+    let exists = |table: &str| {
+        format!(
+            "to_regclass({}) IS NOT NULL",
+            lit(&format!("{schema}.{table}"))
+        )
+    };
+    let (has_sqlx, has_log, has_marker): (bool, bool, bool) = sqlx::query_as(&format!(
+        "SELECT {}, {}, {}",
+        exists("_sqlx_migrations"),
+        exists("_pgshift_log"),
+        exists("_pgshift_marker")
+    ))
     .fetch_one(&mut *conn)
     .await?;
     let mut history = History::default();
@@ -217,12 +246,12 @@ pub async fn read(conn: &mut PgConnection) -> Result<History, sqlx::Error> {
             Option<Vec<i64>>,
         );
         let (versions, descriptions, installed, success, checksums, times): Columns =
-            sqlx::query_as(
+            sqlx::query_as(&format!(
                 "SELECT array_agg(version ORDER BY version), array_agg(description ORDER BY version), \
                         array_agg(installed_on ORDER BY version), array_agg(success ORDER BY version), \
                         array_agg(checksum ORDER BY version), array_agg(execution_time ORDER BY version) \
-                 FROM _sqlx_migrations",
-            )
+                 FROM {schema}._sqlx_migrations",
+            ))
             .fetch_one(&mut *conn)
             .await?;
         let rows = versions
@@ -253,13 +282,13 @@ pub async fn read(conn: &mut PgConnection) -> Result<History, sqlx::Error> {
             .collect();
     }
     if has_log {
-        let rows: Vec<FailureRow> = sqlx::query_as(
+        let rows: Vec<FailureRow> = sqlx::query_as(&format!(
             "SELECT version, file, at, error, statement, line, partial FROM ( \
-               SELECT DISTINCT ON (version) * FROM _pgshift_log \
+               SELECT DISTINCT ON (version) * FROM {schema}._pgshift_log \
                WHERE action IN ('applied', 'failed', 'reverted', 'resolved-applied', 'resolved-rolled-back') \
                ORDER BY version, id DESC) latest \
              WHERE action = 'failed'",
-        )
+        ))
         .fetch_all(&mut *conn)
         .await?;
         history.failures = rows
@@ -269,7 +298,7 @@ pub async fn read(conn: &mut PgConnection) -> Result<History, sqlx::Error> {
             .collect();
     }
     if has_marker {
-        history.marker = sqlx::query_scalar("SELECT env FROM _pgshift_marker")
+        history.marker = sqlx::query_scalar(&format!("SELECT env FROM {schema}._pgshift_marker"))
             .fetch_optional(&mut *conn)
             .await?;
     }

@@ -55,9 +55,13 @@ pub fn check_env(
 }
 
 /// Records `actor.env` as the database's environment, unless it already has one.
-pub async fn write(conn: &mut PgConnection, actor: &Actor) -> Result<(), sqlx::Error> {
+pub async fn write(
+    conn: &mut PgConnection,
+    actor: &Actor,
+    schema: &str,
+) -> Result<(), sqlx::Error> {
     sqlx::raw_sql(&format!(
-        "INSERT INTO _pgshift_marker (env, os_user, host) VALUES ({}, {}, {}) ON CONFLICT DO NOTHING",
+        "INSERT INTO {schema}._pgshift_marker (env, os_user, host) VALUES ({}, {}, {}) ON CONFLICT DO NOTHING",
         lit(&actor.env),
         lit(&actor.os_user),
         lit(&actor.host)

@@ -22,8 +22,8 @@ mod session;
 use serde::Serialize;
 
 pub use apply::{
-    apply_pending, migrate_dev, migrate_dev_settled, require_local, AppliedMigration, ApplyOptions,
-    ApplyReport, Mode, Progress, WaitReason, Waiting,
+    apply_pending, migrate_dev, migrate_dev_settled, AppliedMigration, ApplyOptions, ApplyReport,
+    Mode, Progress, WaitReason, Waiting,
 };
 pub use error::{EditedMigration, MigrateError, MigrationFailure, Problem};
 pub use files::{FileErrors, FileProblem, MigrationFile};
@@ -50,7 +50,7 @@ pub async fn read_status(config: &Config, target: &Target) -> Result<Status, Mig
     let files = files::discover(&config.paths.migrations)?;
     let session = session::Session::open(config, target).await?;
     let mut session = session;
-    let read = history::read(&mut session.conn).await;
+    let read = history::read(&mut session.conn, &session.schema).await;
     let history = session.check(read, "reading the migration history");
     let database = session.database.clone();
     session.close().await;
@@ -74,7 +74,7 @@ pub async fn check_local_marker(
 ) -> Result<(), MigrateError> {
     apply::require_local(target, command)?;
     let mut session = session::Session::open(config, target).await?;
-    let read = history::read(&mut session.conn).await;
+    let read = history::read(&mut session.conn, &session.schema).await;
     let history = session.check(read, "reading the environment marker");
     let database = session.database.clone();
     session.close().await;

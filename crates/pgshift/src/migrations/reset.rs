@@ -30,12 +30,16 @@ pub async fn reset(
     // The marker, when the database exists.
     match crate::db::connect(&target.url).await {
         Ok(mut conn) => {
-            let read = history::read(&mut conn).await;
+            let read = match history::locate(&mut conn).await {
+                Ok((schema, _)) => history::read(&mut conn, &schema).await,
+                Err(e) => Err(e),
+            };
             crate::db::close(conn).await;
             let history = read.map_err(|e| MigrateError::db(&where_, "reading the marker", e))?;
             marker::check_local(config, COMMAND, &where_, history.marker.as_deref())?;
         }
-        Err(e) if e.reason.contains("does not exist") => {}
+        // Only a missing database has no marker to check; a missing role is an error.
+        Err(e) if e.is_missing_database() => {}
         Err(e) => return Err(e.into()),
     }
     let maintenance = target.url.with_database("postgres");

@@ -52,7 +52,7 @@ async fn resolve_locked(
     version: i64,
     resolution: Resolution,
 ) -> Result<(), MigrateError> {
-    let read = history::read(&mut s.conn).await;
+    let read = history::read(&mut s.conn, &s.schema).await;
     let history = s.check(read, "reading the migration history")?;
     marker::check_env(
         config,
@@ -90,7 +90,7 @@ async fn resolve_locked(
             line: None,
             partial: false,
         }
-        .sql(&actor)
+        .sql(&actor, &s.schema)
     };
     let sql = match resolution {
         Resolution::Applied => {
@@ -102,13 +102,14 @@ async fn resolve_locked(
             format!(
                 "BEGIN; {insert} ON CONFLICT (version) DO UPDATE SET success = true, checksum = EXCLUDED.checksum, \
                  description = EXCLUDED.description, installed_on = now(), execution_time = 0; {log}; COMMIT",
-                insert = history::sqlx_insert(version, &file.description, true, &file.checksum, "0"),
+                insert = history::sqlx_insert(&s.schema, version, &file.description, true, &file.checksum, "0"),
                 log = log(action::RESOLVED_APPLIED)
             )
         }
         Resolution::RolledBack => format!(
-            "BEGIN; DELETE FROM _sqlx_migrations WHERE version = {version} AND NOT success; {}; COMMIT",
-            log(action::RESOLVED_ROLLED_BACK)
+            "BEGIN; DELETE FROM {schema}._sqlx_migrations WHERE version = {version} AND NOT success; {}; COMMIT",
+            log(action::RESOLVED_ROLLED_BACK),
+            schema = s.schema
         ),
     };
     let done = sqlx::raw_sql(&sql).execute(&mut s.conn).await;

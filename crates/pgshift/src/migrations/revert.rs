@@ -66,7 +66,7 @@ async fn revert_locked(
     files: &[MigrationFile],
     progress: &mut dyn FnMut(Progress<'_>),
 ) -> Result<RevertReport, MigrateError> {
-    let read = history::read(&mut s.conn).await;
+    let read = history::read(&mut s.conn, &s.schema).await;
     let history = s.check(read, "reading the migration history")?;
     marker::check_local(
         config,
@@ -132,9 +132,10 @@ async fn revert_locked(
     }
     let mut checked = Vec::new();
     for down in &downs {
-        checked.push(preflight(down)?);
+        checked.push(preflight(down, s.standard_strings)?);
     }
     let actor = Actor::current(&target.env);
+    let schema = s.schema.clone();
     let mut report = RevertReport {
         env: target.env.clone(),
         database: s.database.clone(),
@@ -154,23 +155,23 @@ async fn revert_locked(
                 line: None,
                 partial: false,
             }
-            .sql(&actor)
+            .sql(&actor, &schema)
         };
         let forget = format!(
-            "DELETE FROM _sqlx_migrations WHERE version = {}",
+            "DELETE FROM {schema}._sqlx_migrations WHERE version = {}",
             down.version
         );
         let duration = if down.no_tx {
             let steps = execute::NoTxSteps {
                 before: format!(
-                    "UPDATE _sqlx_migrations SET success = false WHERE version = {}",
+                    "UPDATE {schema}._sqlx_migrations SET success = false WHERE version = {}",
                     down.version
                 ),
                 after: &|elapsed: Duration| {
                     format!("{forget}; {}", log(elapsed.as_nanos().to_string()))
                 },
                 nothing_ran: format!(
-                    "UPDATE _sqlx_migrations SET success = true WHERE version = {}",
+                    "UPDATE {schema}._sqlx_migrations SET success = true WHERE version = {}",
                     down.version
                 ),
             };

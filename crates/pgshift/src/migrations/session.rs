@@ -7,9 +7,13 @@ use std::time::Duration;
 use sqlx::PgConnection;
 
 use super::error::MigrateError;
+use super::history;
 use super::lock::{self, Acquired, LockHolder};
 use crate::config::Config;
 use crate::target::Target;
+
+/// How many commands `Session::clean_slate` sends.
+pub(crate) const CLEAN_SLATE_COMMANDS: usize = 6;
 
 pub(crate) struct Session {
     pub conn: PgConnection,
@@ -17,32 +21,52 @@ pub(crate) struct Session {
     pub target: String,
     /// `host:port/database`.
     pub database: String,
-    /// The two `SET` statements of the session's timeouts, sent again before each
-    /// migration: a migration that changes them must not change them for the next one.
-    pub timeouts: String,
+    /// The `SET` statements of the session's settings (timeouts, client_min_messages).
+    pub settings: String,
+    /// Where the history tables live, quoted (`history::locate`).
+    pub schema: String,
+    /// The server's `standard_conforming_strings` for this session, for the splitter.
+    pub standard_strings: bool,
     lock_id: Option<i64>,
 }
 
 impl Session {
     /// Connects and sets the session's timeouts from `[migrate]`.
     pub async fn open(config: &Config, target: &Target) -> Result<Session, MigrateError> {
-        let conn = crate::db::connect(&target.url).await?;
-        let timeouts = format!(
-            "SET lock_timeout = '{}ms'; SET statement_timeout = '{}ms'",
+        let conn = crate::db::connect_for_migrations(&target.url).await?;
+        let settings = format!(
+            "SET lock_timeout = '{}ms'; SET statement_timeout = '{}ms'; SET client_min_messages = warning",
             config.migrate.session_lock_timeout.as_millis(),
             config.migrate.statement_timeout.as_millis()
         );
-        let settings = format!("{timeouts}; SET client_min_messages = warning");
         let mut session = Session {
             conn,
             target: format!("{} ({})", target.env, target.url.host_and_database()),
             database: target.url.host_and_database(),
-            timeouts,
+            settings,
+            schema: String::new(),
+            standard_strings: true,
             lock_id: None,
         };
-        let result = sqlx::raw_sql(&settings).execute(&mut session.conn).await;
+        let result = sqlx::raw_sql(&session.settings)
+            .execute(&mut session.conn)
+            .await;
         session.check(result, "setting the session's timeouts")?;
+        let located = history::locate(&mut session.conn).await;
+        (session.schema, session.standard_strings) =
+            session.check(located, "finding the migration history's schema")?;
         Ok(session)
+    }
+
+    /// Undoes whatever the previous migration changed in the session (role, session user,
+    /// search_path, standard_conforming_strings, timeouts...) and sets the session's settings
+    /// again: each migration starts from the same state. `CLEAN_SLATE_COMMANDS` commands.
+    /// (`RESET ALL` leaves the role and the session user alone, hence the first two.)
+    pub fn clean_slate(&self) -> String {
+        format!(
+            "RESET SESSION AUTHORIZATION; RESET ROLE; RESET ALL; {}",
+            self.settings
+        )
     }
 
     /// Maps a database error to `MigrateError::Database` naming this target.

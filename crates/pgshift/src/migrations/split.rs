@@ -29,20 +29,18 @@ impl Statement<'_> {
     }
 }
 
-/// A quote, dollar quote or comment that the file never closes.
+/// Why a file cannot be split into statements the server can run: a quote, dollar quote or
+/// comment that the file never closes, a psql meta-command, `COPY ... FROM STDIN`.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Unterminated {
-    pub what: &'static str,
+pub struct SplitError {
     pub line: usize,
+    /// What is wrong and what to do, for the message.
+    pub reason: String,
 }
 
-impl fmt::Display for Unterminated {
+impl fmt::Display for SplitError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "{} opened at line {} is never closed",
-            self.what, self.line
-        )
+        f.write_str(&self.reason)
     }
 }
 
@@ -63,8 +61,14 @@ pub fn line_of(text: &str, at: usize) -> usize {
         + 1
 }
 
-/// Splits `sql` into its non-empty statements.
-pub fn split(sql: &str) -> Result<Vec<Statement<'_>>, Unterminated> {
+/// Splits `sql` into its non-empty statements, with `standard_conforming_strings` on.
+pub fn split(sql: &str) -> Result<Vec<Statement<'_>>, SplitError> {
+    split_with(sql, true)
+}
+
+/// Splits `sql` into its non-empty statements. `standard_strings` is the session's
+/// `standard_conforming_strings`: when off, `'...'` strings take backslash escapes too.
+pub fn split_with(sql: &str, standard_strings: bool) -> Result<Vec<Statement<'_>>, SplitError> {
     let bytes = sql.as_bytes();
     let mut statements = Vec::new();
     let mut i = 0;
@@ -75,9 +79,28 @@ pub fn split(sql: &str) -> Result<Vec<Statement<'_>>, Unterminated> {
     // psql's heuristic for CREATE [OR REPLACE] FUNCTION|PROCEDURE ... BEGIN ATOMIC ... END:
     // the first letters of the statement's first identifiers.
     let mut idents: Vec<u8> = Vec::new();
-    let unterminated = |what, at| Unterminated {
-        what,
+    let unterminated = |what: &str, at| SplitError {
+        reason: format!("{what} opened at line {} is never closed", line_of(sql, at)),
         line: line_of(sql, at),
+    };
+    // A statement that ends here: COPY FROM STDIN is refused before its data is lexed.
+    let ended = |begin: usize, end: usize, start: usize| -> Result<Statement<'_>, SplitError> {
+        let statement = Statement {
+            sql: &sql[begin..end],
+            start,
+            line: line_of(sql, start),
+        };
+        if is_copy_from_stdin(statement.sql) {
+            return Err(SplitError {
+                line: statement.line,
+                reason:
+                    "`COPY ... FROM STDIN` needs a client that sends the data that follows it \
+                         (psql, pg_restore); migrations are sent as SQL only: turn the data into \
+                         INSERT statements (`pg_dump --inserts`), or COPY FROM a file on the server"
+                        .into(),
+            });
+        }
+        Ok(statement)
     };
     while i < bytes.len() {
         let b = bytes[i];
@@ -121,11 +144,7 @@ pub fn split(sql: &str) -> Result<Vec<Statement<'_>>, Unterminated> {
         match b {
             b';' if paren_depth == 0 && begin_depth == 0 => {
                 if let Some(start) = first_token.filter(|&s| s < i) {
-                    statements.push(Statement {
-                        sql: &sql[stmt_begin..i],
-                        start,
-                        line: line_of(sql, start),
-                    });
+                    statements.push(ended(stmt_begin, i, start)?);
                 }
                 i += 1;
                 stmt_begin = i;
@@ -136,9 +155,23 @@ pub fn split(sql: &str) -> Result<Vec<Statement<'_>>, Unterminated> {
             b'(' => paren_depth += 1,
             b')' => paren_depth = paren_depth.saturating_sub(1),
             b'\'' => {
-                i = skip_quoted(bytes, i, b'\'', false)
+                i = skip_string(bytes, i, !standard_strings)
                     .ok_or_else(|| unterminated("a quoted string", i))?;
                 continue;
+            }
+            b'\\' => {
+                let word: String = sql[i..]
+                    .chars()
+                    .take_while(|c| !c.is_whitespace())
+                    .take(12)
+                    .collect();
+                return Err(SplitError {
+                    line: line_of(sql, i),
+                    reason: format!(
+                        "`{word}` is a psql meta-command, not SQL: the server cannot run it; remove \
+                         it (write out the SQL it would include or set)"
+                    ),
+                });
             }
             b'"' => {
                 i = skip_quoted(bytes, i, b'"', false)
@@ -164,7 +197,7 @@ pub fn split(sql: &str) -> Result<Vec<Statement<'_>>, Unterminated> {
                 let word = &sql[start..i];
                 // E'...' (and e'...') strings take backslash escapes.
                 if (word == "E" || word == "e") && bytes.get(i) == Some(&b'\'') {
-                    i = skip_quoted(bytes, i, b'\'', true)
+                    i = skip_string(bytes, i, true)
                         .ok_or_else(|| unterminated("an E'' string", i))?;
                     continue;
                 }
@@ -176,13 +209,95 @@ pub fn split(sql: &str) -> Result<Vec<Statement<'_>>, Unterminated> {
         i += 1;
     }
     if let Some(start) = first_token {
-        statements.push(Statement {
-            sql: &sql[stmt_begin..],
-            start,
-            line: line_of(sql, start),
-        });
+        statements.push(ended(stmt_begin, sql.len(), start)?);
     }
     Ok(statements)
+}
+
+/// Skips a string literal starting at `open`, with its continuations: a string followed by
+/// whitespace holding a newline and another quote goes on in that quote, with the same
+/// escaping (the SQL standard's rule, which the server follows).
+fn skip_string(bytes: &[u8], open: usize, backslash: bool) -> Option<usize> {
+    let mut end = skip_quoted(bytes, open, b'\'', backslash)?;
+    loop {
+        let mut j = end;
+        let mut newline = false;
+        while let Some(&b) = bytes.get(j) {
+            match b {
+                b'\n' | b'\r' => newline = true,
+                b' ' | b'\t' | b'\x0c' => {}
+                _ => break,
+            }
+            j += 1;
+        }
+        if !(newline && bytes.get(j) == Some(&b'\'')) {
+            return Some(end);
+        }
+        end = skip_quoted(bytes, j, b'\'', backslash)?;
+    }
+}
+
+/// `COPY ... FROM STDIN`: data follows in the file, which only psql knows how to send.
+fn is_copy_from_stdin(sql: &str) -> bool {
+    let words = leading_words(sql, 64);
+    words.first().is_some_and(|w| w == "COPY")
+        && words.windows(2).any(|w| w[0] == "FROM" && w[1] == "STDIN")
+}
+
+/// Why a statement would release the migration lock, if it would: it belongs to the session
+/// that applies the migrations, and another deploy could start halfway through this one.
+pub fn releases_lock(sql: &str) -> Option<&'static str> {
+    let words = leading_words(sql, 2);
+    if words.first().is_some_and(|w| w == "DISCARD") && words.get(1).is_some_and(|w| w == "ALL") {
+        return Some("DISCARD ALL");
+    }
+    let code = code_words(sql);
+    if code.iter().any(|w| w == "PG_ADVISORY_UNLOCK_ALL") {
+        Some("pg_advisory_unlock_all()")
+    } else if code.iter().any(|w| w == "PG_ADVISORY_UNLOCK") {
+        Some("pg_advisory_unlock()")
+    } else {
+        None
+    }
+}
+
+/// Every word of a statement outside comments, quoted strings and identifiers, upper-cased;
+/// a `DO` block's body (which runs now) counts as code, a function's body (which runs when
+/// called) does not.
+fn code_words(sql: &str) -> Vec<String> {
+    let is_do = leading_words(sql, 1).first().is_some_and(|w| w == "DO");
+    let bytes = sql.as_bytes();
+    let mut words = Vec::new();
+    let mut i = 0;
+    while i < bytes.len() {
+        let b = bytes[i];
+        if b == b'-' && bytes.get(i + 1) == Some(&b'-') {
+            i = sql[i..].find('\n').map_or(bytes.len(), |k| i + k + 1);
+        } else if b == b'/' && bytes.get(i + 1) == Some(&b'*') {
+            i = sql[i..].find("*/").map_or(bytes.len(), |k| i + k + 2);
+        } else if b == b'\'' || b == b'"' {
+            i = skip_quoted(bytes, i, b, false).unwrap_or(bytes.len());
+        } else if b == b'$' && !is_do {
+            match dollar_tag(bytes, i) {
+                Some(end) => {
+                    let tag = &sql[i..=end];
+                    i = sql[end + 1..]
+                        .find(tag)
+                        .map_or(bytes.len(), |k| end + 1 + k + tag.len());
+                }
+                None => i += 1,
+            }
+        } else if is_ident_start(b) {
+            let start = i;
+            while i < bytes.len() && is_ident_char(bytes[i]) {
+                i += 1;
+            }
+            words.push(sql[start..i].to_ascii_uppercase());
+        } else {
+            i += 1;
+        }
+    }
+    words
 }
 
 /// psqlscan.l's tracking of `BEGIN ... END` inside CREATE FUNCTION/PROCEDURE bodies.
@@ -447,18 +562,87 @@ mod tests {
     fn unterminated_is_reported_with_its_line() {
         assert_eq!(
             split("select 1;\nselect 'oops;\n").unwrap_err(),
-            Unterminated {
-                what: "a quoted string",
+            SplitError {
+                reason: "a quoted string opened at line 2 is never closed".into(),
                 line: 2
             }
         );
         assert_eq!(split("\n\n/* a /* b */").unwrap_err().line, 3);
+        let reason = |sql| split(sql).unwrap_err().reason;
+        assert!(reason("select $x$ never").starts_with("a dollar-quoted string"));
+        assert!(reason("select \"x").starts_with("a quoted identifier"));
+        assert!(reason(r"select E'\'").starts_with("an E'' string"));
+    }
+
+    #[test]
+    fn standard_conforming_strings_off_makes_backslash_an_escape() {
+        let sql = r"select 'it\'s;'; select 2";
+        // With it on, the quote after the backslash ends the string: the next one never does.
+        assert!(split_with(sql, true).is_err());
         assert_eq!(
-            split("select $x$ never").unwrap_err().what,
-            "a dollar-quoted string"
+            split_with(sql, false)
+                .unwrap()
+                .iter()
+                .map(|s| s.text(sql))
+                .collect::<Vec<_>>(),
+            [r"select 'it\'s;'", "select 2"]
         );
-        assert_eq!(split("select \"x").unwrap_err().what, "a quoted identifier");
-        assert_eq!(split(r"select E'\'").unwrap_err().what, "an E'' string");
+        // With it on, 'C:\' is a whole string; with it off, it never ends.
+        assert!(split_with(r"select 'C:\'", true).is_ok());
+        assert!(split_with(r"select 'C:\'", false).is_err());
+    }
+
+    #[test]
+    fn an_e_string_continues_on_the_next_line_with_backslash_escapes() {
+        let sql = "select E'a'\n  'b\\';c'; select 2";
+        assert_eq!(texts(sql), ["select E'a'\n  'b\\';c'", "select 2"]);
+        // Without a newline between them, two strings are two strings (a syntax error the
+        // server reports), and a standard string after it takes no escapes.
+        assert_eq!(
+            texts(r"select E'a' 'b\'; select 2"),
+            [r"select E'a' 'b\'", "select 2"]
+        );
+    }
+
+    #[test]
+    fn psql_meta_commands_and_copy_from_stdin_are_refused_with_their_line() {
+        let e = split("select 1;\n\\set x 1\nselect :x;").unwrap_err();
+        assert_eq!(e.line, 2);
+        assert!(
+            e.reason.starts_with("`\\set` is a psql meta-command"),
+            "{e}"
+        );
+        let sql = "create table t (a text);\nCOPY public.t (a) FROM stdin;\nit's\n\\.\n";
+        let e = split(sql).unwrap_err();
+        assert_eq!(e.line, 2);
+        assert!(e.reason.contains("INSERT"), "{e}");
+        assert!(split("copy t from '/tmp/x.csv'; copy t to stdout").is_ok());
+        // A backslash inside a string or comment is not a meta-command.
+        assert!(split(r"select E'\n', '\i' -- \i x").is_ok());
+    }
+
+    #[test]
+    fn statements_that_release_the_migration_lock() {
+        assert_eq!(
+            releases_lock("select pg_advisory_unlock_all()"),
+            Some("pg_advisory_unlock_all()")
+        );
+        assert_eq!(
+            releases_lock("SELECT PG_ADVISORY_UNLOCK(1, 2)"),
+            Some("pg_advisory_unlock()")
+        );
+        assert_eq!(releases_lock("discard all"), Some("DISCARD ALL"));
+        assert_eq!(
+            releases_lock("do $$ begin perform pg_advisory_unlock_all(); end $$"),
+            Some("pg_advisory_unlock_all()")
+        );
+        assert_eq!(releases_lock("discard plans"), None);
+        assert_eq!(releases_lock("select 'pg_advisory_unlock_all()'"), None);
+        assert_eq!(releases_lock("-- pg_advisory_unlock_all\nselect 1"), None);
+        assert_eq!(
+            releases_lock("create function f() returns void language sql as $$ select pg_advisory_unlock_all() $$"),
+            None
+        );
     }
 
     #[test]
