@@ -481,3 +481,27 @@ fn refuses_a_database_marked_as_a_protected_environment() {
     assert!(err.contains("marked as environment `prod`"), "{err}");
     assert!(err.contains("protected"), "{err}");
 }
+
+#[test]
+fn dev_brings_the_database_up_applies_what_is_pending_then_watches() {
+    let p = support::EmbeddedProject::new();
+    p.write(
+        "migrations/20260101000000_first.sql",
+        "CREATE TABLE first (id int);\n",
+    );
+    let mut w = Watch::start_with(&p, &["dev"]);
+    w.wait_for_after("applied 20260101000000_first.sql", "bindings updated");
+    assert!(p
+        .read("crates/db-schema/src/generated.rs")
+        .contains("pub struct First"));
+    p.write(
+        "migrations/20260101000001_second.sql",
+        "CREATE TABLE second (id int);\n",
+    );
+    w.wait_for_after("applied 20260101000001_second.sql", "bindings updated");
+    assert!(w.terminate().success(), "{}", w.log());
+    let tables = p
+        .xtask(["db", "psql", "--", "-At", "-c", "SELECT string_agg(tablename, ',' ORDER BY tablename) FROM pg_tables WHERE schemaname = 'public' AND tablename NOT LIKE '\\_%'"])
+        .stdout();
+    assert_eq!(tables.trim(), "first,second");
+}

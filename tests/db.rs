@@ -3,40 +3,7 @@
 
 mod support;
 
-use support::{free_port, text, Project};
-
-/// A project whose embedded cluster is stopped when the test ends, even on a panic.
-struct EmbeddedProject(Project);
-
-impl EmbeddedProject {
-    fn new() -> EmbeddedProject {
-        let project = Project::empty();
-        project.write(
-            "pgshift.toml",
-            &format!(
-                "[local]\nbackend = \"embedded\"\ndatabase = \"clinic\"\nport = {}\n",
-                free_port()
-            ),
-        );
-        // A killed test run must not leave this project's server running.
-        pgshift::local::scratch::spawn_watchdog(&project.path(".pgshift/embedded/data"), None)
-            .unwrap();
-        EmbeddedProject(project)
-    }
-}
-
-impl Drop for EmbeddedProject {
-    fn drop(&mut self) {
-        let _ = self.0.xtask(["db", "down"]).output();
-    }
-}
-
-impl std::ops::Deref for EmbeddedProject {
-    type Target = Project;
-    fn deref(&self) -> &Project {
-        &self.0
-    }
-}
+use support::{free_port, text, EmbeddedProject, Project};
 
 #[test]
 fn embedded_lifecycle_keeps_data() {
