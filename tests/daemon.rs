@@ -379,11 +379,8 @@ fn survives_the_database_going_away_and_applies_pending_work_when_it_returns() {
     let scratch = pgshift::local::ScratchCluster::start().unwrap();
     let p = Project::empty();
     p.write(
-        "pgshift.toml",
-        &format!(
-            "[local]\nbackend = \"embedded\"\ndatabase = \"postgres\"\nport = {}\n",
-            scratch.port()
-        ),
+        ".env",
+        &format!("DATABASE_URL={}\n", scratch.url("postgres").expose()),
     );
     let w = Watch::start(&p);
     scratch.cluster.stop().unwrap();

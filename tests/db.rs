@@ -484,3 +484,36 @@ fn creating_the_database_retries_only_what_waiting_can_cure() {
         .unwrap_err();
     assert!(transient.is_transient(), "{transient}");
 }
+
+#[test]
+fn another_checkouts_server_on_our_port_is_never_used() {
+    let a = EmbeddedProject::new();
+    a.xtask(["db", "up"]).ok();
+    // A second checkout with the same [local] port, whose own cluster is not running.
+    let b = Project::empty();
+    b.write("pgshift.toml", &a.read("pgshift.toml"));
+    b.write("migrations/1_drop.sql", "CREATE TABLE from_b (id int);\n");
+    for command in [
+        &["migrate-status"][..],
+        &["migrate-dev"],
+        &["migrate-reset", "--force"],
+        &["db", "psql", "--", "-c", "select 1"],
+    ] {
+        let err = b.xtask(command).fails_with(1);
+        assert!(
+            err.contains("not this project's local database"),
+            "{command:?}: {err}"
+        );
+    }
+    let out = a
+        .xtask([
+            "db",
+            "psql",
+            "--",
+            "-At",
+            "-c",
+            "SELECT count(*) FROM pg_tables WHERE tablename = 'from_b'",
+        ])
+        .stdout();
+    assert_eq!(out.trim(), "0");
+}

@@ -93,19 +93,21 @@ pub struct Project {
 }
 
 impl Project {
-    /// A project whose `[local]` points at a fresh database of the shared cluster.
+    /// A project whose local database is a fresh database of the shared cluster.
     pub fn new() -> Project {
         let mut project = Project::empty();
         project.db = TestDb::new();
-        let db = &project.db;
+        // The shared cluster is not this project's own, so the project reaches it the way
+        // a user reaches a database they run themselves: DATABASE_URL in `.env`.
         project.write(
             "pgshift.toml",
             &format!(
                 "[local]\nbackend = \"embedded\"\ndatabase = \"{}\"\nport = {}\n",
-                db.name,
-                cluster().port()
+                project.db.name,
+                free_port()
             ),
         );
+        project.write(".env", &format!("DATABASE_URL={}\n", project.db.url()));
         project
     }
 

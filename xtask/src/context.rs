@@ -50,21 +50,7 @@ impl Ctx {
     /// keeps its own error (and exit code 1): only the resolution itself is a usage error.
     #[allow(dead_code)]
     pub fn target(&self) -> Result<Target> {
-        let mut backend_error = None;
-        let resolved = target::resolve(&self.config, &self.env, || {
-            self.backend()
-                .map(|backend| backend.url(&self.config))
-                .map_err(|e| {
-                    let message = format!("{e:#}");
-                    backend_error = Some(e);
-                    UsageError::Other(message)
-                })
-        });
-        match (resolved, backend_error) {
-            (Ok(target), _) => Ok(target),
-            (Err(_), Some(backend_error)) => Err(backend_error),
-            (Err(e), None) => Err(e.into()),
-        }
+        pgshift::local::resolve_target(&self.config, &self.env, || self.backend())
     }
 
     /// A line for the human reader, on stderr so that stdout stays clean for --json.

@@ -32,10 +32,8 @@ pub const DEFAULT_DEBOUNCE: Duration = Duration::from_millis(100);
 /// A `DATABASE_URL` in `.env` that names another machine is refused: the daemon applies
 /// every saved file at once, which is only ever right for a database of one's own.
 pub fn local_target(config: &Config) -> anyhow::Result<Target> {
-    let target = target::resolve(config, target::LOCAL_ENV, || {
-        let (backend, _) = Backend::from_config(config)
-            .map_err(|e| pgshift::UsageError::Other(format!("{e:#}")))?;
-        Ok(backend.url(config))
+    let target = pgshift::local::resolve_target(config, target::LOCAL_ENV, || {
+        Backend::from_config(config).map(|(backend, _)| backend)
     })?;
     target.require_local("watch")?;
     Ok(target)

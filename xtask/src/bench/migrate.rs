@@ -226,9 +226,10 @@ fn run_xtask(
     database: &str,
     port: u16,
 ) -> Result<(Duration, Duration, String)> {
+    // The scratch cluster is not the project's own local database: reach it through `.env`.
     std::fs::write(
-        dir.join("pgshift.toml"),
-        format!("[local]\nbackend = \"embedded\"\ndatabase = \"{database}\"\nport = {port}\n"),
+        dir.join(".env"),
+        format!("DATABASE_URL=postgres://postgres@127.0.0.1:{port}/{database}\n"),
     )?;
     let exe = std::env::current_exe()?;
     let cpu_before = children_cpu();

@@ -30,12 +30,10 @@ pub async fn run(_ctx: &Ctx, args: Args) -> Result<ExitCode> {
         .tempdir()?;
     std::fs::set_permissions(project.path(), std::fs::Permissions::from_mode(0o755))?;
     std::fs::create_dir_all(project.path().join("migrations"))?;
+    // The scratch cluster is not the project's own local database: reach it through `.env`.
     std::fs::write(
-        project.path().join("pgshift.toml"),
-        format!(
-            "[local]\nbackend = \"embedded\"\ndatabase = \"postgres\"\nport = {}\n",
-            scratch.port()
-        ),
+        project.path().join(".env"),
+        format!("DATABASE_URL={}\n", scratch.url("postgres").expose()),
     )?;
 
     let mut child = KillOnDrop(

@@ -104,6 +104,28 @@ impl Backend {
         .expect("a URL whose parts are percent-encoded")
     }
 
+    /// The URL of this backend's database for a command that connects to it, refusing a
+    /// port that another server answers on: a second checkout of the project with the same
+    /// `[local] port` must not have its database migrated, reset or read as if it were ours.
+    /// When nothing listens, the URL is returned and connecting says to run `db up`.
+    pub fn serving_url(&self, config: &Config) -> anyhow::Result<DbUrl> {
+        if self.is_running() || port_is_free(config.local.port) {
+            return Ok(self.url(config));
+        }
+        let ours = match self {
+            Backend::Embedded(cluster) => {
+                format!("the embedded cluster in {}", cluster.data_dir().display())
+            }
+            Backend::Docker(compose) => format!("the docker compose project {}", compose.project),
+        };
+        anyhow::bail!(
+            "port {} on 127.0.0.1 is answered by a server that is not this project's local database \
+             ({ours}, which is not running), perhaps another checkout's; stop that server, or give \
+             this project its own [local] port in pgshift.toml, then `cargo xtask db up`",
+            config.local.port
+        )
+    }
+
     pub fn is_running(&self) -> bool {
         match self {
             Backend::Embedded(cluster) => cluster.is_running(),
@@ -273,6 +295,31 @@ pub fn check_port_free(port: u16) -> anyhow::Result<()> {
         "port {port} on 127.0.0.1 is already in use by another program; stop it, or choose \
          another port with [local] port in pgshift.toml"
     )
+}
+
+/// Resolves `env` (see `target::resolve`), asking `backend` for the local database's URL
+/// only when it is needed, and only if that backend's own server answers on its port (see
+/// `Backend::serving_url`). Backend errors keep their kind (exit 1), not a usage error.
+pub fn resolve_target(
+    config: &Config,
+    env: &str,
+    backend: impl FnOnce() -> anyhow::Result<Backend>,
+) -> anyhow::Result<crate::target::Target> {
+    let mut backend_error = None;
+    let resolved = crate::target::resolve(config, env, || {
+        backend()
+            .and_then(|backend| backend.serving_url(config))
+            .map_err(|e| {
+                let message = format!("{e:#}");
+                backend_error = Some(e);
+                crate::UsageError::Other(message)
+            })
+    });
+    match (resolved, backend_error) {
+        (Ok(target), _) => Ok(target),
+        (Err(_), Some(backend_error)) => Err(backend_error),
+        (Err(e), None) => Err(e.into()),
+    }
 }
 
 /// Whether nothing listens on 127.0.0.1:`port`.
