@@ -447,9 +447,12 @@ fn migrate_new_names_files_and_never_collides() {
         support::text(&out)
     );
     assert_eq!(p.db.sql("SELECT count(*) FROM _sqlx_migrations"), "0");
-    // They are still valid migrations to sqlx, and deploy applies them as sqlx would.
-    p.xtask(["migrate-deploy"]).ok();
-    assert_eq!(p.db.sql("SELECT count(*) FROM _sqlx_migrations"), "5");
+    // Deploy refuses them too (sqlx would record them empty), before anything is sent.
+    let err = p.xtask(["migrate-deploy"]).fails_with(1);
+    assert!(err.contains("has no SQL; write the migration"), "{err}");
+    let err = p.xtask(["migrate-deploy", "--dry-run"]).fails_with(1);
+    assert!(err.contains("has no SQL"), "{err}");
+    assert_eq!(p.db.sql("SELECT count(*) FROM _sqlx_migrations"), "0");
 
     let out = p
         .xtask(["migrate-dev", "--name", "add_doctor", "--create-only"])

@@ -281,9 +281,21 @@ async fn apply_locked(
             break;
         }
         let statements = preflight(file, s.standard_strings)?;
-        if options.mode == Mode::Dev && statements.is_empty() {
-            waiting = wait(WaitReason::NoSql);
-            break;
+        if statements.is_empty() {
+            if options.mode == Mode::Dev {
+                waiting = wait(WaitReason::NoSql);
+                break;
+            }
+            // sqlx would record it; then writing its SQL later makes it "edited after it was
+            // applied" everywhere it was deployed.
+            return Err(MigrateError::Rejected {
+                version: file.version,
+                file: file.file_name.clone(),
+                line: 1,
+                reason: "has no SQL; write the migration, or delete the file if it was made by \
+                         mistake"
+                    .into(),
+            });
         }
         checked.push(statements);
     }
