@@ -124,6 +124,10 @@ fn applies_a_new_file_and_regenerates_the_bindings() {
         "applied 20260101000000_create_patient.sql",
         "bindings updated",
     );
+    w.wait_for_after(
+        "bindings updated",
+        "synced 1 migration, bindings updated, in",
+    );
     assert_eq!(tables(&p.db), "patient");
     let bindings = p.read("crates/db-schema/src/generated.rs");
     assert!(bindings.contains("pub struct Patient"), "{bindings}");

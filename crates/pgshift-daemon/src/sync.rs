@@ -101,13 +101,16 @@ impl Syncer {
                     "bindings unchanged"
                 };
                 tracing::info!("{bindings} ({})", ms(generating.elapsed()));
-                Outcome::Done(Some(match applied {
+                let total = ms(started.elapsed());
+                let summary = match applied {
                     0 => bindings.to_string(),
-                    n => format!(
-                        "applied {n} migration(s), {bindings} in {}",
-                        ms(started.elapsed())
-                    ),
-                }))
+                    1 => format!("synced 1 migration, {bindings}, in {total}"),
+                    n => format!("synced {n} migrations, {bindings}, in {total}"),
+                };
+                if applied > 0 {
+                    tracing::info!("{summary}");
+                }
+                Outcome::Done(Some(summary))
             }
             Err(e) if e.chain().any(|c| c.is::<pgshift::db::ConnectError>()) => {
                 Outcome::Unreachable {
