@@ -303,15 +303,26 @@ fn server_binaries_check(backend: BackendKind, effective: BackendKind) -> Check 
                 }
                 _ => "not needed by the docker backend",
             };
-            Check::problem(
-                WHAT,
-                status,
-                format!("initdb and pg_ctl not found ({needed}); looked in {}", missing.looked),
-                &format!(
+            let fix = if missing.from_env {
+                format!(
+                    "{BINDIR_ENV}={} has no initdb/pg_ctl; fix it or unset it",
+                    missing.looked
+                )
+            } else {
+                format!(
                     "install the PostgreSQL server (Debian/Ubuntu: `apt-get install postgresql`, macOS: \
                      `brew install postgresql@16`), set {BINDIR_ENV} to the folder holding initdb and pg_ctl, \
                      or use `backend = \"docker\"` in pgshift.toml"
+                )
+            };
+            Check::problem(
+                WHAT,
+                status,
+                format!(
+                    "initdb and pg_ctl not found ({needed}); looked in {}",
+                    missing.looked
                 ),
+                &fix,
             )
         }
     }
