@@ -176,3 +176,18 @@ fn bad_config_is_a_failed_check() {
         "{stdout}"
     );
 }
+
+#[test]
+fn toml_syntax_error_says_fix_the_syntax() {
+    let p = Project::empty();
+    p.write("pgshift.toml", "[local\nport = 5433\n");
+    let (code, stdout) = doctor(&p, &[]);
+    assert_eq!(code, 1, "{stdout}");
+    let config = line(&stdout, "config");
+    assert!(config.starts_with("FAIL "), "{config}");
+    assert!(
+        stdout.contains("fix the TOML syntax at the line shown"),
+        "{stdout}"
+    );
+    assert!(!stdout.contains("correct the key named above"), "{stdout}");
+}

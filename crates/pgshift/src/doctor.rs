@@ -63,6 +63,17 @@ pub fn any_failed(checks: &[Check]) -> bool {
 
 const CLIENT_FIX: &str = "install the PostgreSQL client programs (Debian/Ubuntu: `apt-get install postgresql-client`, macOS: `brew install libpq`)";
 
+/// Whether the config file is not TOML at all (rather than TOML with a wrong key or value):
+/// the fix is then about syntax, not keys.
+fn is_toml_syntax_error(error: &crate::UsageError) -> bool {
+    match error {
+        crate::UsageError::Config { file, .. } => {
+            std::fs::read_to_string(file).is_ok_and(|text| text.parse::<toml::Table>().is_err())
+        }
+        _ => false,
+    }
+}
+
 /// Runs every check for the project found from `start` (as `Config::discover` finds it).
 pub async fn run(start: &Path) -> Vec<Check> {
     let mut checks = Vec::new();
@@ -88,7 +99,11 @@ pub async fn run(start: &Path) -> Vec<Check> {
                 "config",
                 Outcome::Fail,
                 e.to_string(),
-                "correct the key named above in pgshift.toml (README.md lists every key)",
+                if is_toml_syntax_error(&e) {
+                    "fix the TOML syntax at the line shown in pgshift.toml"
+                } else {
+                    "correct the key named above in pgshift.toml (README.md lists every key)"
+                },
             ));
             None
         }
