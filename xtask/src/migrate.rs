@@ -324,10 +324,15 @@ pub async fn reset(ctx: &Ctx, args: ResetArgs) -> Result<ExitCode> {
             return Ok(ExitCode::from(1));
         }
     }
+    // Said before the work starts: the progress events print each `applied` line as it
+    // happens, which is after the drop.
+    ctx.note(&format!(
+        "dropping and recreating {}",
+        target.url.host_and_database()
+    ));
     let report = migrations::reset::reset(&ctx.config, &target, &mut progress(ctx))
         .await
         .map_err(lift)?;
-    ctx.note(&format!("dropped and recreated {}", report.database));
     summarise(ctx, &report);
     crate::generate::regenerate(ctx, &target).await?;
     Ok(ExitCode::SUCCESS)
