@@ -179,3 +179,13 @@ fn reset_creates_a_database_that_does_not_exist_yet() {
     p.xtask(["migrate-reset", "--force"]).ok();
     assert_eq!(tables(&p, &["a"]), "a");
 }
+
+#[test]
+fn down_steps_zero_is_a_usage_error() {
+    let p = Project::new();
+    pair(&p, 1, "a");
+    p.xtask(["migrate-dev"]).ok();
+    let err = p.xtask(["migrate-down", "--steps", "0"]).fails_with(2);
+    assert!(err.contains("--steps"), "{err}");
+    assert_eq!(tables(&p, &["a"]), "a");
+}

@@ -384,7 +384,8 @@ pub async fn resolve(ctx: &Ctx, args: ResolveArgs) -> Result<ExitCode> {
 #[derive(clap::Args)]
 pub struct DownArgs {
     /// Revert the newest N applied migrations (default 1).
-    #[arg(long, value_name = "N", conflicts_with = "to")]
+    #[arg(long, value_name = "N", conflicts_with = "to",
+          value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
     pub steps: Option<usize>,
     /// Revert every applied migration newer than VERSION (0 reverts all).
     #[arg(long, value_name = "VERSION")]
