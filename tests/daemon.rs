@@ -457,6 +457,9 @@ fn background_daemon_start_status_stop() {
         serde_json::from_str(&p.xtask(["daemon", "status", "--json"]).stdout()).unwrap();
     assert_eq!(json["running"], true);
     assert!(json["uptime_seconds"].as_i64().is_some(), "{json}");
+    // The pid is a number at the top level, the same as in the saved state.
+    assert!(json["pid"].as_u64().is_some(), "{json}");
+    assert_eq!(json["pid"], json["state"]["pid"], "{json}");
     p.xtask(["daemon", "stop"]).ok();
     let status = p.xtask(["daemon", "status"]).stdout();
     assert!(status.contains("not running"), "{status}");

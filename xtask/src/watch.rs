@@ -171,7 +171,8 @@ fn status(ctx: &Ctx) -> Result<ExitCode> {
     if ctx.json {
         let value = serde_json::json!({
             "running": pid.is_some(),
-            "pid": pid,
+            // A number, as in `state.pid`, not the lock file's text.
+            "pid": pid.as_deref().and_then(|pid| pid.parse::<u32>().ok()),
             "uptime_seconds": saved.as_ref().map(|s| (now - s.started_at).num_seconds()),
             "state": saved,
         });
