@@ -493,6 +493,8 @@ fn dev_brings_the_database_up_applies_what_is_pending_then_watches() {
         "CREATE TABLE first (id int);\n",
     );
     let mut w = Watch::start_with(&p, &["dev"]);
+    // The `db up` step says so under the daemon's default log filter.
+    w.wait_for("local database (embedded) is up: postgres://");
     w.wait_for_after("applied 20260101000000_first.sql", "bindings updated");
     assert!(p
         .read("crates/db-schema/src/generated.rs")

@@ -55,7 +55,13 @@ pub async fn dev(ctx: &Ctx, args: WatchArgs) -> Result<ExitCode> {
     let target = pgshift_daemon::local_target(&ctx.config)?;
     if target.source == pgshift::target::UrlSource::LocalBackend {
         backend.up(&ctx.config).await?;
-        tracing::info!("local database ({}) is up: {}", backend.name(), target.url);
+        // The daemon's log filter shows info for pgshift's own targets only, not `xtask`.
+        tracing::info!(
+            target: "pgshift_daemon::dev",
+            "local database ({}) is up: {}",
+            backend.name(),
+            target.url
+        );
     }
     // The daemon's first sync is migrate-dev: it applies what is pending and regenerates the
     // bindings, then it watches.
