@@ -278,3 +278,44 @@ fn psql_keeps_url_parameters_and_exit_code() {
         .arg(&script)
         .fails_with(3);
 }
+
+#[test]
+fn unreachable_server_hints_fit_the_host() {
+    let p = Project::empty();
+    p.write(
+        "pgshift.toml",
+        "[env.staging]\nurl_env = \"STAGING_DATABASE_URL\"\n",
+    );
+    // Nothing listens on port 1 of this machine: the hint names the address and mentions
+    // the local database without claiming that this is it.
+    let err = p
+        .xtask(["migrate-status", "--env", "staging"])
+        .env(
+            "STAGING_DATABASE_URL",
+            "postgres://app:hunter2@127.0.0.1:1/staging",
+        )
+        .fails_with(1);
+    assert!(
+        err.contains("is the server at 127.0.0.1:1 running?"),
+        "{err}"
+    );
+    assert!(
+        err.contains("for the local database: `cargo xtask db up`"),
+        "{err}"
+    );
+    assert!(!err.contains("hunter2"), "{err}");
+
+    // A host that does not resolve: check the URL, not `db up`.
+    let err = p
+        .xtask(["migrate-status", "--env", "staging"])
+        .env(
+            "STAGING_DATABASE_URL",
+            "postgres://app:hunter2@nowhere.invalid:5432/staging",
+        )
+        .fails_with(1);
+    assert!(
+        err.contains("check the host and port in the URL and that this machine can reach it"),
+        "{err}"
+    );
+    assert!(!err.contains("db up"), "{err}");
+}

@@ -458,6 +458,9 @@ fn background_daemon_start_status_stop() {
         serde_json::from_str(&p.xtask(["daemon", "status", "--json"]).stdout()).unwrap();
     assert_eq!(json["running"], true);
     assert!(json["uptime_seconds"].as_i64().is_some(), "{json}");
+    // The pid is a number at the top level, the same as in the saved state.
+    assert!(json["pid"].as_u64().is_some(), "{json}");
+    assert_eq!(json["pid"], json["state"]["pid"], "{json}");
     p.xtask(["daemon", "stop"]).ok();
     let status = p.xtask(["daemon", "status"]).stdout();
     assert!(status.contains("not running"), "{status}");
@@ -491,6 +494,8 @@ fn dev_brings_the_database_up_applies_what_is_pending_then_watches() {
         "CREATE TABLE first (id int);\n",
     );
     let mut w = Watch::start_with(&p, &["dev"]);
+    // The `db up` step says so under the daemon's default log filter.
+    w.wait_for("local database (embedded) is up: postgres://");
     w.wait_for_after("applied 20260101000000_first.sql", "bindings updated");
     assert!(p
         .read("crates/db-schema/src/generated.rs")

@@ -202,13 +202,17 @@ fn down_after_a_crash_leaves_the_process_that_reused_the_pid_alone() {
 #[test]
 fn missing_server_binaries_say_how_to_install_them() {
     let p = EmbeddedProject::new();
+    // The folder named in PGSHIFT_PG_BINDIR is the only one looked in: fix that setting.
     let err = p
         .xtask(["db", "up"])
         .env("PGSHIFT_PG_BINDIR", "/nonexistent/bin")
         .fails_with(1);
     assert!(err.contains("not found"), "{err}");
-    assert!(err.contains("/nonexistent/bin"), "{err}");
-    assert!(err.contains("apt-get install postgresql"), "{err}");
+    assert!(
+        err.contains("PGSHIFT_PG_BINDIR=/nonexistent/bin has no initdb/pg_ctl; fix it or unset it"),
+        "{err}"
+    );
+    assert!(!err.contains("apt-get install"), "{err}");
 }
 
 #[test]

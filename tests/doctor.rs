@@ -116,12 +116,14 @@ fn missing_server_binaries_fail_with_the_fix() {
     let line = line(&stdout, "server programs");
     assert!(line.starts_with("FAIL "), "{line}");
     assert!(line.contains("/nonexistent"), "{line}");
+    // PGSHIFT_PG_BINDIR chose the folder: the fix is that setting, not an install.
     assert!(
-        line.contains("fix: install the PostgreSQL server"),
+        line.contains(
+            "fix: PGSHIFT_PG_BINDIR=/nonexistent has no initdb/pg_ctl; fix it or unset it"
+        ),
         "{line}"
     );
-    assert!(line.contains("apt-get install postgresql"), "{line}");
-    assert!(line.contains("PGSHIFT_PG_BINDIR"), "{line}");
+    assert!(!line.contains("apt-get install"), "{line}");
     // The database itself is still reachable: only the real problem fails.
     assert!(
         self::line(&stdout, "local database").starts_with("ok "),
@@ -173,4 +175,19 @@ fn bad_config_is_a_failed_check() {
         line(&stdout, "local database").starts_with("warn "),
         "{stdout}"
     );
+}
+
+#[test]
+fn toml_syntax_error_says_fix_the_syntax() {
+    let p = Project::empty();
+    p.write("pgshift.toml", "[local\nport = 5433\n");
+    let (code, stdout) = doctor(&p, &[]);
+    assert_eq!(code, 1, "{stdout}");
+    let config = line(&stdout, "config");
+    assert!(config.starts_with("FAIL "), "{config}");
+    assert!(
+        stdout.contains("fix the TOML syntax at the line shown"),
+        "{stdout}"
+    );
+    assert!(!stdout.contains("correct the key named above"), "{stdout}");
 }

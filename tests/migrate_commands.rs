@@ -34,12 +34,12 @@ fn reset_drops_recreates_and_reapplies_and_needs_consent_off_a_terminal() {
     assert_eq!(p.db.sql("SELECT count(*) FROM a"), "1");
 
     let out = p.xtask(["migrate-reset", "--force"]).ok();
-    assert!(
-        stderr(&out).contains("dropped and recreated 127.0.0.1:"),
-        "{}",
-        text(&out)
-    );
-    assert!(stderr(&out).contains("applied 1_a ("), "{}", text(&out));
+    let err = stderr(&out);
+    let dropping = err.find("dropping and recreating 127.0.0.1:");
+    let applied = err.find("applied 1_a (");
+    assert!(dropping.is_some() && applied.is_some(), "{}", text(&out));
+    // In the order it happens: the drop, then the migrations.
+    assert!(dropping < applied, "{}", text(&out));
     assert_eq!(p.db.sql("SELECT count(*) FROM a"), "0");
     assert_eq!(tables(&p, &["a", "stray"]), "a");
     p.xtask(["--yes", "migrate-reset"]).ok();
@@ -177,5 +177,15 @@ fn reset_creates_a_database_that_does_not_exist_yet() {
         &format!("DROP DATABASE \"{}\"", p.db.name),
     );
     p.xtask(["migrate-reset", "--force"]).ok();
+    assert_eq!(tables(&p, &["a"]), "a");
+}
+
+#[test]
+fn down_steps_zero_is_a_usage_error() {
+    let p = Project::new();
+    pair(&p, 1, "a");
+    p.xtask(["migrate-dev"]).ok();
+    let err = p.xtask(["migrate-down", "--steps", "0"]).fails_with(2);
+    assert!(err.contains("--steps"), "{err}");
     assert_eq!(tables(&p, &["a"]), "a");
 }

@@ -29,8 +29,9 @@ pub enum DbCommand {
         #[arg(long)]
         reveal: bool,
     },
-    /// Open psql on the local database; arguments after `--` go to psql.
+    /// Open psql on the target database (the local one unless --env); arguments after `--` go to psql.
     Psql {
+        /// Arguments passed to psql as they are (after `--`), e.g. `-c "select 1"`.
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
     },

@@ -74,14 +74,19 @@ pub async fn regenerate(ctx: &Ctx, target: &Target) -> Result<codegen::GenerateO
         "bindings unchanged"
     };
     ctx.note(&format!(
-        "{what}: {} ({} tables, {} views, {} enums, {} ms)",
+        "{what}: {} ({}, {}, {}, {} ms)",
         shown(&ctx.config, &outcome.path),
-        outcome.tables,
-        outcome.views,
-        outcome.enums,
+        counted(outcome.tables, "table"),
+        counted(outcome.views, "view"),
+        counted(outcome.enums, "enum"),
         (outcome.introspect_time + outcome.render_time).as_millis()
     ));
     Ok(outcome)
+}
+
+/// `1 table`, `2 tables`.
+fn counted(n: usize, noun: &str) -> String {
+    format!("{n} {noun}{}", if n == 1 { "" } else { "s" })
 }
 
 fn shown(config: &Config, path: &Path) -> String {

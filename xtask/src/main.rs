@@ -65,7 +65,7 @@ enum Command {
     MigrateResolve(migrate::ResolveArgs),
     /// Revert applied migrations with their .down.sql files, newest first.
     MigrateDown(migrate::DownArgs),
-    /// Regenerate the typed Rust bindings from the local database.
+    /// Regenerate the typed Rust bindings from the target database (the local one unless --env).
     Generate(generate::Args),
     /// Watch the migrations folder and keep the local database and bindings in sync.
     Watch(watch::WatchArgs),

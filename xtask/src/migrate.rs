@@ -324,10 +324,15 @@ pub async fn reset(ctx: &Ctx, args: ResetArgs) -> Result<ExitCode> {
             return Ok(ExitCode::from(1));
         }
     }
+    // Said before the work starts: the progress events print each `applied` line as it
+    // happens, which is after the drop.
+    ctx.note(&format!(
+        "dropping and recreating {}",
+        target.url.host_and_database()
+    ));
     let report = migrations::reset::reset(&ctx.config, &target, &mut progress(ctx))
         .await
         .map_err(lift)?;
-    ctx.note(&format!("dropped and recreated {}", report.database));
     summarise(ctx, &report);
     crate::generate::regenerate(ctx, &target).await?;
     Ok(ExitCode::SUCCESS)
@@ -379,7 +384,8 @@ pub async fn resolve(ctx: &Ctx, args: ResolveArgs) -> Result<ExitCode> {
 #[derive(clap::Args)]
 pub struct DownArgs {
     /// Revert the newest N applied migrations (default 1).
-    #[arg(long, value_name = "N", conflicts_with = "to")]
+    #[arg(long, value_name = "N", conflicts_with = "to",
+          value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
     pub steps: Option<usize>,
     /// Revert every applied migration newer than VERSION (0 reverts all).
     #[arg(long, value_name = "VERSION")]

@@ -55,7 +55,13 @@ pub async fn dev(ctx: &Ctx, args: WatchArgs) -> Result<ExitCode> {
     let target = pgshift_daemon::local_target(&ctx.config)?;
     if target.source == pgshift::target::UrlSource::LocalBackend {
         backend.up(&ctx.config).await?;
-        tracing::info!("local database ({}) is up: {}", backend.name(), target.url);
+        // The daemon's log filter shows info for pgshift's own targets only, not `xtask`.
+        tracing::info!(
+            target: "pgshift_daemon::dev",
+            "local database ({}) is up: {}",
+            backend.name(),
+            target.url
+        );
     }
     // The daemon's first sync is migrate-dev: it applies what is pending and regenerates the
     // bindings, then it watches.
@@ -171,7 +177,8 @@ fn status(ctx: &Ctx) -> Result<ExitCode> {
     if ctx.json {
         let value = serde_json::json!({
             "running": pid.is_some(),
-            "pid": pid,
+            // A number, as in `state.pid`, not the lock file's text.
+            "pid": pid.as_deref().and_then(|pid| pid.parse::<u32>().ok()),
             "uptime_seconds": saved.as_ref().map(|s| (now - s.started_at).num_seconds()),
             "state": saved,
         });

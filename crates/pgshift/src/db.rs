@@ -84,21 +84,35 @@ async fn connect_with(url: &DbUrl, log_slow: bool) -> Result<PgConnection, Conne
         Err(_) => Err(("no answer within 10 s".to_string(), true, false)),
     };
     result.map_err(|(reason, transient, missing_database)| {
-        let hint = if reason.contains("refused") || reason.contains("no answer") {
-            if ["127.0.0.1", "localhost", "::1"].contains(&url.connect_options().get_host()) {
-                "; is the local database running? start it with `cargo xtask db up`"
+        let options = url.connect_options();
+        let (host, port) = (options.get_host(), options.get_port());
+        // Only a loopback host can be the local backend's database; even then the URL may
+        // name another server on this machine, so the hint names the address it tried.
+        let loopback = ["127.0.0.1", "localhost", "::1"].contains(&host);
+        let unreachable = reason.contains("refused")
+            || reason.contains("no answer")
+            || reason.contains("failed to lookup")
+            || reason.contains("Name or service not known")
+            || reason.contains("nodename nor servname");
+        let hint = if unreachable {
+            if loopback {
+                format!(
+                    "; is the server at {host}:{port} running? for the local database: \
+                     `cargo xtask db up`"
+                )
             } else {
-                "; check the host, the port and the network between here and the server"
+                "; check the host and port in the URL and that this machine can reach it"
+                    .to_string()
             }
-        } else if reason.contains("does not exist") {
-            "; `cargo xtask db up` creates the local application database"
+        } else if reason.contains("does not exist") && loopback {
+            "; `cargo xtask db up` creates the local application database".to_string()
         } else {
-            ""
+            String::new()
         };
         ConnectError {
             url: url.clone(),
             reason,
-            hint: hint.to_string(),
+            hint,
             transient,
             missing_database,
         }

@@ -63,6 +63,17 @@ pub fn any_failed(checks: &[Check]) -> bool {
 
 const CLIENT_FIX: &str = "install the PostgreSQL client programs (Debian/Ubuntu: `apt-get install postgresql-client`, macOS: `brew install libpq`)";
 
+/// Whether the config file is not TOML at all (rather than TOML with a wrong key or value):
+/// the fix is then about syntax, not keys.
+fn is_toml_syntax_error(error: &crate::UsageError) -> bool {
+    match error {
+        crate::UsageError::Config { file, .. } => {
+            std::fs::read_to_string(file).is_ok_and(|text| text.parse::<toml::Table>().is_err())
+        }
+        _ => false,
+    }
+}
+
 /// Runs every check for the project found from `start` (as `Config::discover` finds it).
 pub async fn run(start: &Path) -> Vec<Check> {
     let mut checks = Vec::new();
@@ -88,7 +99,11 @@ pub async fn run(start: &Path) -> Vec<Check> {
                 "config",
                 Outcome::Fail,
                 e.to_string(),
-                "correct the key named above in pgshift.toml (README.md lists every key)",
+                if is_toml_syntax_error(&e) {
+                    "fix the TOML syntax at the line shown in pgshift.toml"
+                } else {
+                    "correct the key named above in pgshift.toml (README.md lists every key)"
+                },
             ));
             None
         }
@@ -303,15 +318,26 @@ fn server_binaries_check(backend: BackendKind, effective: BackendKind) -> Check 
                 }
                 _ => "not needed by the docker backend",
             };
-            Check::problem(
-                WHAT,
-                status,
-                format!("initdb and pg_ctl not found ({needed}); looked in {}", missing.looked),
-                &format!(
+            let fix = if missing.from_env {
+                format!(
+                    "{BINDIR_ENV}={} has no initdb/pg_ctl; fix it or unset it",
+                    missing.looked
+                )
+            } else {
+                format!(
                     "install the PostgreSQL server (Debian/Ubuntu: `apt-get install postgresql`, macOS: \
                      `brew install postgresql@16`), set {BINDIR_ENV} to the folder holding initdb and pg_ctl, \
                      or use `backend = \"docker\"` in pgshift.toml"
+                )
+            };
+            Check::problem(
+                WHAT,
+                status,
+                format!(
+                    "initdb and pg_ctl not found ({needed}); looked in {}",
+                    missing.looked
                 ),
+                &fix,
             )
         }
     }

@@ -18,9 +18,30 @@ pub struct PgBin {
 
 /// The PostgreSQL programs could not be found.
 #[derive(Debug, thiserror::Error)]
-#[error("PostgreSQL server programs (initdb, pg_ctl) not found; looked in {looked}; install them (Debian/Ubuntu: `apt-get install postgresql`, macOS: `brew install postgresql@16`), set {BINDIR_ENV} to their folder, or use `backend = \"docker\"` in pgshift.toml")]
+#[error("PostgreSQL server programs (initdb, pg_ctl) not found; {}", self.advice())]
 pub struct MissingBinaries {
     pub looked: String,
+    /// Whether `$PGSHIFT_PG_BINDIR` chose the (only) folder looked in.
+    pub from_env: bool,
+}
+
+impl MissingBinaries {
+    /// What to do: a wrong `$PGSHIFT_PG_BINDIR` is fixed there, not by installing anything.
+    pub fn advice(&self) -> String {
+        if self.from_env {
+            format!(
+                "{BINDIR_ENV}={} has no initdb/pg_ctl; fix it or unset it",
+                self.looked
+            )
+        } else {
+            format!(
+                "looked in {}; install them (Debian/Ubuntu: `apt-get install postgresql`, macOS: \
+                 `brew install postgresql@16`), set {BINDIR_ENV} to their folder, or use \
+                 `backend = \"docker\"` in pgshift.toml",
+                self.looked
+            )
+        }
+    }
 }
 
 impl PgBin {
@@ -39,6 +60,7 @@ impl PgBin {
                 .map(|d| d.display().to_string())
                 .collect::<Vec<_>>()
                 .join(", "),
+            from_env: std::env::var_os(BINDIR_ENV).is_some(),
         })
     }
 
