@@ -197,18 +197,12 @@ async fn apply_with(
         require_local(target, Mode::Dev.command())?;
     }
     let files = files::discover(&config.paths.migrations)?;
-    let mut session = Session::open(config, target).await?;
-    if !options.dry_run {
-        let locked = session
-            .lock(config.migrate.lock_timeout, &mut |holder| {
-                progress(Progress::WaitingForLock(holder))
-            })
-            .await;
-        if let Err(e) = locked {
-            session.close().await;
-            return Err(e);
-        }
-    }
+    // A dry run changes nothing, so it does not queue behind a running migration.
+    let mut session = if options.dry_run {
+        Session::open(config, target).await?
+    } else {
+        Session::open_locked(config, target, progress).await?
+    };
     let result = apply_locked(
         &mut session,
         config,

@@ -30,16 +30,8 @@ pub async fn resolve(
     progress: &mut dyn FnMut(Progress<'_>),
 ) -> Result<(), MigrateError> {
     let files = files::discover(&config.paths.migrations)?;
-    let mut s = Session::open(config, target).await?;
-    let locked = s
-        .lock(config.migrate.lock_timeout, &mut |h| {
-            progress(Progress::WaitingForLock(h))
-        })
-        .await;
-    let result = match locked {
-        Ok(()) => resolve_locked(&mut s, config, target, &files, version, resolution).await,
-        Err(e) => Err(e),
-    };
+    let mut s = Session::open_locked(config, target, progress).await?;
+    let result = resolve_locked(&mut s, config, target, &files, version, resolution).await;
     s.close().await;
     result
 }

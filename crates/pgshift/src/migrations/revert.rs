@@ -44,16 +44,8 @@ pub async fn revert(
     const COMMAND: &str = "migrate-down";
     require_local(target, COMMAND)?;
     let files = files::discover(&config.paths.migrations)?;
-    let mut s = Session::open(config, target).await?;
-    let locked = s
-        .lock(config.migrate.lock_timeout, &mut |h| {
-            progress(Progress::WaitingForLock(h))
-        })
-        .await;
-    let result = match locked {
-        Ok(()) => revert_locked(&mut s, config, target, to, &files, progress).await,
-        Err(e) => Err(e),
-    };
+    let mut s = Session::open_locked(config, target, progress).await?;
+    let result = revert_locked(&mut s, config, target, to, &files, progress).await;
     s.close().await;
     result
 }

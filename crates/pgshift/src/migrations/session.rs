@@ -78,6 +78,28 @@ impl Session {
         result.map_err(|e| MigrateError::db(&self.target, action, e))
     }
 
+    /// Opens a session and takes the migration lock, waiting at most `[migrate]
+    /// lock_timeout`; on failure the session is closed before the error returns.
+    pub async fn open_locked(
+        config: &Config,
+        target: &Target,
+        progress: &mut dyn FnMut(super::Progress<'_>),
+    ) -> Result<Session, MigrateError> {
+        let mut session = Session::open(config, target).await?;
+        let locked = session
+            .lock(config.migrate.lock_timeout, &mut |holder| {
+                progress(super::Progress::WaitingForLock(holder))
+            })
+            .await;
+        match locked {
+            Ok(()) => Ok(session),
+            Err(e) => {
+                session.close().await;
+                Err(e)
+            }
+        }
+    }
+
     /// Takes the migration lock (sqlx's id), waiting at most `timeout`.
     pub async fn lock(
         &mut self,
