@@ -4,6 +4,8 @@
 //! stdout and stderr).
 #![allow(dead_code)]
 
+pub mod prod;
+
 use std::ffi::OsStr;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -24,6 +26,8 @@ pub fn cluster() -> &'static ScratchCluster {
 
 #[allow(unused_imports)]
 pub use pgshift::local::scratch::free_port;
+#[allow(unused_imports)]
+pub use prod::prod_cluster;
 
 /// A temporary folder that the `postgres` system user can reach (tempfile's are 0700),
 /// removed by the caller or the watchdog.

@@ -107,7 +107,7 @@ async fn connect_with(url: &DbUrl, log_slow: bool) -> Result<PgConnection, Conne
         } else if reason.contains("does not exist") && loopback {
             "; `cargo xtask db up` creates the local application database".to_string()
         } else {
-            String::new()
+            tls_or_auth_hint(&reason, host)
         };
         ConnectError {
             url: url.clone(),
@@ -117,6 +117,37 @@ async fn connect_with(url: &DbUrl, log_slow: bool) -> Result<PgConnection, Conne
             missing_database,
         }
     })
+}
+
+/// What to do about a refused certificate or password. rustls names the certificate
+/// problem (`NotValidForName`, `UnknownIssuer`...); the hint says it in the URL's terms.
+fn tls_or_auth_hint(reason: &str, host: &str) -> String {
+    if reason.contains("NotValidForName") || reason.contains("not valid for name") {
+        format!(
+            "; the server's certificate is not valid for the host name {host}, which \
+             sslmode=verify-full checks: connect with a host name the certificate names, or use \
+             sslmode=verify-ca to check only that a trusted authority signed it"
+        )
+    } else if reason.contains("UnknownIssuer") {
+        "; the server's certificate is not signed by a certificate authority this machine \
+         trusts: add sslrootcert=/path/to/ca.pem (the CA certificate of the server or of your \
+         database provider) to the URL"
+            .to_string()
+    } else if reason.contains("Expired") || reason.contains("NotValidYet") {
+        "; the server's certificate is outside its validity period: check this machine's clock, \
+         or renew the server's certificate"
+            .to_string()
+    } else if reason.contains("password authentication failed") {
+        "; check the user name and password in the URL (percent-encode special characters: \
+         `@` is %40, `/` is %2F)"
+            .to_string()
+    } else if reason.contains("certificate") && reason.contains("no pg_hba.conf entry") {
+        "; the server wants a client certificate for this user: add sslcert=... and sslkey=... \
+         to the URL"
+            .to_string()
+    } else {
+        String::new()
+    }
 }
 
 /// Quotes an SQL identifier: `a"b` -> `"a""b"`.

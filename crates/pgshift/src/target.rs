@@ -7,7 +7,7 @@
 use std::fmt;
 use std::str::FromStr;
 
-use sqlx::postgres::PgConnectOptions;
+use sqlx::postgres::{PgConnectOptions, PgSslMode};
 
 use crate::config::Config;
 use crate::UsageError;
@@ -59,7 +59,28 @@ impl DbUrl {
 
     pub fn connect_options(&self) -> PgConnectOptions {
         // Validated in `parse`.
-        PgConnectOptions::from_str(&self.0).expect("validated URL")
+        let options = PgConnectOptions::from_str(&self.0).expect("validated URL");
+        // libpq verifies the server's certificate against `sslrootcert` under
+        // `sslmode=require` too (as verify-ca); sqlx would not look at it.
+        if matches!(options.get_ssl_mode(), PgSslMode::Require) && self.query_has("sslrootcert") {
+            return options.ssl_mode(PgSslMode::VerifyCa);
+        }
+        options
+    }
+
+    /// Whether the URL's query sets `key` (or sqlx's other spellings of it).
+    fn query_has(&self, key: &str) -> bool {
+        let aliases: &[&str] = match key {
+            "sslrootcert" => &["sslrootcert", "ssl-root-cert", "ssl-ca"],
+            _ => &[],
+        };
+        let Some((_, query)) = self.0.split_once('?') else {
+            return false;
+        };
+        query
+            .split('&')
+            .filter_map(|pair| pair.split('=').next())
+            .any(|name| aliases.contains(&name) || name == key)
     }
 
     /// The URL with another database name (keeps user, password, host, port and parameters).

@@ -17,10 +17,103 @@ use crate::target::DbUrl;
 #[derive(Debug)]
 pub struct ScratchCluster {
     pub cluster: EmbeddedCluster,
+    /// The `postgres` role's password, for a cluster started with `start_secured`.
+    password: Option<String>,
 }
+
+/// What makes a scratch cluster look like a production server: TLS with the given
+/// certificate, and password authentication (scram-sha-256) for every TCP connection.
+pub struct Secured<'a> {
+    /// The server's certificate chain and private key, PEM.
+    pub cert_pem: &'a str,
+    pub key_pem: &'a str,
+    /// The CA whose client certificates the server accepts (`ssl_ca_file`). With it, role
+    /// `CERT_ROLE` logs in with a client certificate (`cert` authentication) instead.
+    pub client_ca_pem: Option<&'a str>,
+    /// The `postgres` role's password.
+    pub password: &'a str,
+}
+
+/// The role that a secured cluster with a client CA authenticates by certificate only.
+pub const CERT_ROLE: &str = "pgshift_cert";
 
 impl ScratchCluster {
     pub fn start() -> anyhow::Result<ScratchCluster> {
+        Self::start_with(&[], |_| Ok(()))
+    }
+
+    /// A cluster that plays production: `ssl = on` with `secured`'s certificate, and a
+    /// pg_hba.conf that asks every TCP connection for the password (TLS or not, so that a
+    /// client can be caught connecting in plain text).
+    pub fn start_secured(secured: &Secured<'_>) -> anyhow::Result<ScratchCluster> {
+        let files = public_tempdir("pgshift-scratch-tls-")?;
+        let server_user = crate::pgbin::ServerUser::current()?;
+        let write = |name: &str, pem: &str, mode: u32| -> anyhow::Result<PathBuf> {
+            let path = files.join(name);
+            std::fs::write(&path, pem).with_context(|| format!("writing {}", path.display()))?;
+            // The server refuses a key that others can read.
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode))?;
+            server_user.chown(&path)?;
+            Ok(path)
+        };
+        let cert = write("server.crt", secured.cert_pem, 0o644)?;
+        let key = write("server.key", secured.key_pem, 0o600)?;
+        let mut settings = vec![
+            ("ssl".to_string(), "on".to_string()),
+            ("ssl_cert_file".to_string(), cert.display().to_string()),
+            ("ssl_key_file".to_string(), key.display().to_string()),
+        ];
+        if let Some(ca) = secured.client_ca_pem {
+            let ca = write("client-ca.crt", ca, 0o644)?;
+            settings.push(("ssl_ca_file".to_string(), ca.display().to_string()));
+        }
+        let hba = |cluster: &EmbeddedCluster| -> anyhow::Result<()> {
+            // The password first, while the server still trusts local TCP connections: sent
+            // on psql's stdin, never in its argv.
+            let mut script = format!(
+                "ALTER ROLE postgres PASSWORD {};\n",
+                crate::db::quote_literal(secured.password)
+            );
+            if secured.client_ca_pem.is_some() {
+                script.push_str(&format!("CREATE ROLE {CERT_ROLE} LOGIN SUPERUSER;\n"));
+            }
+            let trusting = DbUrl::parse(&format!(
+                "postgres://postgres@127.0.0.1:{}/postgres?sslmode=disable",
+                cluster.port
+            ))
+            .expect("a valid URL");
+            psql_stdin(&trusting, None, &script)?;
+            let mut rules = String::new();
+            if secured.client_ca_pem.is_some() {
+                rules.push_str(&format!("hostssl all {CERT_ROLE} 127.0.0.1/32 cert\n"));
+            }
+            rules.push_str(
+                "hostssl all all 127.0.0.1/32 scram-sha-256\n\
+                 host    all all 127.0.0.1/32 scram-sha-256\n",
+            );
+            let path = cluster.data_dir().join("pg_hba.conf");
+            std::fs::write(&path, rules).with_context(|| format!("writing {}", path.display()))?;
+            psql_stdin(&trusting, None, "SELECT pg_reload_conf();\n")?;
+            // The reload is a signal: wait until the server asks for the password.
+            let deadline = std::time::Instant::now() + Duration::from_secs(10);
+            while psql_stdin(&trusting, None, "SELECT 1;\n").is_ok() {
+                if std::time::Instant::now() > deadline {
+                    anyhow::bail!("the scratch cluster still trusts connections after a reload");
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            Ok(())
+        };
+        let mut scratch = Self::start_with(&settings, hba)?;
+        scratch.password = Some(secured.password.to_string());
+        Ok(scratch)
+    }
+
+    /// Starts a cluster with `extra` settings, then runs `ready` on it.
+    fn start_with(
+        extra: &[(String, String)],
+        ready: impl Fn(&EmbeddedCluster) -> anyhow::Result<()>,
+    ) -> anyhow::Result<ScratchCluster> {
         let dir = public_tempdir("pgshift-scratch-")?;
         let data = dir.join("data");
         // Before the server starts: a kill during the start must not leave it running.
@@ -36,8 +129,15 @@ impl ScratchCluster {
             ] {
                 cluster.settings.push((name.into(), value.into()));
             }
+            cluster.settings.extend_from_slice(extra);
             match cluster.start(Duration::from_secs(60)) {
-                Ok(_) => return Ok(ScratchCluster { cluster }),
+                Ok(_) => {
+                    ready(&cluster)?;
+                    return Ok(ScratchCluster {
+                        cluster,
+                        password: None,
+                    });
+                }
                 // Another process may have taken the port between our check and the start.
                 Err(e) => last_error = Some(e),
             }
@@ -53,13 +153,62 @@ impl ScratchCluster {
         &self.cluster.dir
     }
 
+    /// The URL of `database` as `postgres` (with the password of a secured cluster).
     pub fn url(&self, database: &str) -> DbUrl {
+        let user = match &self.password {
+            Some(password) => format!("postgres:{}", crate::target::percent_encode(password)),
+            None => "postgres".to_string(),
+        };
         DbUrl::parse(&format!(
-            "postgres://postgres@127.0.0.1:{}/{database}",
+            "postgres://{user}@127.0.0.1:{}/{database}",
             self.port()
         ))
         .expect("a valid URL")
     }
+
+    /// The `postgres` role's password, for a secured cluster.
+    pub fn password(&self) -> Option<&str> {
+        self.password.as_deref()
+    }
+}
+
+/// Runs `script` through psql's stdin on `url` (the password, if any, in its environment).
+fn psql_stdin(url: &DbUrl, password: Option<&str>, script: &str) -> anyhow::Result<()> {
+    use std::io::Write;
+    let psql = crate::pgbin::PgBin::client("psql")?;
+    let mut command = Command::new(psql);
+    command
+        .args([
+            "-X",
+            "-q",
+            "-w",
+            "-v",
+            "ON_ERROR_STOP=1",
+            "-d",
+            &url.without_password(),
+        ])
+        .env_remove("PGPASSWORD")
+        .env("PGCONNECT_TIMEOUT", "5")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    if let Some(password) = password {
+        command.env("PGPASSWORD", password);
+    }
+    let mut child = command.spawn().context("running psql")?;
+    child
+        .stdin
+        .take()
+        .expect("piped")
+        .write_all(script.as_bytes())?;
+    let out = child.wait_with_output()?;
+    if !out.status.success() {
+        anyhow::bail!(
+            "psql failed: {}",
+            crate::target::redact(String::from_utf8_lossy(&out.stderr).trim())
+        );
+    }
+    Ok(())
 }
 
 /// A port that nothing listens on right now.
