@@ -511,3 +511,97 @@ fn dev_brings_the_database_up_applies_what_is_pending_then_watches() {
         .stdout();
     assert_eq!(tables.trim(), "first,second");
 }
+
+/// A psql session holding the migration lock (sqlx's advisory lock id) of `db` until dropped.
+struct LockHolder(Child);
+
+impl LockHolder {
+    fn take(db: &TestDb) -> LockHolder {
+        let psql = pgshift::pgbin::PgBin::client("psql").unwrap();
+        let mut child = std::process::Command::new(psql)
+            .args(["-X", "-At", "-d", &db.url()])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let id = pgshift::migrations::lock::lock_id(&db.name);
+        use std::io::Write;
+        let stdin = child.stdin.as_mut().unwrap();
+        writeln!(stdin, "SELECT pg_advisory_lock({id}); SELECT 'locked';").unwrap();
+        stdin.flush().unwrap();
+        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        assert!(
+            lines.any(|line| line.unwrap() == "locked"),
+            "psql did not take the lock"
+        );
+        LockHolder(child)
+    }
+}
+
+impl Drop for LockHolder {
+    fn drop(&mut self) {
+        // Closing psql's input ends its session, which releases the lock.
+        drop(self.0.stdin.take());
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn retries_after_a_lock_timeout_without_any_file_change() {
+    let p = Project::new();
+    p.append("pgshift.toml", "\n[migrate]\nlock_timeout = \"300ms\"\n");
+    p.write(
+        "migrations/20260101000000_behind_lock.sql",
+        "CREATE TABLE behind_lock (id int);\n",
+    );
+    let holder = LockHolder::take(&p.db);
+    let w = Watch::start(&p);
+    w.wait_for("gave up after");
+    // Timed out at least twice: the daemon keeps trying on its own.
+    w.wait_until(
+        |log| {
+            log.contains("retrying in")
+                && log.matches("waiting for the migration lock").count() >= 2
+        },
+        "a second attempt at the lock",
+    );
+    assert_eq!(tables(&p.db), "");
+    drop(holder);
+    // No file was touched since the daemon started.
+    w.wait_for("applied 20260101000000_behind_lock.sql");
+    assert_eq!(tables(&p.db), "behind_lock");
+}
+
+#[test]
+fn an_applied_file_rewritten_slowly_with_the_same_text_is_not_reported_edited() {
+    let p = Project::new();
+    let w = Watch::start(&p);
+    let text = "CREATE TABLE kept (id int);\nCREATE TABLE kept_too (id int);\n";
+    p.write("migrations/20260101000000_kept.sql", text);
+    w.wait_for("applied 20260101000000_kept.sql");
+    let path = p.path("migrations/20260101000000_kept.sql");
+    use std::io::Write;
+    for round in 0..3 {
+        // Truncated, half written, left open far longer than the debounce: read now, the
+        // file would look edited (empty, or half of it).
+        let mut file = std::fs::File::create(&path).unwrap();
+        if round > 0 {
+            file.write_all(&text.as_bytes()[..20]).unwrap();
+            file.flush().unwrap();
+        }
+        std::thread::sleep(Duration::from_millis(600));
+        file.write_all(&text.as_bytes()[if round > 0 { 20 } else { 0 }..])
+            .unwrap();
+        drop(file);
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    p.write(
+        "migrations/20260101000001_after.sql",
+        "CREATE TABLE after (id int);\n",
+    );
+    let log = w.wait_for("applied 20260101000001_after.sql");
+    assert!(!log.contains("edited"), "{log}");
+    assert!(!log.contains("ERROR"), "{log}");
+    assert_eq!(tables(&p.db), "after,kept,kept_too");
+}

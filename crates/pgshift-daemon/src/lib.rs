@@ -132,7 +132,7 @@ pub async fn run(config: Config, debounce: Duration) -> anyhow::Result<()> {
                         last_problem = None;
                         state.error(&error);
                     }
-                    Outcome::Unreachable { error, transient } => {
+                    Outcome::RetryLater { error, transient } => {
                         let wait = if transient { backoff.next() } else { PERMANENT_RETRY };
                         // The same problem once at warn level, then quietly: a database
                         // that is down for an hour must not fill the log.
@@ -178,7 +178,8 @@ fn save(state: &DaemonState, state_dir: &std::path::Path) {
     }
 }
 
-/// Waits between attempts to reach a database that went away: 0.25 s, doubling, at most 5 s.
+/// Waits between attempts to reach a database that went away, or to take a migration lock
+/// that another session held too long: 0.25 s, doubling, at most 5 s.
 #[derive(Default)]
 struct Backoff {
     attempt: u32,

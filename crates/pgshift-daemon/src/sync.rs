@@ -15,9 +15,11 @@ pub enum Outcome {
     Done(Option<String>),
     /// A problem that a file change must fix (bad SQL, an edited applied file...).
     Failed(String),
-    /// The database could not be reached: try again later. `transient` when waiting alone
-    /// can cure it (refused, reset, starting up), not for a wrong password.
-    Unreachable { error: String, transient: bool },
+    /// The database could not be reached, or another session kept the migration lock past
+    /// `[migrate] lock_timeout`: try again later, whether or not a file changes. `transient`
+    /// when waiting alone can cure it (refused, reset, starting up, a lock that will be
+    /// released), not for a wrong password.
+    RetryLater { error: String, transient: bool },
 }
 
 pub struct Syncer {
@@ -67,12 +69,15 @@ impl Syncer {
             migrations::migrate_dev_settled(&self.config, &self.target, &settled, &mut on_progress);
         let report = match applying.await {
             Ok(report) => report,
-            Err(e) if e.is_unreachable() => {
+            // Another migration (a `migrate-dev`, an application's `sqlx::migrate!`) holds
+            // the lock: it ends some time, and nothing in the folder has to change for the
+            // pending work to be applied then.
+            Err(e) if e.is_unreachable() || matches!(e, MigrateError::LockTimeout { .. }) => {
                 let transient = match &e {
                     MigrateError::Connect(c) => c.is_transient(),
                     _ => true,
                 };
-                return Outcome::Unreachable {
+                return Outcome::RetryLater {
                     error: e.to_string(),
                     transient,
                 };
@@ -113,7 +118,7 @@ impl Syncer {
                 Outcome::Done(Some(summary))
             }
             Err(e) if e.chain().any(|c| c.is::<pgshift::db::ConnectError>()) => {
-                Outcome::Unreachable {
+                Outcome::RetryLater {
                     error: format!("{e:#}"),
                     transient: true,
                 }

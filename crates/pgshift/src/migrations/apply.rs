@@ -121,6 +121,9 @@ pub enum WaitReason {
     NoSql,
     /// The file is still being written (the daemon saw it change a moment ago).
     BeingWritten,
+    /// An applied migration's file is being written again (an editor saving the same text
+    /// truncates it first): it is compared with its applied checksum once it has settled.
+    Rewriting,
 }
 
 impl std::fmt::Display for Waiting {
@@ -128,6 +131,14 @@ impl std::fmt::Display for Waiting {
         let why = match self.reason {
             WaitReason::NoSql => "has no SQL yet",
             WaitReason::BeingWritten => "is still being written",
+            WaitReason::Rewriting => {
+                return write!(
+                    f,
+                    "{} was applied and is being written again: it is compared with what was \
+                     applied once it settles; nothing is applied until then",
+                    self.file
+                )
+            }
         };
         write!(f, "{} {why}: not applied, nor anything after it", self.file)
     }
@@ -154,7 +165,9 @@ pub async fn migrate_dev(
 }
 
 /// `migrate_dev` for the daemon: also stops before the first pending migration whose file
-/// `settled` says is still being written.
+/// `settled` says is still being written, and applies nothing while an applied migration's
+/// file that differs from its history is still being written (it is not judged "edited"
+/// from a file read mid-write).
 pub async fn migrate_dev_settled(
     config: &Config,
     target: &Target,
@@ -254,15 +267,21 @@ async fn apply_locked(
         history.marker = Some(target.env.clone());
     }
     let rows = classify(files, &history);
+    let rewriting = match options.mode {
+        Mode::Dev => rewriting(&rows, files, settled),
+        Mode::Deploy => None,
+    };
     let (mut pending, problems) = plan(&rows, files, options);
-    if !problems.is_empty() {
+    if rewriting.is_some() {
+        pending.clear();
+    } else if !problems.is_empty() {
         return Err(MigrateError::Blocked {
             target: s.target.clone(),
             problems,
         });
     }
     let mut checked = Vec::with_capacity(pending.len());
-    let mut waiting = None;
+    let mut waiting = rewriting;
     for file in &pending {
         let wait = |reason| {
             Some(Waiting {
@@ -359,6 +378,29 @@ async fn apply_locked(
         next = end;
     }
     Ok(report)
+}
+
+/// The first applied migration whose file differs from its history but is not settled:
+/// still being written (`settled` says so), or no longer what was read a moment ago. An
+/// editor that saves the same text again truncates the file first; read then, it looks
+/// edited.
+fn rewriting(
+    rows: &[StatusRow],
+    files: &[MigrationFile],
+    settled: &(dyn Fn(&std::path::Path) -> bool + Sync),
+) -> Option<Waiting> {
+    let file = rows
+        .iter()
+        .filter(|row| row.state == State::Modified)
+        .filter_map(|row| files.iter().find(|f| f.version == row.version))
+        .find(|f| {
+            !settled(&f.path)
+                || std::fs::read(&f.path).map_or(true, |now| files::checksum(&now) != f.checksum)
+        })?;
+    Some(Waiting {
+        file: file.file_name.clone(),
+        reason: WaitReason::Rewriting,
+    })
 }
 
 /// How many transactional migrations (and bytes of SQL) go in one message at most.
