@@ -605,3 +605,48 @@ fn an_applied_file_rewritten_slowly_with_the_same_text_is_not_reported_edited() 
     assert!(!log.contains("ERROR"), "{log}");
     assert_eq!(tables(&p.db), "after,kept,kept_too");
 }
+
+#[test]
+fn daemon_stop_waits_for_a_migration_longer_than_its_timeout_and_says_so() {
+    let p = Project::new();
+    p.xtask(["daemon", "start"]).ok();
+    // Longer than the 60 s `daemon stop` allows a daemon that reports nothing in progress.
+    p.write(
+        "migrations/20260101000000_long.sql",
+        "SELECT pg_sleep(65);\nCREATE TABLE long_one (id int);\n",
+    );
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let status = p.xtask(["daemon", "status"]).stdout();
+        if status.contains("activity:   applying 20260101000000_long.sql") {
+            break;
+        }
+        assert!(Instant::now() < deadline, "never applying:\n{status}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let json: serde_json::Value =
+        serde_json::from_str(&p.xtask(["daemon", "status", "--json"]).stdout()).unwrap();
+    assert_eq!(
+        json["state"]["activity"], "applying 20260101000000_long.sql",
+        "{json}"
+    );
+    let out = p.xtask(["daemon", "stop"]).ok();
+    let said = support::stderr(&out);
+    assert!(
+        said.contains("is finishing its work before it stops: applying 20260101000000_long.sql"),
+        "{said}"
+    );
+    assert!(
+        said.contains("still finishing: applying 20260101000000_long.sql"),
+        "{said}"
+    );
+    assert!(said.contains("stopped"), "{said}");
+    assert!(!said.contains("did not stop"), "{said}");
+    // The migration was finished, not cut off.
+    assert_eq!(tables(&p.db), "long_one");
+    let log = p.read(".pgshift/daemon.log");
+    assert!(log.contains("applied 20260101000000_long.sql"), "{log}");
+    assert!(log.contains("stopped"), "{log}");
+    let status = p.xtask(["daemon", "status"]).stdout();
+    assert!(status.contains("not running"), "{status}");
+}

@@ -23,7 +23,8 @@ pub struct WatchArgs {
 pub enum DaemonCommand {
     /// Start the daemon in the background; its log goes to .pgshift/daemon.log.
     Start(WatchArgs),
-    /// Stop the background daemon (SIGTERM; an in-flight migration finishes first).
+    /// Stop the background daemon (SIGTERM; an in-flight migration finishes first, and
+    /// this waits for it, saying what it is finishing).
     Stop,
     /// Pid, uptime, last event and last error of the background daemon.
     Status,
@@ -86,21 +87,68 @@ pub async fn daemon(ctx: &Ctx, command: DaemonCommand) -> Result<ExitCode> {
                 nix::sys::signal::Signal::SIGTERM,
             )
             .with_context(|| format!("sending SIGTERM to the daemon (pid {pid})"))?;
-            let deadline = Instant::now() + Duration::from_secs(60);
-            while lock::holder_pid(state_dir).is_some() {
-                if Instant::now() > deadline {
-                    bail!(
-                        "the daemon (pid {pid}) did not stop within 60 s; see {}",
-                        state::log_path(state_dir).display()
-                    );
-                }
-                std::thread::sleep(Duration::from_millis(50));
-            }
+            wait_for_stop(ctx, &pid)?;
             ctx.note(&format!("daemon (pid {pid}) stopped"));
             Ok(ExitCode::SUCCESS)
         }
         DaemonCommand::Status => status(ctx),
     }
+}
+
+/// How long a daemon that reports no work in progress may take to exit after SIGTERM.
+const STOP_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// How often `daemon stop` repeats what the daemon is still finishing.
+const STILL_FINISHING_EVERY: Duration = Duration::from_secs(10);
+
+/// Waits until the daemon `pid` has exited. A daemon finishing a migration (as SIGTERM
+/// promises) is waited for as long as it takes, saying what it is finishing; one that
+/// reports nothing in progress and still runs after `STOP_TIMEOUT` is a failure.
+fn wait_for_stop(ctx: &Ctx, pid: &str) -> Result<()> {
+    let state_dir = &ctx.config.paths.state;
+    let mut idle_since = Instant::now();
+    let mut told: Option<(String, Instant)> = None;
+    while lock::holder_pid(state_dir).is_some() {
+        let busy = state::DaemonState::load(state_dir)
+            .filter(|s| s.pid.to_string() == pid)
+            .and_then(|s| Some((s.activity?, s.activity_since)));
+        match busy {
+            Some((activity, since)) => {
+                idle_since = Instant::now();
+                let repeat = match &told {
+                    Some((said, at)) => *said != activity || at.elapsed() >= STILL_FINISHING_EVERY,
+                    None => true,
+                };
+                if repeat {
+                    let started = since
+                        .map(|at| format!(" (started {} ago)", human(chrono::Utc::now() - at)))
+                        .unwrap_or_default();
+                    let line = match &told {
+                        Some((said, _)) if *said == activity => {
+                            format!("still finishing: {activity}{started}")
+                        }
+                        _ => format!(
+                            "the daemon (pid {pid}) is finishing its work before it stops: \
+                             {activity}{started}; waiting"
+                        ),
+                    };
+                    ctx.note(&line);
+                    told = Some((activity, Instant::now()));
+                }
+            }
+            None if idle_since.elapsed() > STOP_TIMEOUT => {
+                bail!(
+                    "the daemon (pid {pid}) did not stop within {} s of SIGTERM and reports no \
+                     work in progress; see {}; if it is hung, `kill -9 {pid}`",
+                    STOP_TIMEOUT.as_secs(),
+                    state::log_path(state_dir).display()
+                );
+            }
+            None => {}
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    Ok(())
 }
 
 fn start(ctx: &Ctx, args: WatchArgs) -> Result<ExitCode> {
@@ -204,6 +252,15 @@ fn status(ctx: &Ctx) -> Result<ExitCode> {
                 "last error: {}{}",
                 s.last_error.as_deref().unwrap_or("-"),
                 when(s.last_error_at)
+            );
+            let since = s
+                .activity_since
+                .map(|at| format!(" (for {})", human(now - at)))
+                .unwrap_or_default();
+            println!(
+                "activity:   {}",
+                s.activity
+                    .map_or_else(|| "idle".to_string(), |a| a + &since)
             );
         }
     }

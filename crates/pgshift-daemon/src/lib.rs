@@ -79,6 +79,11 @@ pub async fn run(config: Config, debounce: Duration) -> anyhow::Result<()> {
             }
         };
         tokio::select! {
+            // Signals first: a stop asked for during a sync is acted on when it ends, before
+            // anything else is started.
+            biased;
+            _ = sigterm.recv() => break,
+            _ = sigint.recv() => break,
             Some(change) = next_change => match change {
                 Change::File(path) => debounce.push(path),
                 Change::Rescan => debounce.push(migrations.clone()),
@@ -119,7 +124,15 @@ pub async fn run(config: Config, debounce: Duration) -> anyhow::Result<()> {
                 retry_at = None;
                 // A sync runs to its end before a signal is looked at, so a migration is
                 // never cut off by a clean shutdown.
-                match syncer.sync(&w.writes).await {
+                // What the sync is doing goes to daemon.json as it happens: `daemon stop`
+                // waits for a daemon finishing a long migration, and says so.
+                let mut on_activity = |activity: Option<&str>| {
+                    if state.activity.as_deref() != activity {
+                        state.activity(activity);
+                        save(&state, &state_dir);
+                    }
+                };
+                match syncer.sync(&w.writes, &mut on_activity).await {
                     Outcome::Done(line) => {
                         backoff = Backoff::default();
                         last_problem = None;
@@ -152,8 +165,6 @@ pub async fn run(config: Config, debounce: Duration) -> anyhow::Result<()> {
                 }
                 save(&state, &state_dir);
             }
-            _ = sigterm.recv() => break,
-            _ = sigint.recv() => break,
         }
     }
     tracing::info!("stopped");

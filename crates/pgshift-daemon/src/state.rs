@@ -14,6 +14,12 @@ pub struct DaemonState {
     pub last_event_at: Option<DateTime<Utc>>,
     pub last_error: Option<String>,
     pub last_error_at: Option<DateTime<Utc>>,
+    /// What a sync is doing right now, for `daemon stop` and `daemon status`: "waiting for
+    /// the migration lock", "applying <file>", "regenerating the bindings". `None` when idle.
+    #[serde(default)]
+    pub activity: Option<String>,
+    #[serde(default)]
+    pub activity_since: Option<DateTime<Utc>>,
 }
 
 pub fn state_path(state_dir: &Path) -> PathBuf {
@@ -34,7 +40,15 @@ impl DaemonState {
             last_event_at: None,
             last_error: None,
             last_error_at: None,
+            activity: None,
+            activity_since: None,
         }
+    }
+
+    /// Sets (or with `None` clears) what the daemon is doing.
+    pub fn activity(&mut self, text: Option<&str>) {
+        self.activity = text.map(str::to_string);
+        self.activity_since = text.map(|_| Utc::now());
     }
 
     pub fn event(&mut self, text: &str) {

@@ -54,15 +54,47 @@ impl Syncer {
     }
 
     /// Applies what is pending and settled (see `Writes`), then regenerates the bindings
-    /// if anything was applied or they may be stale.
-    pub async fn sync(&mut self, writes: &Writes) -> Outcome {
+    /// if anything was applied or they may be stale. `activity` hears what takes time (the
+    /// lock wait, each migration, the bindings) and `None` once the sync is over.
+    pub async fn sync(
+        &mut self,
+        writes: &Writes,
+        activity: &mut dyn FnMut(Option<&str>),
+    ) -> Outcome {
+        let outcome = self.sync_steps(writes, activity).await;
+        activity(None);
+        outcome
+    }
+
+    async fn sync_steps(
+        &mut self,
+        writes: &Writes,
+        activity: &mut dyn FnMut(Option<&str>),
+    ) -> Outcome {
         let started = Instant::now();
+        // Several migrations can be sent in one message: each is announced, then each is
+        // reported applied, so the one running is the oldest announced and not yet applied.
+        let mut announced = std::collections::VecDeque::new();
         let mut on_progress = |event: Progress<'_>| match event {
-            Progress::Applied(m) => tracing::info!("applied {} ({})", m.file, ms(m.duration)),
-            Progress::WaitingForLock(Some(holder)) => {
-                tracing::info!("waiting for the migration lock, held by {holder}")
+            Progress::Applied(m) => {
+                tracing::info!("applied {} ({})", m.file, ms(m.duration));
+                announced.pop_front();
+                if let Some(next) = announced.front() {
+                    activity(Some(&format!("applying {next}")));
+                }
             }
-            Progress::WaitingForLock(None) | Progress::Applying(_) => {}
+            Progress::WaitingForLock(holder) => {
+                if let Some(holder) = holder {
+                    tracing::info!("waiting for the migration lock, held by {holder}");
+                }
+                activity(Some("waiting for the migration lock"));
+            }
+            Progress::Applying(file) => {
+                if announced.is_empty() {
+                    activity(Some(&format!("applying {}", file.file_name)));
+                }
+                announced.push_back(file.file_name.clone());
+            }
         };
         let settled = |path: &std::path::Path| writes.settled(path);
         let applying =
@@ -97,6 +129,7 @@ impl Syncer {
             return Outcome::Done(None);
         }
         let generating = Instant::now();
+        activity(Some("regenerating the bindings"));
         match pgshift::codegen::generate(&self.config, &self.target.url).await {
             Ok(outcome) => {
                 self.bindings_due = false;
