@@ -16,6 +16,8 @@ pub struct Ctx {
     #[allow(dead_code)]
     pub yes: bool,
     pub quiet: bool,
+    /// Whether `--env` was given on the command line rather than defaulted to `local`.
+    pub env_explicit: bool,
     /// The backend, decided once per command (`auto` may probe the Docker engine).
     backend: std::cell::OnceCell<Backend>,
 }
@@ -30,6 +32,7 @@ impl Ctx {
             json,
             yes,
             quiet,
+            env_explicit: false,
             backend: Default::default(),
         })
     }
@@ -48,9 +51,69 @@ impl Ctx {
 
     /// The database this command talks to (`--env`). A failure to set up the local backend
     /// keeps its own error (and exit code 1): only the resolution itself is a usage error.
+    /// When the shell exports a `DATABASE_URL` that names another database, says that it is
+    /// ignored (it is never read) before the command does anything.
     #[allow(dead_code)]
     pub fn target(&self) -> Result<Target> {
-        pgshift::local::resolve_target(&self.config, &self.env, || self.backend())
+        let target = pgshift::local::resolve_target(&self.config, &self.env, || self.backend())?;
+        if let Some(shell) = target::ignored_shell_database_url(&target) {
+            eprintln!(
+                "warning: DATABASE_URL in your shell ({shell}) is ignored; this command targets {} ({}){}",
+                target.env,
+                target.url.host_and_database(),
+                self.other_envs_hint(&target)
+            );
+        }
+        Ok(target)
+    }
+
+    /// `target` for a command that writes where the user may have meant the shell's
+    /// `DATABASE_URL`: without an explicit `--env`, such a variable is a refusal (exit 2),
+    /// not a warning, because following it would have meant another database.
+    pub fn target_refusing_shell_url(&self, command: &str) -> Result<Target> {
+        if self.env_explicit {
+            return self.target();
+        }
+        let target = pgshift::local::resolve_target(&self.config, &self.env, || self.backend())?;
+        if let Some(shell) = target::ignored_shell_database_url(&target) {
+            let shown = format!("{} ({})", target.env, target.url.host_and_database());
+            return Err(UsageError::Other(format!(
+                "DATABASE_URL in your shell ({shell}) is ignored, and `{command}` without --env \
+                 would apply to {shown}{}; to use {shown} all the same, pass --env {}",
+                self.other_envs_hint(&target),
+                target.env
+            ))
+            .into());
+        }
+        Ok(target)
+    }
+
+    /// "; for production use --env prod with PROD_DATABASE_URL" (a protected environment
+    /// first), for a local target; nothing for a remote one.
+    fn other_envs_hint(&self, target: &Target) -> String {
+        if !target.is_local() {
+            return String::new();
+        }
+        let mut envs: Vec<_> = self.config.env.iter().collect();
+        envs.sort_by_key(|(_, env)| !env.protected);
+        match envs.first() {
+            Some((name, env)) if env.protected => {
+                format!("; for production use --env {name} with {}", env.url_env)
+            }
+            Some((name, env)) => format!(
+                "; for another database use --env {name} with {}",
+                env.url_env
+            ),
+            None => "; for another database add an [env.NAME] table with url_env to pgshift.toml \
+                     and pass --env NAME"
+                .to_string(),
+        }
+    }
+
+    /// The local database as `--env local` resolves it, for commands that compare another
+    /// environment with it.
+    pub fn local_target(&self) -> Result<Target> {
+        pgshift::local::resolve_target(&self.config, target::LOCAL_ENV, || self.backend())
     }
 
     /// A line for the human reader, on stderr so that stdout stays clean for --json.

@@ -11,7 +11,8 @@ mod watch;
 
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::parser::ValueSource;
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 
 use context::Ctx;
 
@@ -80,7 +81,9 @@ enum Command {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let matches = Cli::command().get_matches();
+    let env_explicit = env_given(&matches);
+    let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
     match cli.command {
         // The daemon's log lines carry the time of each event.
         Command::Watch(_) | Command::Dev(_) | Command::Daemon(_) => pgshift_daemon::init_logging(),
@@ -97,7 +100,8 @@ fn main() -> ExitCode {
             Command::Doctor(args) => return doctor::run(cli.json, args).await,
             command => command,
         };
-        let ctx = Ctx::new(cli.env, cli.json, cli.yes, cli.quiet)?;
+        let mut ctx = Ctx::new(cli.env, cli.json, cli.yes, cli.quiet)?;
+        ctx.env_explicit = env_explicit;
         match command {
             Command::Db(command) => db::run(&ctx, command).await,
             Command::Doctor(_) => unreachable!("doctor runs before the context"),
@@ -119,4 +123,11 @@ fn main() -> ExitCode {
         Ok(code) => code,
         Err(error) => context::report(&error),
     }
+}
+
+/// Whether `--env` was on the command line, before or after the subcommand (a global flag
+/// is recorded in the matches of the command it followed).
+fn env_given(matches: &clap::ArgMatches) -> bool {
+    matches.value_source("env") == Some(ValueSource::CommandLine)
+        || matches.subcommand().is_some_and(|(_, sub)| env_given(sub))
 }

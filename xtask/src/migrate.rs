@@ -247,6 +247,23 @@ fn summarise(ctx: &Ctx, report: &ApplyReport) {
 }
 
 #[derive(clap::Args)]
+#[command(after_help = "\
+Consent: a `protected = true` environment asks for the database name to be typed back on a \
+terminal; off a terminal it needs --yes, else it exits 2 before connecting. Before asking, \
+it lists the migrations to apply and names any that the local database has not applied \
+(test migrations locally first), or says that the local database could not be checked.
+
+DATABASE_URL: pgshift never reads DATABASE_URL from the process environment (only from \
+.env, for local work). When your shell exports one that names another database, \
+migrate-deploy without --env refuses (exit 2) rather than deploy to the local database; \
+for production pass --env prod (its URL comes from the variable [env.prod] url_env names).
+
+Exit codes: 0 applied (or nothing to apply); 1 a failure, a refusal, or consent not given \
+on the terminal; 2 usage: no consent off a terminal, DATABASE_URL without --env, an \
+unknown environment or an unset URL variable.
+
+Example: PROD_DATABASE_URL='postgres://app:...@db.example.com/app?sslmode=verify-full' \
+cargo xtask migrate-deploy --env prod")]
 pub struct DeployArgs {
     /// Apply pending migrations older than the newest applied one (after a branch merge).
     #[arg(long)]
@@ -257,17 +274,77 @@ pub struct DeployArgs {
 }
 
 pub async fn deploy(ctx: &Ctx, args: DeployArgs) -> Result<ExitCode> {
-    let target = ctx.target()?;
+    let target = ctx.target_refusing_shell_url("migrate-deploy")?;
+    let shown = format!("{} ({})", target.env, target.url.host_and_database());
     let options = ApplyOptions {
         mode: Mode::Deploy,
         allow_out_of_order: args.allow_out_of_order,
         dry_run: args.dry_run,
     };
-    let report = migrations::apply_pending(&ctx.config, &target, &options, &mut progress(ctx))
-        .await
-        .map_err(lift)?;
+    let mut local_check = None;
+    let mut planned = None;
+    if target.protected {
+        // Decided before any connection: off a terminal, consent is --yes or nothing.
+        if !args.dry_run && !ctx.yes && !std::io::stdin().is_terminal() {
+            return Err(pgshift::UsageError::Other(format!(
+                "`migrate-deploy` to {shown}, a protected environment, needs consent: run it on a \
+                 terminal to type the database name, or pass --yes"
+            ))
+            .into());
+        }
+        let dry = ApplyOptions {
+            dry_run: true,
+            ..options.clone()
+        };
+        let plan = migrations::apply_pending(&ctx.config, &target, &dry, &mut progress(ctx))
+            .await
+            .map_err(lift)?;
+        let check = migrations::tested::check_tested_locally(
+            &ctx.config,
+            ctx.local_target(),
+            &plan.would_apply,
+        )
+        .await;
+        report_local_check(ctx, &target.env, &check, plan.would_apply.len());
+        // Nothing to apply to a database already marked: nothing would be written.
+        let no_writes =
+            plan.would_apply.is_empty() && plan.marker.as_deref() == Some(target.env.as_str());
+        let asked = args.dry_run || ctx.yes || no_writes;
+        if !asked {
+            let database = target.url.database();
+            eprintln!(
+                "{} migration{} to apply to {shown}, a protected environment:",
+                plan.would_apply.len(),
+                if plan.would_apply.len() == 1 { "" } else { "s" }
+            );
+            for m in &plan.would_apply {
+                eprintln!("  {}", m.file);
+            }
+            eprint!("Type the database name `{database}` to apply them: ");
+            let mut answer = String::new();
+            std::io::stdin().read_line(&mut answer)?;
+            if answer.trim() != database {
+                eprintln!("nothing was applied: the name typed is not `{database}`");
+                return Ok(ExitCode::from(1));
+            }
+        }
+        local_check = Some(check);
+        if args.dry_run {
+            planned = Some(plan);
+        }
+    }
+    let report = match planned {
+        Some(plan) => plan,
+        None => migrations::apply_pending(&ctx.config, &target, &options, &mut progress(ctx))
+            .await
+            .map_err(lift)?,
+    };
     if ctx.json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
+        let mut json = serde_json::to_value(&report)?;
+        if let Some(check) = &local_check {
+            json["local_check"] = serde_json::to_value(check)?;
+        }
+        println!("{}", serde_json::to_string_pretty(&json)?);
     }
     if args.dry_run {
         let target = format!("{} ({})", report.env, report.database);
@@ -293,6 +370,42 @@ pub async fn deploy(ctx: &Ctx, args: DeployArgs) -> Result<ExitCode> {
         summarise(ctx, &report);
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Says which migrations about to be deployed to `env` the local database has not applied
+/// ("test migrations locally first"), or that it could not be checked.
+fn report_local_check(
+    ctx: &Ctx,
+    env: &str,
+    check: &migrations::tested::LocalCheck,
+    planned: usize,
+) {
+    if planned == 0 {
+        return;
+    }
+    let local = check.database.as_deref().unwrap_or("the local database");
+    if !check.reachable {
+        eprintln!(
+            "note: cannot tell whether the migrations to deploy were tested locally: the local \
+             database ({local}) could not be read: {}",
+            check.error.as_deref().unwrap_or("unknown error")
+        );
+    } else if check.not_applied_locally.is_empty() {
+        ctx.note(&format!(
+            "every migration to deploy was applied to the local database ({local}) first"
+        ));
+    } else {
+        let n = check.not_applied_locally.len();
+        eprintln!(
+            "warning: {n} migration{} about to be deployed to {env} {} never applied to the local \
+             database ({local}) as {} now: {}; test migrations locally first (`cargo xtask \
+             migrate-dev`)",
+            if n == 1 { "" } else { "s" },
+            if n == 1 { "was" } else { "were" },
+            if n == 1 { "it is" } else { "they are" },
+            check.not_applied_locally.join(", ")
+        );
+    }
 }
 
 #[derive(clap::Args)]

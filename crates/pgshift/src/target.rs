@@ -503,6 +503,43 @@ fn line_number(raw: &str, fragment: &str) -> usize {
         .map_or(0, |index| index + 1)
 }
 
+/// `DATABASE_URL` exported in the process environment, which `resolve` never reads.
+#[derive(Debug, Clone)]
+pub enum ShellDatabaseUrl {
+    Url(DbUrl),
+    /// Set, but not a PostgreSQL URL (never shown: it may hold a secret).
+    Invalid,
+}
+
+impl fmt::Display for ShellDatabaseUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ShellDatabaseUrl::Url(url) => write!(f, "{url}"),
+            ShellDatabaseUrl::Invalid => f.write_str("not a valid PostgreSQL URL"),
+        }
+    }
+}
+
+/// The process's `DATABASE_URL` when it is set and names another database than `target`
+/// (host, port and database compared). Commands say that it is ignored: someone who
+/// exported it expects it to be used, and following sqlx's habit (`DATABASE_URL=... cargo
+/// xtask migrate-deploy`) must not quietly deploy to the local database instead.
+pub fn ignored_shell_database_url(target: &Target) -> Option<ShellDatabaseUrl> {
+    let value = std::env::var("DATABASE_URL").ok()?;
+    let value = value.trim();
+    if value.is_empty() {
+        return None;
+    }
+    let Ok(url) = DbUrl::parse(value) else {
+        return Some(ShellDatabaseUrl::Invalid);
+    };
+    let (a, b) = (url.connect_options(), target.url.connect_options());
+    let same = a.get_host().eq_ignore_ascii_case(b.get_host())
+        && a.get_port() == b.get_port()
+        && url.database() == target.url.database();
+    (!same).then_some(ShellDatabaseUrl::Url(url))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

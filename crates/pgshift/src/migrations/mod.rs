@@ -1,7 +1,7 @@
 //! Migrations, compatible with sqlx 0.8: the files (`files`), statement splitting (`split`),
 //! the history tables (`history`), the lock (`lock`), the environment marker (`marker`),
 //! applying (`apply`), where each migration stands (`status`), reverting (`revert`) and
-//! recording manual repairs (`resolve`). See ARCHITECTURE.md, "Migrations".
+//! recording manual repairs (`resolve`), what a deploy has not tried locally (`tested`). See ARCHITECTURE.md, "Migrations".
 
 pub mod apply;
 pub mod error;
@@ -15,6 +15,7 @@ pub mod resolve;
 pub mod revert;
 pub mod split;
 pub mod status;
+pub mod tested;
 
 mod execute;
 mod session;
