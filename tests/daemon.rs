@@ -478,7 +478,7 @@ fn refuses_a_database_marked_as_a_protected_environment() {
     );
     // A deploy to prod marks the database; then `.env`-style local work pointing at it must
     // be refused by the daemon, before it watches anything.
-    p.xtask(["migrate-deploy", "--env", "prod"])
+    p.xtask(["--yes", "migrate-deploy", "--env", "prod"])
         .env("PROD_DATABASE_URL", p.db.url())
         .ok();
     let err = p.xtask(["watch"]).fails_with(1);

@@ -20,7 +20,7 @@ fn deploy_marks_the_database_and_local_work_refuses_it_whatever_the_url() {
     let p = project_with_envs();
     let url = p.db.url();
     let out = p
-        .xtask(["--json", "migrate-deploy", "--env", "prod"])
+        .xtask(["--json", "--yes", "migrate-deploy", "--env", "prod"])
         .env("PROD_URL", &url)
         .ok();
     let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
@@ -70,7 +70,7 @@ fn deploy_marks_the_database_and_local_work_refuses_it_whatever_the_url() {
         status.starts_with(&format!("prod ({where_}), marked as environment `prod`")),
         "{status}"
     );
-    p.xtask(["migrate-deploy", "--env", "prod"])
+    p.xtask(["--yes", "migrate-deploy", "--env", "prod"])
         .env("PROD_URL", &url)
         .ok();
 }
