@@ -191,3 +191,193 @@ fn toml_syntax_error_says_fix_the_syntax() {
     );
     assert!(!stdout.contains("correct the key named above"), "{stdout}");
 }
+
+/// Runs `doctor --env prod` in a project with a `prod` environment (protected) and a
+/// `staging` one, with `vars` set; returns the exit code and stdout.
+fn doctor_env(env: &str, vars: &[(&str, &str)]) -> (i32, String) {
+    let p = Project::new();
+    p.append(
+        "pgshift.toml",
+        "\n[env.prod]\nurl_env = \"PROD_DATABASE_URL\"\nprotected = true\n\n[env.staging]\nurl_env = \"STAGING_DATABASE_URL\"\n",
+    );
+    let mut command = p.xtask(["doctor", "--env", env]);
+    for (key, value) in vars {
+        command = command.env(key, value);
+    }
+    let out = command.output();
+    let shown = text(&out);
+    println!("{shown}");
+    let prod = support::prod_cluster();
+    assert!(!shown.contains(prod.password()), "{shown}");
+    assert!(
+        !shown.contains(&pgshift::target::percent_encode(prod.password())),
+        "{shown}"
+    );
+    (
+        out.status.code().unwrap(),
+        String::from_utf8_lossy(&out.stdout).to_string(),
+    )
+}
+
+#[test]
+fn doctor_env_checks_that_environments_connection_instead_of_the_local_one() {
+    let prod = support::prod_cluster();
+    let database = prod.create_database();
+    let url = prod.verified_url(&database);
+    let (code, stdout) = doctor_env("prod", &[("PROD_DATABASE_URL", &url)]);
+    assert_eq!(code, 0, "{stdout}");
+    let checks: Vec<&str> = stdout
+        .lines()
+        .map(|l| l[4..].trim_start().split("  ").next().unwrap())
+        .collect();
+    assert_eq!(
+        checks,
+        [
+            "config",
+            "psql",
+            "pg_dump",
+            "pg_restore",
+            "prod url",
+            "prod database",
+            "prod tls",
+            "pg_dump version"
+        ],
+        "{stdout}"
+    );
+    let major = pgshift::pgbin::PgBin::find()
+        .unwrap()
+        .major_version()
+        .unwrap();
+    let url_line = line(&stdout, "prod url");
+    assert!(
+        url_line.contains(&format!(
+            "$PROD_DATABASE_URL is set: postgres://postgres:***@localhost:{}/{database}?sslmode=verify-full",
+            prod.port()
+        )),
+        "{url_line}"
+    );
+    assert!(url_line.contains("(protected)"), "{url_line}");
+    let db_line = line(&stdout, "prod database");
+    assert!(db_line.starts_with("ok "), "{db_line}");
+    assert!(
+        db_line.contains(&format!("PostgreSQL {major}.")) && db_line.contains("as `postgres`"),
+        "{db_line}"
+    );
+    let tls = line(&stdout, "prod tls");
+    assert!(tls.starts_with("ok "), "{tls}");
+    assert!(
+        tls.contains("TLSv1.") && tls.contains("certificate and host name are verified"),
+        "{tls}"
+    );
+    assert!(
+        line(&stdout, "pg_dump version").contains(&format!(
+            "pg_dump {major} can dump the PostgreSQL {major} server"
+        )),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn doctor_env_judges_tls_by_what_the_session_got() {
+    let prod = support::prod_cluster();
+    let database = prod.create_database();
+    // Plain text to a protected environment fails; encrypted but unverified warns.
+    let plain = prod.url("127.0.0.1", &database, "sslmode=disable");
+    let (code, stdout) = doctor_env("prod", &[("PROD_DATABASE_URL", &plain)]);
+    assert_eq!(code, 1, "{stdout}");
+    let tls = line(&stdout, "prod tls");
+    assert!(tls.starts_with("FAIL "), "{tls}");
+    assert!(tls.contains("not encrypted: sslmode=disable"), "{tls}");
+    assert!(
+        tls.contains("fix: enable TLS on the server, and add sslmode=verify-full"),
+        "{tls}"
+    );
+    assert!(
+        line(&stdout, "prod database").starts_with("ok "),
+        "{stdout}"
+    );
+
+    let unverified = prod.url("127.0.0.1", &database, "sslmode=require");
+    let (code, stdout) = doctor_env("staging", &[("STAGING_DATABASE_URL", &unverified)]);
+    assert_eq!(code, 0, "{stdout}");
+    let tls = line(&stdout, "staging tls");
+    assert!(tls.starts_with("warn "), "{tls}");
+    assert!(
+        tls.contains("but the server's certificate is not verified (sslmode=require)"),
+        "{tls}"
+    );
+    // Plain text elsewhere than a protected environment is a warning.
+    let (code, stdout) = doctor_env("staging", &[("STAGING_DATABASE_URL", &plain)]);
+    assert_eq!(code, 0, "{stdout}");
+    assert!(
+        line(&stdout, "staging tls").starts_with("warn "),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn doctor_env_names_what_is_wrong_with_the_connection() {
+    let prod = support::prod_cluster();
+    let database = prod.create_database();
+
+    let (code, stdout) = doctor_env("prod", &[]);
+    assert_eq!(code, 1, "{stdout}");
+    let url_line = line(&stdout, "prod url");
+    assert!(url_line.starts_with("FAIL "), "{url_line}");
+    assert!(
+        url_line.contains("$PROD_DATABASE_URL, which is not set"),
+        "{url_line}"
+    );
+    assert!(
+        url_line.contains("fix: export PROD_DATABASE_URL="),
+        "{url_line}"
+    );
+    assert!(
+        line(&stdout, "prod database").starts_with("warn "),
+        "{stdout}"
+    );
+
+    let wrong_password = prod
+        .verified_url(&database)
+        .replace(&pgshift::target::percent_encode(prod.password()), "nope");
+    let (code, stdout) = doctor_env("prod", &[("PROD_DATABASE_URL", &wrong_password)]);
+    assert_eq!(code, 1, "{stdout}");
+    let db_line = line(&stdout, "prod database");
+    assert!(db_line.starts_with("FAIL "), "{db_line}");
+    assert!(
+        db_line.contains("password authentication failed"),
+        "{db_line}"
+    );
+    assert!(
+        db_line.contains("fix: check the user name and password in $PROD_DATABASE_URL"),
+        "{db_line}"
+    );
+    assert!(line(&stdout, "prod tls").starts_with("warn "), "{stdout}");
+    assert!(
+        line(&stdout, "pg_dump version").contains("not checked: the prod database does not answer"),
+        "{stdout}"
+    );
+
+    let wrong_host = prod.url(
+        "127.0.0.1",
+        &database,
+        &format!(
+            "sslmode=verify-full&sslrootcert={}",
+            prod.ca_file().display()
+        ),
+    );
+    let (code, stdout) = doctor_env("prod", &[("PROD_DATABASE_URL", &wrong_host)]);
+    assert_eq!(code, 1, "{stdout}");
+    let db_line = line(&stdout, "prod database");
+    assert!(
+        db_line.contains("not valid for the host name 127.0.0.1"),
+        "{db_line}"
+    );
+
+    let (code, stdout) = doctor_env("qa", &[]);
+    assert_eq!(code, 1, "{stdout}");
+    assert!(
+        line(&stdout, "qa url").contains("unknown environment `qa`"),
+        "{stdout}"
+    );
+}

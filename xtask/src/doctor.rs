@@ -7,12 +7,22 @@ use anyhow::Result;
 use pgshift::doctor::{self, Outcome};
 
 #[derive(clap::Args)]
+#[command(after_help = "\
+With --env NAME (an [env.NAME] of pgshift.toml), checks that environment instead of the \
+local database: its URL variable, the connection (reachability, TLS, authentication), \
+whether TLS is in use and verified, and the local pg_dump against its server version. \
+Docker and the server programs are only checked for local.
+
+Exit codes: 0 no check failed (warnings allowed); 1 a check failed.
+
+Example: PROD_DATABASE_URL='postgres://app:...@db.example.com/app?sslmode=verify-full' \
+cargo xtask doctor --env prod")]
 pub struct Args {}
 
 /// Runs without a `Ctx`: a `pgshift.toml` that does not load is one of the things doctor
 /// reports, not a reason to stop.
-pub async fn run(json: bool, _args: Args) -> Result<ExitCode> {
-    let checks = doctor::run(&std::env::current_dir()?).await;
+pub async fn run(json: bool, env: &str, _args: Args) -> Result<ExitCode> {
+    let checks = doctor::run(&std::env::current_dir()?, env).await;
     if json {
         println!("{}", serde_json::to_string_pretty(&checks)?);
     } else {

@@ -97,7 +97,7 @@ fn main() -> ExitCode {
         // doctor reports a pgshift.toml that does not load as a failed check, so it runs
         // before the context (which needs the config) is built.
         let command = match cli.command {
-            Command::Doctor(args) => return doctor::run(cli.json, args).await,
+            Command::Doctor(args) => return doctor::run(cli.json, &cli.env, args).await,
             command => command,
         };
         let mut ctx = Ctx::new(cli.env, cli.json, cli.yes, cli.quiet)?;

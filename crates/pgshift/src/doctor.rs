@@ -1,4 +1,5 @@
-//! `doctor`: checks the tools, versions, configuration and connectivity pgshift depends on,
+//! `doctor`: checks the tools, versions, configuration and connectivity pgshift depends on
+//! (of the local database, or with `--env NAME` of that environment's, in `remote`),
 //! and says how to fix each problem. The checks never stop at the first failure (a broken
 //! `pgshift.toml` is one failed check among the others), so one run shows everything.
 
@@ -74,8 +75,12 @@ fn is_toml_syntax_error(error: &crate::UsageError) -> bool {
     }
 }
 
-/// Runs every check for the project found from `start` (as `Config::discover` finds it).
-pub async fn run(start: &Path) -> Vec<Check> {
+mod remote;
+
+/// Runs every check for the project found from `start` (as `Config::discover` finds it),
+/// for environment `env`: the local database and what runs it for `local`, else that
+/// environment's connection (see `remote`). The client programs are checked for both.
+pub async fn run(start: &Path, env: &str) -> Vec<Check> {
     let mut checks = Vec::new();
     let config = match Config::discover(start) {
         Ok(config) => {
@@ -117,6 +122,16 @@ pub async fn run(start: &Path) -> Vec<Check> {
     let pg_dump = client_check(&mut checks, "pg_dump");
     client_check(&mut checks, "pg_restore");
 
+    if env != target::LOCAL_ENV {
+        let server_major = remote::checks(&mut checks, config.as_ref(), env).await;
+        checks.push(pg_dump_version_check(
+            pg_dump,
+            server_major,
+            &format!("the {env} database"),
+        ));
+        return checks;
+    }
+
     // Docker first: whether the engine answers decides what `auto` needs.
     let engine_answers = docker_checks(&mut checks, backend);
     let saved = config.as_ref().and_then(crate::local::saved_auto_choice);
@@ -143,7 +158,11 @@ pub async fn run(start: &Path) -> Vec<Check> {
             None
         }
     };
-    checks.push(pg_dump_version_check(pg_dump, server_major));
+    checks.push(pg_dump_version_check(
+        pg_dump,
+        server_major,
+        "the local database",
+    ));
     checks
 }
 
@@ -410,7 +429,7 @@ async fn database_check(
 }
 
 /// pg_dump refuses to dump a server newer than itself.
-fn pg_dump_version_check(pg_dump: bool, server_major: Option<u32>) -> Check {
+fn pg_dump_version_check(pg_dump: bool, server_major: Option<u32>, database: &str) -> Check {
     const WHAT: &str = "pg_dump version";
     let dump_major = pg_dump
         .then(|| PgBin::client("pg_dump").ok())
@@ -440,8 +459,8 @@ fn pg_dump_version_check(pg_dump: bool, server_major: Option<u32>) -> Check {
         (_, None) => Check::problem(
             WHAT,
             Outcome::Warn,
-            "not checked: the local database does not answer",
-            "fix the local database check first",
+            format!("not checked: {database} does not answer"),
+            &format!("fix the check of {database} first"),
         ),
     }
 }
