@@ -8,20 +8,16 @@ use std::io::Write;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use support::prod::ProdProject;
 use support::{prod_cluster, stderr, text, Project};
 
 /// A project with a protected `prod` environment on a fresh database of the prod cluster,
 /// whose URL (fully verified TLS) is returned; migrations `1_a` and `2_b`.
-fn prod_project() -> (Project, String, String) {
-    let p = Project::new();
-    p.append(
-        "pgshift.toml",
-        "\n[env.prod]\nurl_env = \"PROD_DATABASE_URL\"\nprotected = true\n",
-    );
+fn prod_project() -> (ProdProject, String, String) {
+    let p = ProdProject::new();
     p.write("migrations/1_a.sql", "CREATE TABLE a (id int);\n");
     p.write("migrations/2_b.sql", "CREATE TABLE b (id int);\n");
-    let database = prod_cluster().create_database();
-    let url = prod_cluster().verified_url(&database);
+    let (database, url) = (p.database.clone(), p.url.clone());
     (p, database, url)
 }
 

@@ -3,19 +3,15 @@
 
 mod support;
 
-use support::prod::ProdCluster;
-use support::{prod_cluster, text, Project};
+use support::prod::{ProdCluster, ProdProject};
+use support::{prod_cluster, text};
 
 /// A project with a protected `prod` environment whose database is a fresh database of the
 /// prod cluster, and one migration.
-fn prod_project() -> (Project, String) {
-    let p = Project::new();
-    p.append(
-        "pgshift.toml",
-        "\n[env.prod]\nurl_env = \"PROD_DATABASE_URL\"\nprotected = true\n",
-    );
+fn prod_project() -> (ProdProject, String) {
+    let p = ProdProject::new();
     p.write("migrations/1_a.sql", "CREATE TABLE a (id int);\n");
-    let database = prod_cluster().create_database();
+    let database = p.database.clone();
     (p, database)
 }
 
@@ -179,4 +175,22 @@ fn a_wrong_password_says_so_without_showing_either_password() {
     assert!(err.contains("check the user name and password"), "{err}");
     assert!(!err.contains("wrong-secret-9"), "{err}");
     assert_no_password(prod, &err);
+}
+
+#[test]
+fn require_against_a_server_without_tls_says_so() {
+    let (p, _database) = prod_project();
+    // The shared test cluster has no TLS.
+    let url = format!(
+        "{}?sslmode=require",
+        support::cluster().url("postgres").expose()
+    );
+    let err = p
+        .xtask(["migrate-status", "--env", "prod"])
+        .env("PROD_DATABASE_URL", &url)
+        .fails_with(1);
+    assert!(
+        err.contains("the server does not offer TLS, which sslmode=require insists on"),
+        "{err}"
+    );
 }

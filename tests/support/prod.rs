@@ -175,6 +175,55 @@ impl ProdCluster {
     }
 }
 
+/// A test project whose `prod` environment (`protected = true`, URL in
+/// `$PROD_DATABASE_URL`) is a fresh database of the prod cluster; its local database is a
+/// fresh database of the shared plain cluster (`super::Project::new`).
+pub struct ProdProject {
+    pub project: super::Project,
+    /// The prod database's name.
+    pub database: String,
+    /// Its fully verified URL (`verify-full` against the test CA), password included.
+    pub url: String,
+}
+
+impl ProdProject {
+    pub fn new() -> ProdProject {
+        let project = super::Project::new();
+        project.append(
+            "pgshift.toml",
+            "\n[env.prod]\nurl_env = \"PROD_DATABASE_URL\"\nprotected = true\n",
+        );
+        let database = prod_cluster().create_database();
+        let url = prod_cluster().verified_url(&database);
+        ProdProject {
+            project,
+            database,
+            url,
+        }
+    }
+
+    /// `cargo xtask ARGS` with `$PROD_DATABASE_URL` set to this project's prod URL.
+    pub fn xtask_prod<I, S>(&self, args: I) -> super::TestCommand
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<std::ffi::OsStr>,
+    {
+        self.project.xtask(args).env("PROD_DATABASE_URL", &self.url)
+    }
+
+    /// SQL on the prod database (see `ProdCluster::sql`).
+    pub fn prod_sql(&self, sql: &str) -> String {
+        prod_cluster().sql(&self.database, sql)
+    }
+}
+
+impl std::ops::Deref for ProdProject {
+    type Target = super::Project;
+    fn deref(&self) -> &super::Project {
+        &self.project
+    }
+}
+
 fn random_hex(bytes: usize) -> String {
     use std::io::Read;
     let mut buf = vec![0u8; bytes];

@@ -128,6 +128,11 @@ fn tls_or_auth_hint(reason: &str, host: &str) -> String {
              sslmode=verify-full checks: connect with a host name the certificate names, or use \
              sslmode=verify-ca to check only that a trusted authority signed it"
         )
+    } else if reason.contains("server does not support TLS") {
+        "; the server does not offer TLS, which sslmode=require insists on (as do verify-ca \
+         and verify-full): enable ssl on the server, or connect to the address your provider \
+         gives for TLS"
+            .to_string()
     } else if reason.contains("UnknownIssuer") {
         "; the server's certificate is not signed by a certificate authority this machine \
          trusts: add sslrootcert=/path/to/ca.pem (the CA certificate of the server or of your \
