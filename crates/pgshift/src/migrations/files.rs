@@ -54,13 +54,44 @@ pub struct FileProblem {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FileErrors {
     pub folder: PathBuf,
+    /// The folder itself cannot be read (it does not exist, is not a folder, no permission);
+    /// then `problems` is empty. A whole sentence, with what to do.
+    pub folder_problem: Option<String>,
     pub problems: Vec<FileProblem>,
+}
+
+impl FileErrors {
+    fn folder(folder: &Path, error: &std::io::Error) -> FileErrors {
+        let shown = folder.display();
+        let problem = if error.kind() == std::io::ErrorKind::NotFound {
+            // Not "nothing to apply": a wrong `[paths] migrations` would otherwise make every
+            // deploy succeed while applying nothing.
+            format!(
+                "the migrations folder {shown} does not exist; create it (`cargo xtask migrate-new NAME` \
+                 makes it with a first migration), or set [paths] migrations in pgshift.toml to the \
+                 folder that holds the migrations"
+            )
+        } else {
+            format!(
+                "cannot read the migrations folder {shown}: {error}; check that it is a folder you \
+                 can read, or set [paths] migrations in pgshift.toml"
+            )
+        };
+        FileErrors {
+            folder: folder.to_path_buf(),
+            folder_problem: Some(problem),
+            problems: Vec::new(),
+        }
+    }
 }
 
 impl std::error::Error for FileErrors {}
 
 impl fmt::Display for FileErrors {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if let Some(problem) = &self.folder_problem {
+            return f.write_str(problem);
+        }
         write!(f, "the migrations folder {} has ", self.folder.display())?;
         match self.problems.len() {
             1 => write!(f, "a file it cannot use:")?,
@@ -153,7 +184,7 @@ fn is_hidden(file_name: &str) -> bool {
 }
 
 /// Reads the folder: every migration in version order, or every file problem at once.
-/// A folder that does not exist holds no migrations.
+/// A folder that does not exist is an error (only `migrate-new` creates it).
 pub fn discover(folder: &Path) -> Result<Vec<MigrationFile>, FileErrors> {
     let mut problems = Vec::new();
     let mut problem = |file: &str, text: String| {
@@ -162,31 +193,45 @@ pub fn discover(folder: &Path) -> Result<Vec<MigrationFile>, FileErrors> {
             problem: text,
         })
     };
-    let entries = match std::fs::read_dir(folder) {
-        Ok(entries) => entries,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(e) => {
-            return Err(FileErrors {
-                folder: folder.to_path_buf(),
-                problems: vec![FileProblem {
-                    file: folder.display().to_string(),
-                    problem: format!("cannot read the folder: {e}"),
-                }],
-            })
-        }
-    };
+    let entries = std::fs::read_dir(folder).map_err(|e| FileErrors::folder(folder, &e))?;
     // version -> (the .sql or .up.sql files, the .down.sql files)
     type Slot = (Vec<(String, ParsedName)>, Vec<String>);
     let mut by_version: BTreeMap<i64, Slot> = BTreeMap::new();
     let mut names: Vec<String> = Vec::new();
     for entry in entries.flatten() {
-        let file_name = entry.file_name().to_string_lossy().into_owned();
+        let raw_name = entry.file_name();
+        let file_name = raw_name.to_string_lossy().into_owned();
         if !file_name.ends_with(".sql") || is_hidden(&file_name) {
             continue;
         }
-        // The directory entry's own type spares a stat per file; a symlink is followed.
+        if raw_name.to_str().is_none() {
+            problem(
+                &file_name,
+                "the file name is not valid UTF-8 (shown with \u{fffd} for the bytes that are not); \
+                 rename it to a UTF-8 name such as <version>_<name>.sql"
+                    .into(),
+            );
+            continue;
+        }
+        // The directory entry's own type spares a stat per file; a symlink is followed, and
+        // one that leads nowhere is an error (sqlx fails on it), not a file to skip.
         let is_file = match entry.file_type() {
-            Ok(t) if t.is_symlink() => entry.path().is_file(),
+            Ok(t) if t.is_symlink() => match std::fs::metadata(entry.path()) {
+                Ok(meta) => meta.is_file(),
+                Err(e) => {
+                    let target = std::fs::read_link(entry.path())
+                        .map(|t| t.display().to_string())
+                        .unwrap_or_else(|_| "?".into());
+                    problem(
+                        &file_name,
+                        format!(
+                            "a symbolic link to {target}, which cannot be read ({e}); point the link \
+                             at the migration file, or remove it"
+                        ),
+                    );
+                    continue;
+                }
+            },
             Ok(t) => t.is_file(),
             Err(_) => false,
         };
@@ -290,6 +335,7 @@ pub fn discover(folder: &Path) -> Result<Vec<MigrationFile>, FileErrors> {
     } else {
         Err(FileErrors {
             folder: folder.to_path_buf(),
+            folder_problem: None,
             problems,
         })
     }

@@ -6,7 +6,7 @@ use std::fs::File;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use chrono::{NaiveDateTime, Timelike, Utc};
+use chrono::{Datelike, NaiveDateTime, Timelike, Utc};
 
 use super::error::MigrateError;
 use super::files;
@@ -67,6 +67,17 @@ pub fn create(folder: &Path, name: &str, reversible: bool) -> Result<Created, Mi
         Some(newest) if newest >= now => newest + chrono::Duration::seconds(1),
         _ => now,
     };
+    // One second after 9999-12-31 23:59:59 is year 10000, which no 14-digit version
+    // holds (chrono writes `+100000101000000`, which is no version at all).
+    if version.year() > 9999 {
+        return Err(MigrateError::Usage(format!(
+            "the newest migration's version {} is the last UTC timestamp a version can hold \
+             (9999-12-31 23:59:59); no newer one exists, so no migration was created; name the \
+             file by hand with a larger number as version, e.g. {}_{name}.sql",
+            newest.unwrap_or_default(),
+            newest.unwrap_or_default() + 1
+        )));
+    }
     let version_text = version.format(VERSION_FORMAT).to_string();
     let version_number: i64 = version_text.parse().expect("digits");
     if newest.is_some_and(|n| n >= version_number) {
