@@ -345,3 +345,60 @@ fn a_protected_deploy_says_when_the_local_database_cannot_be_checked() {
     assert_eq!(json["would_apply"].as_array().unwrap().len(), 2);
     assert_eq!(prod_tables(&database), "0");
 }
+
+#[test]
+fn with_a_shell_database_url_and_no_local_database_migrate_deploy_still_names_the_variable() {
+    let (p, database, url) = prod_project();
+    // No .env, and the project's own embedded cluster was never started.
+    std::fs::remove_file(p.path(".env")).unwrap();
+    let err = p
+        .xtask(["migrate-deploy"])
+        .env("DATABASE_URL", &url)
+        .fails_with(2);
+    assert!(
+        err.contains("DATABASE_URL in your shell (postgres://postgres:***@localhost"),
+        "{err}"
+    );
+    // Refused before anything tries the local database (which would say "db up").
+    assert!(
+        err.contains(
+            "is ignored, and `migrate-deploy` without --env would apply to local (127.0.0.1:"
+        ),
+        "{err}"
+    );
+    assert!(!err.contains("db up"), "{err}");
+    assert!(
+        err.contains("for production use --env prod with PROD_DATABASE_URL"),
+        "{err}"
+    );
+    assert_no_password(&err);
+
+    // A local target that does not even resolve: the variable is still what is named.
+    p.write(".env", "DATABASE_URL=postgres://u@127.0.0.1/${X}\n");
+    let err = p
+        .xtask(["migrate-deploy"])
+        .env("DATABASE_URL", &url)
+        .fails_with(2);
+    assert!(
+        err.contains("DATABASE_URL in your shell (postgres://postgres:***@localhost"),
+        "{err}"
+    );
+    assert!(
+        err.contains("without --env targets the local database, which is not usable either (invalid database URL in DATABASE_URL in"),
+        "{err}"
+    );
+    assert!(
+        err.contains("for production use --env prod with PROD_DATABASE_URL"),
+        "{err}"
+    );
+    assert_no_password(&err);
+    assert_eq!(prod_tables(&database), "0");
+}
+
+#[test]
+fn a_shell_database_url_spelling_the_local_host_differently_is_the_same_database() {
+    let (p, _database, _url) = prod_project();
+    let same = p.db.url().replace("127.0.0.1", "localhost");
+    let out = p.xtask(["migrate-deploy"]).env("DATABASE_URL", &same).ok();
+    assert!(!stderr(&out).contains("DATABASE_URL"), "{}", text(&out));
+}

@@ -74,7 +74,24 @@ impl Ctx {
         if self.env_explicit {
             return self.target();
         }
-        let target = pgshift::local::resolve_target(&self.config, &self.env, || self.backend())?;
+        let target =
+            match pgshift::local::resolve_target(&self.config, &self.env, || self.backend()) {
+                Ok(target) => target,
+                // Not "start the local database" to someone who meant another one.
+                Err(e) => match target::shell_database_url() {
+                    Some(shell) => {
+                        return Err(UsageError::Other(format!(
+                            "DATABASE_URL in your shell ({shell}) is ignored, and `{command}` \
+                             without --env targets the local database, which is not usable \
+                             either ({}){}",
+                            target::redact(&format!("{e:#}")),
+                            self.other_envs_hint_local()
+                        ))
+                        .into())
+                    }
+                    None => return Err(e),
+                },
+            };
         if let Some(shell) = target::ignored_shell_database_url(&target) {
             let shown = format!("{} ({})", target.env, target.url.host_and_database());
             return Err(UsageError::Other(format!(
@@ -94,6 +111,10 @@ impl Ctx {
         if !target.is_local() {
             return String::new();
         }
+        self.other_envs_hint_local()
+    }
+
+    fn other_envs_hint_local(&self) -> String {
         let mut envs: Vec<_> = self.config.env.iter().collect();
         envs.sort_by_key(|(_, env)| !env.protected);
         match envs.first() {

@@ -525,19 +525,34 @@ impl fmt::Display for ShellDatabaseUrl {
 /// exported it expects it to be used, and following sqlx's habit (`DATABASE_URL=... cargo
 /// xtask migrate-deploy`) must not quietly deploy to the local database instead.
 pub fn ignored_shell_database_url(target: &Target) -> Option<ShellDatabaseUrl> {
+    let shell = shell_database_url()?;
+    let ShellDatabaseUrl::Url(url) = &shell else {
+        return Some(shell);
+    };
+    let (a, b) = (url.connect_options(), target.url.connect_options());
+    let loopback = |host: &str| {
+        host.eq_ignore_ascii_case("localhost")
+            || host
+                .parse::<std::net::IpAddr>()
+                .is_ok_and(|ip| ip.is_loopback())
+    };
+    let same_host = a.get_host().eq_ignore_ascii_case(b.get_host())
+        || (loopback(a.get_host()) && loopback(b.get_host()));
+    let same = same_host && a.get_port() == b.get_port() && url.database() == target.url.database();
+    (!same).then_some(shell)
+}
+
+/// The process's `DATABASE_URL`, if it is set (and not empty).
+pub fn shell_database_url() -> Option<ShellDatabaseUrl> {
     let value = std::env::var("DATABASE_URL").ok()?;
     let value = value.trim();
     if value.is_empty() {
         return None;
     }
-    let Ok(url) = DbUrl::parse(value) else {
-        return Some(ShellDatabaseUrl::Invalid);
-    };
-    let (a, b) = (url.connect_options(), target.url.connect_options());
-    let same = a.get_host().eq_ignore_ascii_case(b.get_host())
-        && a.get_port() == b.get_port()
-        && url.database() == target.url.database();
-    (!same).then_some(ShellDatabaseUrl::Url(url))
+    Some(match DbUrl::parse(value) {
+        Ok(url) => ShellDatabaseUrl::Url(url),
+        Err(_) => ShellDatabaseUrl::Invalid,
+    })
 }
 
 #[cfg(test)]
