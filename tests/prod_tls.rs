@@ -194,3 +194,30 @@ fn require_against_a_server_without_tls_says_so() {
         "{err}"
     );
 }
+
+#[test]
+fn db_psql_reaches_the_tls_server_with_the_same_url() {
+    let prod = prod_cluster();
+    let (p, _database) = prod_project();
+    // psql (libpq) gets the URL's TLS parameters and the password in its environment.
+    let out = p
+        .xtask_prod([
+            "db",
+            "psql",
+            "--env",
+            "prod",
+            "--yes",
+            "--",
+            "-At",
+            "-c",
+            "SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()",
+        ])
+        .ok();
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        "t",
+        "{}",
+        text(&out)
+    );
+    assert_no_password(prod, &text(&out));
+}
