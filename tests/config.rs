@@ -21,7 +21,7 @@ fn wrong_type_is_an_error_naming_what_was_expected() {
     p.write("pgshift.toml", "[local]\nport = \"high\"\n");
     let err = p.xtask(["db", "status"]).fails_with(2);
     assert!(err.contains("port"), "{err}");
-    assert!(err.contains("expected u16"), "{err}");
+    assert!(err.contains("expected a TCP port from 1 to 65535"), "{err}");
 
     p.write("pgshift.toml", "[local]\nbackend = \"podman\"\n");
     let err = p.xtask(["db", "status"]).fails_with(2);
@@ -318,4 +318,93 @@ fn unreachable_server_hints_fit_the_host() {
         "{err}"
     );
     assert!(!err.contains("db up"), "{err}");
+}
+
+#[test]
+fn out_of_range_values_are_refused_at_load_naming_key_and_range() {
+    let p = Project::new();
+    // Each would pass as TOML, then break every command with a server error (or wait
+    // forever, or overflow).
+    for (toml, key, range) in [
+        (
+            "[migrate]\nstatement_timeout = \"100000000h\"\n",
+            "[migrate] statement_timeout = \"100000000h\" is out of range",
+            "from \"0\" to \"2147483647ms\"",
+        ),
+        (
+            "[migrate]\nstatement_timeout = \"25d\"\n",
+            "statement_timeout",
+            "invalid duration",
+        ),
+        (
+            "[migrate]\nsession_lock_timeout = \"600h\"\n",
+            "[migrate] session_lock_timeout = \"600h\" is out of range",
+            "from \"0\" to \"2147483647ms\"",
+        ),
+        (
+            "[migrate]\nlock_timeout = \"2000h\"\n",
+            "[migrate] lock_timeout = \"2000h\" is out of range",
+            "from \"0\" to \"24h\"",
+        ),
+        (
+            "[migrate]\nlock_timeout = -5\n",
+            "lock_timeout",
+            "cannot be negative",
+        ),
+        (
+            "[local]\nstart_timeout = \"0s\"\n",
+            "[local] start_timeout = \"0\" is out of range",
+            "from \"1s\" to \"24h\"",
+        ),
+        (
+            "[local]\nport = 70000\n",
+            "port",
+            "port 70000 is out of range: use a TCP port from 1 to 65535",
+        ),
+        (
+            "[local]\nport = 0\n",
+            "port",
+            "port 0 is out of range: use a TCP port from 1 to 65535",
+        ),
+    ] {
+        let config = p.read("pgshift.toml");
+        // `[local]` keys go into the project's own `[local]` table (a second one is a TOML
+        // error), replacing its port when the key is the port.
+        let edited = match toml.strip_prefix("[local]\n") {
+            Some(line) => config
+                .lines()
+                .filter(|l| !(line.starts_with("port") && l.starts_with("port")))
+                .map(|l| match l {
+                    "[local]" => format!("[local]\n{}", line.trim_end()),
+                    l => l.to_string(),
+                })
+                .collect::<Vec<_>>()
+                .join("\n"),
+            None => format!("{config}\n{toml}"),
+        };
+        p.write("pgshift.toml", &edited);
+        for command in [
+            &["migrate-status"][..],
+            &["migrate-deploy"],
+            &["db", "status"],
+        ] {
+            let err = p.xtask(command).fails_with(2);
+            assert!(err.contains("pgshift.toml"), "{toml} {command:?}: {err}");
+            assert!(err.contains(key), "{toml} {command:?}: {err}");
+            assert!(err.contains(range), "{toml} {command:?}: {err}");
+        }
+        p.write("pgshift.toml", &config);
+    }
+    assert_eq!(
+        p.db.sql("SELECT to_regclass('_sqlx_migrations') IS NULL"),
+        "t"
+    );
+    // The largest value PostgreSQL takes is accepted, and the server agrees.
+    p.append(
+        "pgshift.toml",
+        "\n[migrate]\nstatement_timeout = \"2147483647ms\"\nsession_lock_timeout = \"596h\"\n",
+    );
+    p.write("migrations/1_t.sql", "CREATE TABLE t (id int);\n");
+    p.xtask(["migrate-deploy"]).ok();
+    assert_eq!(p.db.sql("SELECT count(*) FROM _sqlx_migrations"), "1");
 }

@@ -381,3 +381,32 @@ fn doctor_env_names_what_is_wrong_with_the_connection() {
         "{stdout}"
     );
 }
+
+#[test]
+fn another_checkouts_server_on_our_port_fails_the_local_database_check() {
+    // The test cluster answers on this port, and it is not this project's embedded
+    // cluster (which is not running): the migrate commands refuse it, so doctor must too.
+    let port = support::cluster().port();
+    let p = Project::empty();
+    p.write(
+        "pgshift.toml",
+        &format!("[local]\nbackend = \"embedded\"\ndatabase = \"postgres\"\nport = {port}\n"),
+    );
+    let err = p.xtask(["migrate-status"]).fails_with(1);
+    assert!(err.contains("not this project's local database"), "{err}");
+    let (code, stdout) = doctor(&p, &[]);
+    assert_eq!(code, 1, "{stdout}");
+    let database = line(&stdout, "local database");
+    assert!(database.starts_with("FAIL "), "{database}");
+    assert!(
+        database.contains(&format!("port {port} on 127.0.0.1 is answered by a server that is not this project's local database")),
+        "{database}"
+    );
+    assert!(
+        database.contains(
+            "fix: stop the server on that port, or give this project its own [local] port"
+        ),
+        "{database}"
+    );
+    assert!(!database.contains("answers: PostgreSQL"), "{database}");
+}

@@ -64,6 +64,7 @@ pub struct Local {
     /// The application database, created on first `db up`.
     pub database: String,
     /// The TCP port on 127.0.0.1, for both backends.
+    #[serde(deserialize_with = "port")]
     pub port: u16,
     /// The database user; the superuser of the local cluster.
     pub user: String,
@@ -263,8 +264,47 @@ impl Config {
         if self.local.database.is_empty() {
             return Err("[local] database must not be empty".into());
         }
-        if self.local.port == 0 {
-            return Err("[local] port must be a TCP port between 1 and 65535".into());
+        // Ranges, checked here rather than by the server: a value PostgreSQL refuses would
+        // otherwise break every command with a server error that names no key.
+        let day = Duration::from_secs(24 * 3600);
+        for (key, value, min, max, why) in [
+            (
+                "[local] start_timeout",
+                self.local.start_timeout,
+                Duration::from_secs(1),
+                day,
+                "how long `db up` waits for the server",
+            ),
+            (
+                "[migrate] lock_timeout",
+                self.migrate.lock_timeout,
+                Duration::ZERO,
+                day,
+                "how long to wait for another session's migration lock",
+            ),
+            (
+                "[migrate] session_lock_timeout",
+                self.migrate.session_lock_timeout,
+                Duration::ZERO,
+                PG_TIMEOUT_MAX,
+                "PostgreSQL's limit for lock_timeout, about 24.8 days; 0 means none",
+            ),
+            (
+                "[migrate] statement_timeout",
+                self.migrate.statement_timeout,
+                Duration::ZERO,
+                PG_TIMEOUT_MAX,
+                "PostgreSQL's limit for statement_timeout, about 24.8 days; 0 means none",
+            ),
+        ] {
+            if value < min || value > max {
+                return Err(format!(
+                    "{key} = \"{}\" is out of range: use a value from \"{}\" to \"{}\" ({why})",
+                    show_duration(value),
+                    show_duration(min),
+                    show_duration(max)
+                ));
+            }
         }
         for (name, env) in &self.env {
             if name == crate::target::LOCAL_ENV {
@@ -308,17 +348,64 @@ fn find_root(start: &Path) -> PathBuf {
     start
 }
 
+/// The largest `statement_timeout` and `lock_timeout` PostgreSQL accepts: INT_MAX
+/// milliseconds.
+pub const PG_TIMEOUT_MAX: Duration = Duration::from_millis(i32::MAX as u64);
+
+/// A duration as it can be written in pgshift.toml, in the largest unit that divides it:
+/// `"2min"`, `"1500ms"`.
+fn show_duration(d: Duration) -> String {
+    let ms = d.as_millis();
+    if ms == 0 {
+        return "0".into();
+    }
+    for (unit, scale) in [("h", 3_600_000), ("min", 60_000), ("s", 1000)] {
+        if ms % scale == 0 {
+            return format!("{}{unit}", ms / scale);
+        }
+    }
+    format!("{ms}ms")
+}
+
+/// A TCP port, with a message that says the range (serde's own says "u16").
+fn port<'de, D: Deserializer<'de>>(de: D) -> Result<u16, D::Error> {
+    struct Port;
+    impl serde::de::Visitor<'_> for Port {
+        type Value = u16;
+        fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+            f.write_str("a TCP port from 1 to 65535")
+        }
+        fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<u16, E> {
+            u16::try_from(v)
+                .ok()
+                .filter(|port| *port > 0)
+                .ok_or_else(|| {
+                    E::custom(format!(
+                        "port {v} is out of range: use a TCP port from 1 to 65535"
+                    ))
+                })
+        }
+        fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<u16, E> {
+            self.visit_i64(i64::try_from(v).unwrap_or(i64::MAX))
+        }
+    }
+    de.deserialize_any(Port)
+}
+
 /// Parses durations written as `"500ms"`, `"10s"`, `"2min"`, `"1h"`, or a bare number of
 /// seconds.
 fn duration<'de, D: Deserializer<'de>>(de: D) -> Result<Duration, D::Error> {
     #[derive(Deserialize)]
     #[serde(untagged)]
     enum Raw {
-        Seconds(u64),
+        Seconds(i64),
         Text(String),
     }
     match Raw::deserialize(de)? {
-        Raw::Seconds(s) => Ok(Duration::from_secs(s)),
+        Raw::Seconds(s) if s < 0 => Err(serde::de::Error::custom(format!(
+            "invalid duration {s}: a duration cannot be negative"
+        ))),
+        Raw::Seconds(s) => Ok(Duration::from_secs(s.unsigned_abs())),
         Raw::Text(text) => parse_duration(&text).ok_or_else(|| {
             serde::de::Error::custom(format!(
                 "invalid duration {text:?}, expected a number with a unit: \"500ms\", \"10s\", \"2min\", \"1h\""
@@ -401,6 +488,6 @@ mod tests {
         std::fs::write(dir.path().join(CONFIG_FILE), "[local]\nport = \"five\"\n").unwrap();
         let err = Config::load(dir.path()).unwrap_err().to_string();
         assert!(err.contains("port"), "{err}");
-        assert!(err.contains("u16"), "{err}");
+        assert!(err.contains("a TCP port from 1 to 65535"), "{err}");
     }
 }

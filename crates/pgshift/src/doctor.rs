@@ -381,14 +381,28 @@ async fn database_check(
             return None;
         }
     };
-    let target = match target::resolve(config, target::LOCAL_ENV, || Ok(backend.url(config))) {
+    // The same check as the migrate commands' (`local::resolve_target`): a server on our
+    // port that is not this project's own (another checkout's) is not our database.
+    let mut not_ours = false;
+    let resolved = target::resolve(config, target::LOCAL_ENV, || {
+        backend.serving_url(config).map_err(|e| {
+            not_ours = true;
+            crate::UsageError::Other(format!("{e:#}"))
+        })
+    });
+    let target = match resolved {
         Ok(target) => target,
         Err(e) => {
             checks.push(Check::problem(
                 WHAT,
                 Outcome::Fail,
                 e.to_string(),
-                "correct DATABASE_URL in .env, or remove it to use the local backend",
+                if not_ours {
+                    "stop the server on that port, or give this project its own [local] port in \
+                     pgshift.toml, then `cargo xtask db up`"
+                } else {
+                    "correct DATABASE_URL in .env, or remove it to use the local backend"
+                },
             ));
             return None;
         }
