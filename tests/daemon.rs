@@ -512,36 +512,42 @@ fn dev_brings_the_database_up_applies_what_is_pending_then_watches() {
     assert_eq!(tables.trim(), "first,second");
 }
 
-/// A psql session holding the migration lock (sqlx's advisory lock id) of `db` until dropped.
-struct LockHolder(Child);
+/// A psql session that ran some SQL and stays open (holding whatever locks it took) until
+/// dropped.
+struct HeldSession(Child);
 
-impl LockHolder {
-    fn take(db: &TestDb) -> LockHolder {
+impl HeldSession {
+    fn run(db: &TestDb, sql: &str) -> HeldSession {
         let psql = pgshift::pgbin::PgBin::client("psql").unwrap();
         let mut child = std::process::Command::new(psql)
-            .args(["-X", "-At", "-d", &db.url()])
+            .args(["-X", "-At", "-v", "ON_ERROR_STOP=1", "-d", &db.url()])
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
             .unwrap();
-        let id = pgshift::migrations::lock::lock_id(&db.name);
         use std::io::Write;
         let stdin = child.stdin.as_mut().unwrap();
-        writeln!(stdin, "SELECT pg_advisory_lock({id}); SELECT 'locked';").unwrap();
+        writeln!(stdin, "{sql}\nSELECT 'held';").unwrap();
         stdin.flush().unwrap();
         let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
         assert!(
-            lines.any(|line| line.unwrap() == "locked"),
-            "psql did not take the lock"
+            lines.any(|line| line.unwrap() == "held"),
+            "psql did not run {sql}"
         );
-        LockHolder(child)
+        HeldSession(child)
+    }
+
+    /// Holds the migration lock (sqlx's advisory lock id) of `db`.
+    fn migration_lock(db: &TestDb) -> HeldSession {
+        let id = pgshift::migrations::lock::lock_id(&db.name);
+        HeldSession::run(db, &format!("SELECT pg_advisory_lock({id});"))
     }
 }
 
-impl Drop for LockHolder {
+impl Drop for HeldSession {
     fn drop(&mut self) {
-        // Closing psql's input ends its session, which releases the lock.
+        // Closing psql's input ends its session, which releases its locks.
         drop(self.0.stdin.take());
         let _ = self.0.wait();
     }
@@ -555,7 +561,7 @@ fn retries_after_a_lock_timeout_without_any_file_change() {
         "migrations/20260101000000_behind_lock.sql",
         "CREATE TABLE behind_lock (id int);\n",
     );
-    let holder = LockHolder::take(&p.db);
+    let holder = HeldSession::migration_lock(&p.db);
     let w = Watch::start(&p);
     w.wait_for("gave up after");
     // Timed out at least twice: the daemon keeps trying on its own.
@@ -649,4 +655,92 @@ fn daemon_stop_waits_for_a_migration_longer_than_its_timeout_and_says_so() {
     assert!(log.contains("stopped"), "{log}");
     let status = p.xtask(["daemon", "status"]).stdout();
     assert!(status.contains("not running"), "{status}");
+}
+
+#[test]
+fn a_migration_that_timed_out_on_a_table_lock_is_retried_without_any_file_change() {
+    let p = Project::new();
+    p.append(
+        "pgshift.toml",
+        "\n[migrate]\nsession_lock_timeout = \"200ms\"\n",
+    );
+    p.db.sql("CREATE TABLE busy (id int)");
+    let holder = HeldSession::run(&p.db, "BEGIN; LOCK TABLE busy IN ACCESS EXCLUSIVE MODE;");
+    p.write(
+        "migrations/20260101000000_alter_busy.sql",
+        "ALTER TABLE busy ADD COLUMN note text;\n",
+    );
+    let w = Watch::start(&p);
+    w.wait_for("waiting for a lock that another session holds");
+    w.wait_for("retrying in 10.0 s");
+    drop(holder);
+    // No file was touched: the retry alone applies it.
+    let log = w.wait_for("applied 20260101000000_alter_busy.sql");
+    assert!(
+        log.contains("it is tried again once that session lets go"),
+        "{log}"
+    );
+    assert!(!log.contains("and run again"), "{log}");
+    assert_eq!(
+        p.db.sql("SELECT count(*) FROM information_schema.columns WHERE table_name = 'busy'"),
+        "2"
+    );
+}
+
+#[test]
+fn a_dangling_symlink_or_a_non_utf8_name_is_reported_by_the_daemon() {
+    let p = Project::new();
+    let w = Watch::start(&p);
+    std::os::unix::fs::symlink(
+        p.path("elsewhere/20260101000000_gone.sql"),
+        p.path("migrations/20260101000000_gone.sql"),
+    )
+    .unwrap();
+    let log = w.wait_for("a symbolic link to");
+    assert!(log.contains("20260101000000_gone.sql"), "{log}");
+    std::fs::remove_file(p.path("migrations/20260101000000_gone.sql")).unwrap();
+    use std::os::unix::ffi::OsStrExt;
+    let name = std::ffi::OsStr::from_bytes(b"20260101000001_caf\xe9.sql");
+    std::fs::write(
+        p.path("migrations").join(name),
+        "CREATE TABLE cafe (id int);\n",
+    )
+    .unwrap();
+    let log = w.wait_for("not valid UTF-8");
+    assert!(log.contains("20260101000001_caf\u{fffd}.sql"), "{log}");
+    assert_eq!(tables(&p.db), "");
+}
+
+#[test]
+fn a_file_rewritten_while_the_sync_waits_for_the_lock_is_applied_as_it_ends_up() {
+    let p = Project::new();
+    p.write(
+        "migrations/20260101000000_first.sql",
+        "CREATE TABLE first_draft (id int);\n",
+    );
+    let holder = HeldSession::migration_lock(&p.db);
+    let w = Watch::start(&p);
+    // The sync read the file, then queued behind the lock.
+    w.wait_for("waiting for the migration lock");
+    p.write(
+        "migrations/20260101000000_first.sql",
+        "CREATE TABLE final_draft (id int);\n",
+    );
+    // Long enough for the new text to settle before the sync goes on.
+    std::thread::sleep(Duration::from_millis(500));
+    drop(holder);
+    let log = w.wait_for("applied 20260101000000_first.sql");
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(!w.log().contains("edited"), "{}", w.log());
+    assert_eq!(tables(&p.db), "final_draft", "{log}");
+}
+
+#[test]
+fn an_absurd_debounce_is_refused() {
+    let p = Project::new();
+    let err = p
+        .xtask(["watch", "--debounce-ms", "99999999999999"])
+        .fails_with(2);
+    assert!(err.contains("--debounce-ms"), "{err}");
+    assert!(err.contains("0..=60000"), "{err}");
 }

@@ -15,7 +15,12 @@ use crate::context::Ctx;
 #[derive(clap::Args, Clone)]
 pub struct WatchArgs {
     /// How long the migrations folder must be quiet before a change is applied.
-    #[arg(long, value_name = "MS", default_value_t = pgshift_daemon::DEFAULT_DEBOUNCE.as_millis() as u64)]
+    #[arg(
+        long,
+        value_name = "MS",
+        default_value_t = pgshift_daemon::DEFAULT_DEBOUNCE.as_millis() as u64,
+        value_parser = clap::value_parser!(u64).range(0..=60_000)
+    )]
     debounce_ms: u64,
 }
 
@@ -129,7 +134,8 @@ fn wait_for_stop(ctx: &Ctx, pid: &str) -> Result<()> {
                         }
                         _ => format!(
                             "the daemon (pid {pid}) is finishing its work before it stops: \
-                             {activity}{started}; waiting"
+                             {activity}{started}; waiting (Ctrl-C stops the waiting, not the \
+                             daemon, which exits once done)"
                         ),
                     };
                     ctx.note(&line);

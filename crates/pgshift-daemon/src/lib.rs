@@ -177,7 +177,8 @@ pub async fn run(config: Config, debounce: Duration) -> anyhow::Result<()> {
 const FOLDER_CHECK: Duration = Duration::from_secs(1);
 
 /// How often to retry a database that refuses us for a reason waiting alone does not cure
-/// (a wrong password, a missing database): someone has to act, and then it is picked up.
+/// (a wrong password, a missing database): someone has to act, and then it is picked up. So
+/// is a migration that timed out on a table lock: each attempt leaves a `_pgshift_log` row.
 const PERMANENT_RETRY: Duration = Duration::from_secs(10);
 
 fn save(state: &DaemonState, state_dir: &std::path::Path) {

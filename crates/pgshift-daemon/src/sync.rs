@@ -15,10 +15,11 @@ pub enum Outcome {
     Done(Option<String>),
     /// A problem that a file change must fix (bad SQL, an edited applied file...).
     Failed(String),
-    /// The database could not be reached, or another session kept the migration lock past
-    /// `[migrate] lock_timeout`: try again later, whether or not a file changes. `transient`
-    /// when waiting alone can cure it (refused, reset, starting up, a lock that will be
-    /// released), not for a wrong password.
+    /// The database could not be reached, another session kept the migration lock past
+    /// `[migrate] lock_timeout`, or a migration gave up waiting for a table lock: try again
+    /// later, whether or not a file changes. `transient` (retry with the backoff) when it
+    /// may clear any moment (refused, reset, starting up, the migration lock); otherwise
+    /// retried every 10 s (a wrong password, a table lock held by a long transaction).
     RetryLater { error: String, transient: bool },
 }
 
@@ -112,6 +113,25 @@ impl Syncer {
                 return Outcome::RetryLater {
                     error: e.to_string(),
                     transient,
+                };
+            }
+            // A migration that waited too long for a table lock another session holds (a
+            // long transaction in psql, say) failed for a reason that goes away on its own;
+            // its file is fine. Retried, slowly: each attempt is one more `_pgshift_log` row.
+            Err(MigrateError::Failed(f)) if f.lock_wait && !f.partial => {
+                // The failure's own last line says to fix the file and run again; neither
+                // is needed here.
+                let full = f.to_string();
+                let cause = full
+                    .rsplit_once('\n')
+                    .map_or(full.as_str(), |(cause, _)| cause);
+                let text = pgshift::target::redact(&format!(
+                    "{cause}\nnothing of it was applied; it is tried again once that session lets go \
+                     (end its transaction, or find it in pg_stat_activity)"
+                ));
+                return Outcome::RetryLater {
+                    error: text,
+                    transient: false,
                 };
             }
             Err(e) => {

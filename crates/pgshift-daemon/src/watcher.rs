@@ -193,8 +193,10 @@ fn watch_error(folder: &Path, error: notify::Error) -> anyhow::Error {
 /// Whether a changed path can be a migration: `<digits>_<name>.sql` (or `.up.sql` /
 /// `.down.sql`). Editor swap, backup and temporary files (`.x.sql.swp`, `x.sql~`, `4913`,
 /// `.#x.sql`, `x.sql.tmp`) do not end in `.sql` after a digit prefix and are ignored.
+/// A name that is not UTF-8 counts by its lossy form, so that the sync reports it (the
+/// engine refuses such a name) instead of the daemon ignoring it.
 pub fn is_migration_file(path: &Path) -> bool {
-    let Some(name) = path.file_name().and_then(|n| n.to_str()) else {
+    let Some(name) = path.file_name().map(|n| n.to_string_lossy()) else {
         return false;
     };
     let Some(stem) = name.strip_suffix(".sql") else {

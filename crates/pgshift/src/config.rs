@@ -395,23 +395,33 @@ fn port<'de, D: Deserializer<'de>>(de: D) -> Result<u16, D::Error> {
 /// Parses durations written as `"500ms"`, `"10s"`, `"2min"`, `"1h"`, or a bare number of
 /// seconds.
 fn duration<'de, D: Deserializer<'de>>(de: D) -> Result<Duration, D::Error> {
-    #[derive(Deserialize)]
-    #[serde(untagged)]
-    enum Raw {
-        Seconds(i64),
-        Text(String),
+    struct Text;
+    impl serde::de::Visitor<'_> for Text {
+        type Value = Duration;
+        fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+            f.write_str(
+                "a duration: a whole number with a unit, \"500ms\", \"10s\", \"2min\", \"1h\"",
+            )
+        }
+        fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<Duration, E> {
+            u64::try_from(v).map(Duration::from_secs).map_err(|_| {
+                E::custom(format!(
+                    "invalid duration {v}: a duration cannot be negative"
+                ))
+            })
+        }
+        fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<Duration, E> {
+            Ok(Duration::from_secs(v))
+        }
+        fn visit_str<E: serde::de::Error>(self, text: &str) -> Result<Duration, E> {
+            parse_duration(text).ok_or_else(|| {
+                E::custom(format!(
+                    "invalid duration {text:?}, expected a whole number with a unit: \"500ms\", \"10s\", \"2min\", \"1h\""
+                ))
+            })
+        }
     }
-    match Raw::deserialize(de)? {
-        Raw::Seconds(s) if s < 0 => Err(serde::de::Error::custom(format!(
-            "invalid duration {s}: a duration cannot be negative"
-        ))),
-        Raw::Seconds(s) => Ok(Duration::from_secs(s.unsigned_abs())),
-        Raw::Text(text) => parse_duration(&text).ok_or_else(|| {
-            serde::de::Error::custom(format!(
-                "invalid duration {text:?}, expected a number with a unit: \"500ms\", \"10s\", \"2min\", \"1h\""
-            ))
-        }),
-    }
+    de.deserialize_any(Text)
 }
 
 pub fn parse_duration(text: &str) -> Option<Duration> {

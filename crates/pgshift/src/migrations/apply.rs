@@ -289,7 +289,7 @@ async fn apply_locked(
                 reason,
             })
         };
-        if options.mode == Mode::Dev && !settled(&file.path) {
+        if options.mode == Mode::Dev && (!settled(&file.path) || changed_since_read(file)) {
             waiting = wait(WaitReason::BeingWritten);
             break;
         }
@@ -393,14 +393,17 @@ fn rewriting(
         .iter()
         .filter(|row| row.state == State::Modified)
         .filter_map(|row| files.iter().find(|f| f.version == row.version))
-        .find(|f| {
-            !settled(&f.path)
-                || std::fs::read(&f.path).map_or(true, |now| files::checksum(&now) != f.checksum)
-        })?;
+        .find(|f| !settled(&f.path) || changed_since_read(f))?;
     Some(Waiting {
         file: file.file_name.clone(),
         reason: WaitReason::Rewriting,
     })
+}
+
+/// Whether the file on disk is no longer what discovery read: it was being written then,
+/// even if the watch says it has settled since (the lock wait can be long).
+fn changed_since_read(file: &MigrationFile) -> bool {
+    std::fs::read(&file.path).map_or(true, |now| files::checksum(&now) != file.checksum)
 }
 
 /// How many transactional migrations (and bytes of SQL) go in one message at most.
