@@ -11,6 +11,7 @@ pub mod doctor;
 pub mod local;
 pub mod migrations;
 pub mod pgbin;
+pub mod sql;
 pub mod target;
 
 use std::path::PathBuf;

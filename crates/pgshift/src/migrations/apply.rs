@@ -18,9 +18,9 @@ use super::history::{self, action, Actor, LogEntry};
 use super::lock::LockHolder;
 use super::marker;
 use super::session::Session;
-use super::split::{self, Statement};
 use super::status::{classify, State, StatusRow};
 use crate::config::Config;
+use crate::sql::{self, Kind, Statement};
 use crate::target::Target;
 
 /// Which command applies: what it may retry, and which marker rules hold.
@@ -363,6 +363,14 @@ async fn apply_locked(
                 file: pending[i],
                 statements: &checked[i],
                 bookkeeping: applied_bookkeeping(pending[i], &actor, &s.schema),
+                partial: history::sqlx_insert(
+                    &s.schema,
+                    pending[i].version,
+                    &pending[i].description,
+                    false,
+                    &pending[i].checksum,
+                    "-1",
+                ),
             })
             .collect();
         for job in &jobs {
@@ -484,10 +492,12 @@ pub(crate) fn plan<'f>(
     (pending, problems)
 }
 
-/// Checks a migration before anything is sent: it splits cleanly (no psql meta-command, no
-/// `COPY FROM STDIN`), releases no lock, and a transactional one holds nothing that cannot
-/// run in a transaction or that controls the transaction itself. `standard_strings` is the
-/// session's `standard_conforming_strings`.
+/// Checks a migration before anything is sent, with PostgreSQL's own parser (`sql`): it
+/// parses (no psql meta-command, no `COPY FROM STDIN` data), copies nothing to or from the
+/// client, releases no lock; a transactional one holds nothing that cannot run in a
+/// transaction or that ends the transaction itself; a `-- no-transaction` one, whose
+/// statements go one by one, does not change how the next ones are read.
+/// `standard_strings` is the session's default `standard_conforming_strings`.
 pub fn preflight(
     file: &MigrationFile,
     standard_strings: bool,
@@ -498,10 +508,17 @@ pub fn preflight(
         line,
         reason,
     };
-    let statements = split::split_with(&file.sql, standard_strings)
-        .map_err(|u| rejected(u.line, u.to_string()))?;
+    let statements = match sql::statements(&file.sql, standard_strings) {
+        Ok(statements) => statements,
+        // The server refuses the same text before running any of it, and says exactly where:
+        // the file goes as one piece, and its failure is recorded like any other. (Should the
+        // server's grammar accept what this parser's refuses, the guard after the migration
+        // still catches a COMMIT or a released lock.)
+        Err(e) if e.syntax => sql::unparsed(&file.sql),
+        Err(e) => return Err(rejected(e.line, e.message)),
+    };
     for st in &statements {
-        if let Some(what) = split::releases_lock(st.sql) {
+        if let Some(what) = st.releases_lock {
             return Err(rejected(
                 st.line,
                 format!(
@@ -510,30 +527,34 @@ pub fn preflight(
                 ),
             ));
         }
-    }
-    if file.no_tx {
-        return Ok(statements);
-    }
-    for st in &statements {
-        if let Some(what) = split::needs_no_transaction(st.sql) {
-            return Err(rejected(
-                st.line,
-                format!(
-                    "{what} cannot run inside a transaction, and this migration runs in one; make \
-                     `{}` the first line of the file (best with that statement alone in its migration)",
-                    files::NO_TRANSACTION
-                ),
-            ));
-        }
-        if let Some(what) = split::controls_transaction(st.sql) {
-            return Err(rejected(
-                st.line,
-                format!(
-                    "`{what}` controls the transaction, but pgshift runs each migration in one transaction \
-                     (all or nothing); remove it, or make `{}` the first line of the file",
-                    files::NO_TRANSACTION
-                ),
-            ));
+        let refusal = match &st.kind {
+            Kind::CopyFromStdin => Some(sql::COPY_FROM_STDIN.to_string()),
+            Kind::CopyToStdout => Some(
+                "`COPY ... TO STDOUT` answers with a stream of rows that only psql knows how to \
+                 read; a migration cannot return data: remove it, or COPY TO a file on the server"
+                    .to_string(),
+            ),
+            Kind::SetsStandardStrings if file.no_tx => Some(format!(
+                "changing standard_conforming_strings in a `{}` file changes how the server reads \
+                 the statements after it, which are sent one by one: set it in a migration of its \
+                 own, or drop the `{}` line",
+                files::NO_TRANSACTION,
+                files::NO_TRANSACTION
+            )),
+            Kind::NoTransaction(what) if !file.no_tx => Some(format!(
+                "{what} cannot run inside a transaction, and this migration runs in one; make \
+                 `{}` the first line of the file (best with that statement alone in its migration)",
+                files::NO_TRANSACTION
+            )),
+            Kind::TransactionControl(what) if !file.no_tx => Some(format!(
+                "`{what}` controls the transaction, but pgshift runs each migration in one transaction \
+                 (all or nothing); remove it, or make `{}` the first line of the file",
+                files::NO_TRANSACTION
+            )),
+            _ => None,
+        };
+        if let Some(reason) = refusal {
+            return Err(rejected(st.line, reason));
         }
     }
     Ok(statements)

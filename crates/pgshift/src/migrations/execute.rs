@@ -8,7 +8,7 @@ use super::error::{MigrateError, MigrationFailure};
 use super::files::MigrationFile;
 use super::history::{action, Actor, LogEntry};
 use super::session::{Session, CLEAN_SLATE_COMMANDS};
-use super::split::{self, Statement};
+use crate::sql::{self, Kind, Statement};
 
 /// The server-side duration of the current migration, in nanoseconds, from the start its
 /// transaction records (`pgshift.started`). A migration that runs `RESET ALL` clears that
@@ -19,11 +19,13 @@ pub(crate) const ELAPSED_NS: &str = "((extract(epoch from pg_catalog.clock_times
                 extract(epoch from pg_catalog.statement_timestamp()))) * 1000000000)::bigint";
 
 /// Opens a migration's transaction: BEGIN, a clean session (whatever the previous migration
-/// changed in it, see `Session::clean_slate`), and its start time.
+/// changed in it, see `Session::clean_slate`), its start time, and the mark that tells the
+/// guard it is still the same transaction.
 fn opening(s: &Session) -> String {
     format!(
-        "BEGIN;\n{};\nSELECT pg_catalog.set_config('pgshift.started', extract(epoch from pg_catalog.clock_timestamp())::text, true);\n",
-        s.clean_slate()
+        "BEGIN;\n{};\nSELECT pg_catalog.set_config('pgshift.started', extract(epoch from pg_catalog.clock_timestamp())::text, true), {};\n",
+        s.clean_slate(),
+        super::lock::MARK_TRANSACTION
     )
 }
 const OPENING_COMMANDS: usize = 1 + CLEAN_SLATE_COMMANDS + 1;
@@ -34,12 +36,42 @@ const OPENING_COMMANDS: usize = 1 + CLEAN_SLATE_COMMANDS + 1;
 const BOOKKEEPING_PRELUDE: &str = "RESET SESSION AUTHORIZATION;\nRESET ROLE;\n";
 const BOOKKEEPING_PRELUDE_COMMANDS: usize = 2;
 
+/// SQLSTATEs the guard raises: the migration's transaction ended inside it (what ran before
+/// the end is committed), or the session no longer holds the migration lock.
+const TRANSACTION_ENDED: &str = "PGS02";
+const LOCK_RELEASED: &str = "PGS01";
+
+/// Sent after a migration's statements and before its history rows: fails the transaction
+/// when what no static check can see happened while it ran (a `COMMIT` that ended the
+/// transaction, a function or `DO` block that released the migration lock through dynamic
+/// SQL). One command.
+fn guard(s: &Session) -> String {
+    let lock = s
+        .lock_held_sql()
+        .map(|held| {
+            format!(
+                "IF NOT {held} THEN RAISE EXCEPTION 'the migration lock was released while the \
+                 migration ran' USING ERRCODE = '{LOCK_RELEASED}'; END IF;"
+            )
+        })
+        .unwrap_or_default();
+    format!(
+        "DO $pgshift_guard$ BEGIN IF NOT {} THEN RAISE EXCEPTION 'the migration''s transaction \
+         ended before the migration did' USING ERRCODE = '{TRANSACTION_ENDED}'; END IF; {lock} \
+         END $pgshift_guard$;\n",
+        super::lock::transaction_marked()
+    )
+}
+
 /// A migration file (up or down) to run in its own transaction with its history statements.
 pub(crate) struct TxJob<'a> {
     pub file: &'a MigrationFile,
     pub statements: &'a [Statement<'a>],
     /// The history statements, one command each, run in the same transaction.
     pub bookkeeping: Vec<String>,
+    /// The history statement that marks the migration as possibly partial (`success =
+    /// false`), for when its transaction ended part-way and what ran before is committed.
+    pub partial: String,
 }
 
 /// Runs one migration file in one transaction with its bookkeeping: it commits whole or not
@@ -65,6 +97,17 @@ pub(crate) async fn in_transactions(
     jobs: &[TxJob<'_>],
     actor: &Actor,
 ) -> (Vec<Duration>, Option<MigrateError>) {
+    // The server reads a whole message before it runs any of it, with the session's settings
+    // as they are when the message arrives. The previous migration may have changed them
+    // (`standard_conforming_strings` changes what a string literal is), so the session is
+    // reset in a message of its own first: the files are read as `sql::statements` read them.
+    let reset = sqlx::raw_sql(&s.clean_slate()).execute(&mut s.conn).await;
+    if let Err(e) = reset {
+        return (
+            Vec::new(),
+            Some(MigrateError::db(&s.target, "resetting the session", e)),
+        );
+    }
     // Where each file sits in the message, and the index of its first command.
     let mut message = String::new();
     let mut spans = Vec::with_capacity(jobs.len());
@@ -76,6 +119,7 @@ pub(crate) async fn in_transactions(
         // The newline before `;` ends a `--` comment on the file's last line.
         message.push_str("\n;\n");
         message.push_str(BOOKKEEPING_PRELUDE);
+        message.push_str(&guard(s));
         for statement in &job.bookkeeping {
             message.push_str(statement);
             message.push_str(";\n");
@@ -86,6 +130,7 @@ pub(crate) async fn in_transactions(
         let count = OPENING_COMMANDS
             + job.statements.len()
             + BOOKKEEPING_PRELUDE_COMMANDS
+            + 1
             + job.bookkeeping.len()
             + 2;
         spans.push((sql_at, commands, count));
@@ -95,7 +140,7 @@ pub(crate) async fn in_transactions(
     let Err(error) = result else {
         return (durations, None);
     };
-    if MigrateError::is_lost(&error) {
+    if connection_lost(s, &error).await {
         // Not the migration's fault, and not known to have failed: the server may have
         // committed more than it told us before the connection went. No failure is
         // recorded; only the migrations whose COMMIT completed are reported applied.
@@ -135,13 +180,7 @@ pub(crate) async fn in_transactions(
                 .position(|&(_, first, count)| completed < first + count)
         })
         .unwrap_or(jobs.len() - 1);
-    // A transaction is left open (aborted) only when the failing migration's BEGIN ran and
-    // the command that failed was not its COMMIT (a failed COMMIT ends the transaction). A
-    // ROLLBACK sent otherwise earns a "no transaction in progress" warning.
-    let (_, first, count) = spans[failed];
-    if completed > first && completed + 1 < first + count {
-        let _ = sqlx::raw_sql("ROLLBACK").execute(&mut s.conn).await;
-    }
+    rollback_if_open(s).await;
     let mut durations: Vec<Duration> = durations.into_iter().take(failed).collect();
     if completed == 0 && failed > 0 {
         // The server refused the whole message (a syntax error is found before anything
@@ -154,6 +193,17 @@ pub(crate) async fn in_transactions(
     }
     let (job, (sql_at, first, _)) = (&jobs[failed], spans[failed]);
     let (file, statements) = (job.file, job.statements);
+    let guard_at = first + OPENING_COMMANDS + statements.len() + BOOKKEEPING_PRELUDE_COMMANDS;
+    if completed == guard_at {
+        let ended = info.code.as_deref() == Some(TRANSACTION_ENDED);
+        let lock = info.code.as_deref() == Some(LOCK_RELEASED);
+        if ended || lock {
+            return (
+                durations,
+                Some(guard_failure(s, job, actor, info, ended).await),
+            );
+        }
+    }
     // Where in the file: the server's position if it gave one, else the statement it was on.
     let in_file = completed.checked_sub(first + OPENING_COMMANDS);
     let located = position
@@ -161,14 +211,14 @@ pub(crate) async fn in_transactions(
         .filter(|&off| off < file.sql.len())
         .map(|off| {
             let st = statements.iter().rev().find(|st| st.start <= off);
-            (split::line_of(&file.sql, off), st)
+            (sql::line_of(&file.sql, off), st)
         })
         .or_else(|| {
             let st = statements.get(in_file?)?;
             Some((st.line, Some(st)))
         });
     let (line, statement) = match located {
-        Some((line, st)) => (Some(line), st.map(|st| st.text(&file.sql))),
+        Some((line, st)) => (Some(line), st.map(Statement::text)),
         None => (None, None),
     };
     let message = if located.is_none() && in_file.is_some_and(|i| i >= statements.len()) {
@@ -206,11 +256,54 @@ pub(crate) async fn without_transaction(
         marked,
         "recording the start of a -- no-transaction migration",
     )?;
+    // A file the parser refused goes whole: the server refuses it before running any of it.
+    let whole;
+    let statements = match statements.first() {
+        Some(first) if first.kind == Kind::Unparsed => {
+            whole = [Statement {
+                sql: &file.sql[first.start..],
+                ..first.clone()
+            }];
+            &whole[..]
+        }
+        _ => statements,
+    };
     for (i, st) in statements.iter().enumerate() {
-        let Err(error) = sqlx::raw_sql(st.sql).execute(&mut s.conn).await else {
-            continue;
+        let sent = sqlx::raw_sql(st.sql).execute(&mut s.conn).await;
+        let error = match sent {
+            Ok(_) => match after_statement(s).await {
+                Ok(None) => continue,
+                // What ran is committed; what comes next would run unguarded or be read
+                // differently from how it was checked: stop here, truthfully.
+                Ok(Some(why)) => {
+                    rollback_if_open(s).await;
+                    let message = format!(
+                        "{why} after the statement at line {}; the statements up to it ran and \
+                         are committed, the rest did not run",
+                        st.line
+                    );
+                    let info = ServerError {
+                        message: message.clone(),
+                        code: None,
+                        position: None,
+                    };
+                    return Err(fail(
+                        s,
+                        file,
+                        actor,
+                        message,
+                        info,
+                        Some(st.line),
+                        Some(st.text()),
+                        true,
+                    )
+                    .await);
+                }
+                Err(error) => error,
+            },
+            Err(error) => error,
         };
-        if MigrateError::is_lost(&error) {
+        if connection_lost(s, &error).await {
             return Err(MigrateError::ConnectionLost {
                 target: s.target.clone(),
                 action: format!("applying {} (-- no-transaction)", file.file_name),
@@ -223,24 +316,27 @@ pub(crate) async fn without_transaction(
                 ),
             });
         }
+        // A statement that failed inside a BEGIN of the file's own leaves the transaction
+        // aborted, which would refuse the history rows.
+        rollback_if_open(s).await;
         let info = ServerError::from(&error);
         let sent_at = st.sql.as_ptr() as usize - file.sql.as_ptr() as usize;
         let line = info
             .position
             .and_then(|p| char_to_byte(st.sql, p))
-            .map_or(st.line, |b| split::line_of(&file.sql, sent_at + b));
+            .map_or(st.line, |b| sql::line_of(&file.sql, sent_at + b));
         // A failed CONCURRENTLY statement is not rolled back whole: the server leaves the
         // index it was building behind, INVALID. Retrying would then fail forever with
         // "already exists", so the failure is kept as possibly partial (the `false` row
         // stays) and the message says how to clean up.
         let concurrently =
-            split::needs_no_transaction(st.sql).is_some_and(|what| what.contains("CONCURRENTLY"));
+            matches!(st.kind, Kind::NoTransaction(what) if what.contains("CONCURRENTLY"));
         let partial = i > 0 || concurrently;
         if !partial {
             let _ = sqlx::raw_sql(&steps.nothing_ran).execute(&mut s.conn).await;
         }
         let message = info.message.clone();
-        let statement = Some(st.text(&file.sql));
+        let statement = Some(st.text());
         let mut failure = fail(
             s,
             file,
@@ -266,6 +362,102 @@ pub(crate) async fn without_transaction(
     .await;
     s.check(done, "recording a -- no-transaction migration")?;
     Ok(elapsed)
+}
+
+/// Checked after each statement of a `-- no-transaction` file, whose statements go one by
+/// one: the session still holds the migration lock, and still reads strings as the file was
+/// read (`standard_conforming_strings`). Returns why to stop, if it must.
+async fn after_statement(s: &mut Session) -> Result<Option<String>, sqlx::Error> {
+    let held = s.lock_held_sql().unwrap_or_else(|| "true".into());
+    let (held, standard): (bool, bool) = sqlx::query_as(&format!(
+        "SELECT {held}, pg_catalog.current_setting('standard_conforming_strings') = 'on'"
+    ))
+    .fetch_one(&mut s.conn)
+    .await?;
+    Ok(if !held {
+        Some("the migration lock was released (another deploy could start now)".into())
+    } else if standard != s.standard_strings {
+        Some(
+            "standard_conforming_strings changed, so the server would read the next statements' \
+             strings differently from how pgshift checked them"
+                .into(),
+        )
+    } else {
+        None
+    })
+}
+
+/// The guard refused to record a migration: its transaction ended inside it (`ended`: what
+/// ran before the end is committed, so the migration is recorded as possibly partial, with
+/// its `success = false` row, and blocks later ones until `migrate-resolve`), or it released
+/// the migration lock (its transaction is rolled back: nothing of it was applied).
+async fn guard_failure(
+    s: &mut Session,
+    job: &TxJob<'_>,
+    actor: &Actor,
+    info: ServerError,
+    ended: bool,
+) -> MigrateError {
+    let message = if ended {
+        "its transaction ended before the migration did (a COMMIT or ROLLBACK that ran inside \
+         it): the statements before that point are committed, the ones after it ran in their own \
+         transactions and the last ones were rolled back; repair by hand, then record the \
+         outcome with `cargo xtask migrate-resolve`"
+            .to_string()
+    } else {
+        "it released the migration lock (pg_advisory_unlock or pg_advisory_unlock_all, called \
+         from a function or dynamic SQL), so another deploy could have started alongside it; \
+         nothing of it was applied (its transaction was rolled back): remove the call"
+            .to_string()
+    };
+    if ended {
+        let marked = sqlx::raw_sql(&format!("{BOOKKEEPING_PRELUDE} {}", job.partial))
+            .execute(&mut s.conn)
+            .await;
+        if let Err(e) = marked {
+            tracing::warn!(
+                "could not mark {} as possibly partial in _sqlx_migrations: {e}",
+                job.file.file_name
+            );
+        }
+    }
+    fail(s, job.file, actor, message, info, None, None, ended).await
+}
+
+/// Rolls back the transaction the session is in, if it is in one (an aborted migration, or
+/// a `BEGIN` of a `-- no-transaction` file's own).
+async fn rollback_if_open(s: &mut Session) {
+    // sqlx only counts the transactions it began itself, so the server is asked: an aborted
+    // transaction refuses the query, an open one began before this statement did. (A ROLLBACK
+    // sent outside a transaction would earn a "no transaction in progress" warning.)
+    // The simple protocol: with the extended one, the transaction starts at Parse and the
+    // statement at Execute.
+    use sqlx::Row;
+    let open = sqlx::raw_sql(
+        "SELECT pg_catalog.transaction_timestamp() <> pg_catalog.statement_timestamp()",
+    )
+    .fetch_one(&mut s.conn)
+    .await
+    .and_then(|row| row.try_get::<bool, _>(0));
+    if open.unwrap_or(true) {
+        let _ = sqlx::raw_sql("ROLLBACK").execute(&mut s.conn).await;
+    }
+}
+
+/// Whether an error means the connection is gone, decided by the connection: an I/O or
+/// protocol error, or a server error after which the server no longer answers. A migration
+/// that raises SQLSTATE 08006 itself (or a dblink, postgres_fdw error passed on) is a failed
+/// migration, recorded as such.
+async fn connection_lost(s: &mut Session, error: &sqlx::Error) -> bool {
+    use sqlx::Connection;
+    match error {
+        sqlx::Error::Io(_) | sqlx::Error::Protocol(_) | sqlx::Error::WorkerCrashed => true,
+        sqlx::Error::Database(_) => !matches!(
+            tokio::time::timeout(Duration::from_secs(10), s.conn.ping()).await,
+            Ok(Ok(()))
+        ),
+        _ => false,
+    }
 }
 
 /// Records a failure in `_pgshift_log` and builds the error.

@@ -26,8 +26,9 @@ pub struct MigrationFile {
     pub path: PathBuf,
     /// The `.down.sql` file of a reversible pair.
     pub down: Option<PathBuf>,
+    /// The file's text, without the UTF-8 byte order mark it may start with.
     pub sql: String,
-    /// SHA-384 of the file's bytes, as sqlx computes it.
+    /// SHA-384 of the file's bytes (byte order mark included), as sqlx computes it.
     pub checksum: Vec<u8>,
     /// The file starts with `-- no-transaction`.
     pub no_tx: bool,
@@ -319,10 +320,14 @@ pub fn discover(folder: &Path) -> Result<Vec<MigrationFile>, FileErrors> {
                 continue;
             }
         };
+        // The checksum is of the file's bytes (sqlx's); what is sent, and read for
+        // `-- no-transaction`, is the text after a UTF-8 byte order mark, as psql reads it.
+        let checksum = checksum(sql.as_bytes());
+        let sql = without_bom(sql);
         migrations.push(MigrationFile {
             version,
             description: parsed.description,
-            checksum: checksum(sql.as_bytes()),
+            checksum,
             no_tx: sql.starts_with(NO_TRANSACTION),
             sql,
             down: down.map(|d| folder.join(d)),
@@ -338,6 +343,14 @@ pub fn discover(folder: &Path) -> Result<Vec<MigrationFile>, FileErrors> {
             folder_problem: None,
             problems,
         })
+    }
+}
+
+/// The text after a UTF-8 byte order mark, as psql reads a file that starts with one.
+pub fn without_bom(text: String) -> String {
+    match text.strip_prefix('\u{feff}') {
+        Some(rest) => rest.to_string(),
+        None => text,
     }
 }
 

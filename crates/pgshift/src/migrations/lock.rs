@@ -106,6 +106,39 @@ pub async fn holder(conn: &mut PgConnection, id: i64) -> Result<Option<LockHolde
     )
 }
 
+/// A boolean SQL expression: this session holds the advisory lock `id` (a bigint key is
+/// stored as classid = high 32 bits, objid = low 32 bits, objsubid = 1).
+pub(crate) fn held_by_this_session(id: i64) -> String {
+    format!(
+        "EXISTS (SELECT FROM pg_catalog.pg_locks WHERE locktype = 'advisory' AND granted \
+         AND pid = pg_catalog.pg_backend_pid() AND objsubid = 1 \
+         AND classid::bigint = {} AND objid::bigint = {})",
+        (id >> 32) & 0xffff_ffff,
+        id & 0xffff_ffff
+    )
+}
+
+/// The two-key advisory lock space pgshift marks a migration's transaction with:
+/// `(TRANSACTION_MARK, backend pid)`, shared (it never blocks anyone), released by the server
+/// when the transaction ends and by nothing else (`pg_advisory_unlock_all` releases only
+/// session locks). Still held before the history is written means still the same
+/// transaction.
+const TRANSACTION_MARK: i64 = 0x7067_7368; // "pgsh"
+
+/// Taken at the start of a migration's transaction.
+pub(crate) const MARK_TRANSACTION: &str =
+    "pg_catalog.pg_advisory_xact_lock_shared(1885827944, pg_catalog.pg_backend_pid())";
+
+/// A boolean SQL expression: the transaction that `MARK_TRANSACTION` marked is still open.
+pub(crate) fn transaction_marked() -> String {
+    format!(
+        "EXISTS (SELECT FROM pg_catalog.pg_locks WHERE locktype = 'advisory' AND granted \
+         AND pid = pg_catalog.pg_backend_pid() AND objsubid = 2 AND mode = 'ShareLock' \
+         AND classid::bigint = {TRANSACTION_MARK} \
+         AND objid::bigint = pg_catalog.pg_backend_pid())"
+    )
+}
+
 /// How taking the lock ended.
 pub enum Acquired {
     Locked,

@@ -1,4 +1,4 @@
-//! Migrations, compatible with sqlx 0.8: the files (`files`), statement splitting (`split`),
+//! Migrations, compatible with sqlx 0.8: the files (`files`), statements read with PostgreSQL's parser (`crate::sql`),
 //! the history tables (`history`), the lock (`lock`), the environment marker (`marker`),
 //! applying (`apply`), where each migration stands (`status`), reverting (`revert`) and
 //! recording manual repairs (`resolve`), what a deploy has not tried locally (`tested`). See ARCHITECTURE.md, "Migrations".
@@ -13,7 +13,6 @@ pub mod new;
 pub mod reset;
 pub mod resolve;
 pub mod revert;
-pub mod split;
 pub mod status;
 pub mod tested;
 

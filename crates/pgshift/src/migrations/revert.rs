@@ -91,10 +91,12 @@ async fn revert_locked(
         let up = files.iter().find(|f| f.version == row.version);
         match up.and_then(|f| f.down.as_ref().map(|d| (f, d))) {
             Some((up, down)) => {
-                let sql = std::fs::read_to_string(down).map_err(|source| MigrateError::Io {
+                let raw = std::fs::read_to_string(down).map_err(|source| MigrateError::Io {
                     path: down.clone(),
                     source,
                 })?;
+                let checksum = files::checksum(raw.as_bytes());
+                let sql = files::without_bom(raw);
                 downs.push(MigrationFile {
                     version: up.version,
                     description: up.description.clone(),
@@ -104,7 +106,7 @@ async fn revert_locked(
                         .unwrap_or_default(),
                     path: down.clone(),
                     down: None,
-                    checksum: files::checksum(sql.as_bytes()),
+                    checksum,
                     no_tx: sql.starts_with(files::NO_TRANSACTION),
                     sql,
                 });
@@ -173,6 +175,10 @@ async fn revert_locked(
                 file: down,
                 statements,
                 bookkeeping: vec![forget.clone(), log(execute::ELAPSED_NS.into())],
+                partial: format!(
+                    "UPDATE {schema}._sqlx_migrations SET success = false WHERE version = {}",
+                    down.version
+                ),
             };
             execute::in_transaction(s, job, &actor).await?
         };

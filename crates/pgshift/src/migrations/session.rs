@@ -25,7 +25,9 @@ pub(crate) struct Session {
     pub settings: String,
     /// Where the history tables live, quoted (`history::locate`).
     pub schema: String,
-    /// The server's `standard_conforming_strings` for this session, for the splitter.
+    /// The session's default `standard_conforming_strings` (after `clean_slate`): how the
+    /// server reads each message that carries a migration, and so how `sql::statements`
+    /// must read the file.
     pub standard_strings: bool,
     lock_id: Option<i64>,
 }
@@ -67,6 +69,12 @@ impl Session {
             "RESET SESSION AUTHORIZATION; RESET ROLE; RESET ALL; {}",
             self.settings
         )
+    }
+
+    /// A boolean SQL expression that is true while this session holds the migration lock
+    /// (`None` before it takes it).
+    pub fn lock_held_sql(&self) -> Option<String> {
+        self.lock_id.map(lock::held_by_this_session)
     }
 
     /// Maps a database error to `MigrateError::Database` naming this target.
