@@ -28,6 +28,10 @@ pub struct Args {
     /// How many times to run `migrate-status`.
     #[arg(long, default_value_t = 10)]
     pub status_runs: usize,
+    /// Sizes in MB of single large data migrations (INSERTs, as `pg_dump --inserts` writes
+    /// them) applied by `migrate-deploy` beside psql; `--large-mb ''` skips them.
+    #[arg(long, default_value = "1,4,20", value_delimiter = ',')]
+    pub large_mb: Vec<String>,
 }
 
 pub async fn run(ctx: &Ctx, args: Args) -> Result<ExitCode> {
@@ -214,8 +218,68 @@ pub async fn run(ctx: &Ctx, args: Args) -> Result<ExitCode> {
         ms(status_cpu[0]),
         ms(status_cpu[status_cpu.len() - 1])
     );
+    for size in args.large_mb.iter().filter(|s| !s.trim().is_empty()) {
+        let mb: usize = size
+            .trim()
+            .parse()
+            .with_context(|| format!("--large-mb: `{size}` is not a number of MB"))?;
+        large_file(&cluster, mb).await?;
+    }
     drop(cluster);
     Ok(ExitCode::SUCCESS)
+}
+
+/// One migration of `mb` MB of INSERTs: `migrate-deploy` (reading it with PostgreSQL's
+/// parser, then sending it in one transaction) against psql running the same file in one
+/// transaction (`psql -1 -f`), each on a fresh database.
+async fn large_file(cluster: &ScratchCluster, mb: usize) -> Result<()> {
+    let project = tempfile::Builder::new()
+        .prefix("pgshift-bench-large-")
+        .tempdir()?;
+    let folder = project.path().join("migrations");
+    std::fs::create_dir_all(&folder)?;
+    let mut sql = String::from("CREATE TABLE big (id bigint PRIMARY KEY, name text, note text);\n");
+    let mut rows = 0;
+    while sql.len() < mb << 20 {
+        sql.push_str(&format!(
+            "INSERT INTO public.big (id, name, note) VALUES ({rows}, 'name {rows}; not the end', E'it\\'s\\n/* no comment */');\n"
+        ));
+        rows += 1;
+    }
+    let file = folder.join("20270101000000_big_data.sql");
+    std::fs::write(&file, &sql)?;
+    let mut admin = pgshift::db::connect(&cluster.url("postgres")).await?;
+    for db in [format!("large_cli_{mb}"), format!("large_psql_{mb}")] {
+        sqlx::raw_sql(&format!("CREATE DATABASE {db}"))
+            .execute(&mut admin)
+            .await?;
+    }
+    pgshift::db::close(admin).await;
+    let (cli, _, _) = run_xtask(
+        project.path(),
+        &["migrate-deploy"],
+        &format!("large_cli_{mb}"),
+        cluster.port(),
+    )?;
+    let psql = pgshift::pgbin::PgBin::client("psql")?;
+    let started = Instant::now();
+    let status = Command::new(psql)
+        .args(["-X", "-q", "-1", "-v", "ON_ERROR_STOP=1", "-d"])
+        .arg(cluster.url(&format!("large_psql_{mb}")).expose())
+        .arg("-f")
+        .arg(&file)
+        .status()
+        .context("running psql")?;
+    ensure!(status.success(), "psql failed");
+    let floor = started.elapsed();
+    let ms = |d: Duration| d.as_secs_f64() * 1000.0;
+    println!(
+        "  {mb:>2} MB migration ({rows} INSERTs): migrate-deploy {:>8.1} ms, psql -1 -f {:>8.1} ms, ratio {:.2}",
+        ms(cli),
+        ms(floor),
+        ms(cli) / ms(floor)
+    );
+    Ok(())
 }
 
 /// Runs this very binary with `args` in the project `dir`, its local database set to
