@@ -5,7 +5,7 @@
 
 mod support;
 
-use support::{stderr, Project};
+use support::Project;
 
 /// Hex of `text`'s bytes, for comparing a checksum with the server's own sha384().
 fn hex(text: &str) -> String {
@@ -50,7 +50,10 @@ fn statements_a_lexer_could_miss_are_refused_before_anything_is_sent() {
     for (sql, want) in cases {
         let path = p.write("migrations/2_hostile.sql", sql);
         let err = p.xtask(["migrate-deploy"]).fails_with(1);
-        assert!(err.contains(&format!("2_hostile.sql {want}")), "{sql}\n{err}");
+        assert!(
+            err.contains(&format!("2_hostile.sql {want}")),
+            "{sql}\n{err}"
+        );
         assert!(err.contains("nothing was applied"), "{err}");
         std::fs::remove_file(path).unwrap();
     }
@@ -158,9 +161,11 @@ fn an_error_that_names_a_connection_class_is_a_failed_migration_when_the_connect
 #[test]
 fn a_byte_order_mark_is_read_as_psql_reads_it_and_checksummed_as_sqlx_does() {
     let p = Project::new();
-    p.write("migrations/1_table.sql", "\u{feff}CREATE TABLE t (id int);\n");
-    let concurrently =
-        "\u{feff}-- no-transaction\nCREATE INDEX CONCURRENTLY t_id ON t (id);\n";
+    p.write(
+        "migrations/1_table.sql",
+        "\u{feff}CREATE TABLE t (id int);\n",
+    );
+    let concurrently = "\u{feff}-- no-transaction\nCREATE INDEX CONCURRENTLY t_id ON t (id);\n";
     p.write("migrations/2_index.sql", concurrently);
     p.xtask(["migrate-deploy"]).ok();
     assert_eq!(

@@ -141,9 +141,10 @@ async fn run(conn: &mut PgConnection, sql: &str) -> Vec<String> {
         match next {
             None => return seen,
             Some(Ok(Either::Left(_))) => seen.push("<done>".into()),
-            Some(Ok(Either::Right(row))) => {
-                seen.push(row.try_get::<String, _>(0).unwrap_or_else(|_| "<row>".into()))
-            }
+            Some(Ok(Either::Right(row))) => seen.push(
+                row.try_get::<String, _>(0)
+                    .unwrap_or_else(|_| "<row>".into()),
+            ),
             Some(Err(e)) => panic!("the server refused:\n{sql}\n{e}"),
         }
     }
@@ -202,7 +203,11 @@ fn statement_boundaries_and_kinds_match_the_server() {
                 let ender = !says.is_empty() && !opener;
                 run(&mut conn, st.sql).await;
                 let opened = in_transaction(&mut conn).await;
-                assert_eq!(opened, opener, "file {index}, {:?}: opened a transaction: {opened}", st.sql);
+                assert_eq!(
+                    opened, opener,
+                    "file {index}, {:?}: opened a transaction: {opened}",
+                    st.sql
+                );
                 opens += usize::from(opened);
                 if opened {
                     sqlx::raw_sql("ROLLBACK").execute(&mut conn).await.unwrap();
@@ -210,7 +215,11 @@ fn statement_boundaries_and_kinds_match_the_server() {
                 sqlx::raw_sql("BEGIN").execute(&mut conn).await.unwrap();
                 run(&mut conn, st.sql).await;
                 let ended = !in_transaction(&mut conn).await;
-                assert_eq!(ended, ender, "file {index}, {:?}: ended the transaction: {ended}", st.sql);
+                assert_eq!(
+                    ended, ender,
+                    "file {index}, {:?}: ended the transaction: {ended}",
+                    st.sql
+                );
                 ends += usize::from(ended);
                 if !ended {
                     sqlx::raw_sql("ROLLBACK").execute(&mut conn).await.unwrap();
