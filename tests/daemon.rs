@@ -267,17 +267,20 @@ fn editor_litter_and_empty_files_are_ignored() {
         "CREATE TABLE marker (id int);\n",
     );
     w.wait_for("applied 20260101000001_marker.sql");
-    // A file with no SQL yet (as `migrate-new` makes it) waits, and so does what follows it.
-    p.write("migrations/20260101000002_empty.sql", "");
+    // A file that is still `migrate-new`'s template waits, and so does what follows it.
+    let template = |name: &str| {
+        format!("-- {name}: created 2026-01-01 00:00:00 UTC.\n-- Runs in one transaction; to opt out, make `-- no-transaction` the first line.\n\n")
+    };
+    p.write("migrations/20260101000002_empty.sql", &template("empty"));
     p.write(
         "migrations/20260101000003_template.sql",
-        "-- Add the patient table.\n\n",
+        &template("template"),
     );
     p.write(
         "migrations/20260101000004_after.sql",
         "CREATE TABLE after (id int);\n",
     );
-    w.wait_for("20260101000002_empty.sql has no SQL yet");
+    w.wait_for("20260101000002_empty.sql is still the empty template");
     let log = w.log();
     assert!(!log.contains("20260101000000_x"), "{log}");
     assert!(!log.contains("applied 20260101000002_empty.sql"), "{log}");
@@ -287,10 +290,10 @@ fn editor_litter_and_empty_files_are_ignored() {
         "migrations/20260101000002_empty.sql",
         "CREATE TABLE filled (id int);\n",
     );
-    w.wait_for("20260101000003_template.sql has no SQL yet");
+    w.wait_for("20260101000003_template.sql is still the empty template");
     p.write(
         "migrations/20260101000003_template.sql",
-        "-- Add the patient table.\n\nCREATE TABLE patient (id int);\n",
+        &format!("{}CREATE TABLE patient (id int);\n", template("template")),
     );
     w.wait_for("applied 20260101000004_after.sql");
     assert_eq!(tables(&p.db), "after,filled,marker,patient");

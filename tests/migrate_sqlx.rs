@@ -157,3 +157,92 @@ fn pgshift_and_sqlx_take_the_same_advisory_lock() {
     });
     assert_eq!(p.db.sql("SELECT count(*) FROM _sqlx_migrations"), "1");
 }
+
+/// What real sqlx projects ship: small integer versions, a comment-only file kept for the
+/// order, a comment-only up file whose down file is empty, a description with dots and
+/// hyphens, a README in the folder.
+fn write_unusual_migrations(p: &Project) {
+    p.write(
+        "migrations/1_setup.sql",
+        "CREATE TABLE setup (id int PRIMARY KEY);\n",
+    );
+    p.write(
+        "migrations/2_kept_for_ordering.sql",
+        "-- This version is kept so that later versions stay in order.\n-- It intentionally does nothing.\n",
+    );
+    p.write(
+        "migrations/3_create_view.sql.up.sql",
+        "CREATE VIEW setup_ids AS SELECT id FROM setup;\n",
+    );
+    p.write(
+        "migrations/3_create_view.sql.down.sql",
+        "DROP VIEW setup_ids;\n",
+    );
+    p.write(
+        "migrations/4_data-fix.v2.up.sql",
+        "-- Nothing to do going up: the down migration repairs.\n",
+    );
+    p.write("migrations/4_data-fix.v2.down.sql", "");
+    p.write(
+        "migrations/README.md",
+        "# Migrations\nRun them with sqlx migrate run.\n",
+    );
+}
+
+#[test]
+fn a_history_sqlx_deploys_deploys_with_pgshift_with_the_same_rows() {
+    let ours = Project::new();
+    let theirs = Project::new();
+    write_unusual_migrations(&ours);
+    write_unusual_migrations(&theirs);
+    ours.xtask(["migrate-deploy"]).ok();
+    runtime().block_on(async {
+        let migrator = sqlx_migrator(&theirs.path("migrations")).await;
+        let mut conn = PgConnection::connect(&theirs.db.url()).await.unwrap();
+        migrator.run(&mut conn).await.unwrap();
+        // sqlx accepts pgshift's history as its own: nothing to run, nothing refused.
+        let mut conn = PgConnection::connect(&ours.db.url()).await.unwrap();
+        migrator
+            .run(&mut conn)
+            .await
+            .expect("sqlx accepts pgshift's history");
+    });
+    let rows = "SELECT version, description, success, encode(checksum, 'hex') FROM _sqlx_migrations ORDER BY version";
+    let (ours_rows, theirs_rows) = (ours.db.sql(rows), theirs.db.sql(rows));
+    assert_eq!(ours_rows, theirs_rows);
+    assert_eq!(ours_rows.lines().count(), 4, "{ours_rows}");
+    assert!(ours_rows.contains("|create view.sql|"), "{ours_rows}");
+    // pgshift sees sqlx's database as fully applied, and the reverse pair goes down too.
+    let out = theirs.xtask(["migrate-status", "--exit-code"]).ok();
+    assert!(
+        String::from_utf8_lossy(&out.stdout)
+            .trim_end()
+            .ends_with("4 applied"),
+        "{}",
+        text(&out)
+    );
+    ours.xtask(["migrate-down"]).ok();
+    assert_eq!(
+        ours.db.sql("SELECT max(version) FROM _sqlx_migrations"),
+        "3"
+    );
+}
+
+#[test]
+fn migrate_dev_waits_only_for_the_untouched_migrate_new_template() {
+    let p = Project::new();
+    p.write(
+        "migrations/1_comment_only.sql",
+        "-- Nothing here on purpose.\n",
+    );
+    p.xtask(["migrate-new", "next_step"]).ok();
+    let out = p.xtask(["migrate-dev"]).ok();
+    let err = support::stderr(&out);
+    // The comment-only file is applied as sqlx would; the fresh template waits.
+    assert!(err.contains("applied 1_comment_only"), "{err}");
+    assert!(
+        err.contains("next_step.sql is still the empty template"),
+        "{err}"
+    );
+    assert_eq!(p.db.sql("SELECT count(*) FROM _sqlx_migrations"), "1");
+}

@@ -117,7 +117,7 @@ pub struct Waiting {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum WaitReason {
-    /// The file has no SQL yet (as `migrate-new` makes it).
+    /// The file is still the empty template `migrate-new` wrote.
     NoSql,
     /// The file is still being written (the daemon saw it change a moment ago).
     BeingWritten,
@@ -129,7 +129,7 @@ pub enum WaitReason {
 impl std::fmt::Display for Waiting {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let why = match self.reason {
-            WaitReason::NoSql => "has no SQL yet",
+            WaitReason::NoSql => "is still the empty template `migrate-new` wrote",
             WaitReason::BeingWritten => "is still being written",
             WaitReason::Rewriting => {
                 return write!(
@@ -294,21 +294,16 @@ async fn apply_locked(
             break;
         }
         let statements = preflight(file, s.standard_strings)?;
-        if statements.is_empty() {
-            if options.mode == Mode::Dev {
-                waiting = wait(WaitReason::NoSql);
-                break;
-            }
-            // sqlx would record it; then writing its SQL later makes it "edited after it was
-            // applied" everywhere it was deployed.
-            return Err(MigrateError::Rejected {
-                version: file.version,
-                file: file.file_name.clone(),
-                line: 1,
-                reason: "has no SQL; write the migration, or delete the file if it was made by \
-                         mistake"
-                    .into(),
-            });
+        // Applying the file `migrate-new` just made would record it empty, and writing it
+        // later would make it "edited after it was applied". Any other file without SQL (a
+        // version kept for the order, an up file whose down file does the work) is applied
+        // and recorded, as sqlx does.
+        if options.mode == Mode::Dev
+            && statements.is_empty()
+            && super::new::is_untouched_template(file.name_without_version(), &file.sql)
+        {
+            waiting = wait(WaitReason::NoSql);
+            break;
         }
         checked.push(statements);
     }

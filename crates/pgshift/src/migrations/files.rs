@@ -42,6 +42,12 @@ impl MigrationFile {
             .or_else(|| self.file_name.strip_suffix(".sql"))
             .unwrap_or(&self.file_name)
     }
+
+    /// `create_doctor`: the name without version and suffix, as `migrate-new` was given it.
+    pub fn name_without_version(&self) -> &str {
+        let name = self.name();
+        name.split_once('_').map_or(name, |(_, rest)| rest)
+    }
 }
 
 /// A file of the migrations folder that pgshift (and, silently, sqlx) cannot use.

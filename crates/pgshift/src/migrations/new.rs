@@ -12,6 +12,23 @@ use super::error::MigrateError;
 use super::files;
 
 const VERSION_FORMAT: &str = "%Y%m%d%H%M%S";
+const CREATED_FORMAT: &str = "%Y-%m-%d %H:%M:%S UTC";
+/// What follows the first line of a new migration.
+const TEMPLATE_TAIL: &str =
+    "-- Runs in one transaction; to opt out, make `-- no-transaction` the first line.\n\n";
+
+/// Whether `text` is still exactly what `create` wrote into the migration `name` (its first
+/// line's time aside): a file its author has not written yet. `migrate-dev` and the daemon
+/// wait for it; any other file without SQL is applied and recorded, as sqlx does.
+pub fn is_untouched_template(name: &str, text: &str) -> bool {
+    let Some(rest) = text.strip_prefix(&format!("-- {name}: created ")) else {
+        return false;
+    };
+    let Some((created, tail)) = rest.split_once(".\n") else {
+        return false;
+    };
+    tail == TEMPLATE_TAIL && NaiveDateTime::parse_from_str(created, CREATED_FORMAT).is_ok()
+}
 
 /// What `create` made.
 #[derive(Debug, Clone)]
@@ -87,12 +104,10 @@ pub fn create(folder: &Path, name: &str, reversible: bool) -> Result<Created, Mi
             newest.unwrap_or_default()
         )));
     }
-    let created = Utc::now().format("%Y-%m-%d %H:%M:%S UTC");
+    let created = Utc::now().format(CREATED_FORMAT);
     let mut paths = Vec::new();
     let up_suffix = if reversible { "up.sql" } else { "sql" };
-    let header = format!(
-        "-- {name}: created {created}.\n-- Runs in one transaction; to opt out, make `-- no-transaction` the first line.\n\n"
-    );
+    let header = format!("-- {name}: created {created}.\n{TEMPLATE_TAIL}");
     let mut write = |suffix: &str, text: &str| -> Result<(), MigrateError> {
         let path = folder.join(format!("{version_text}_{name}.{suffix}"));
         let mut file = File::options()
