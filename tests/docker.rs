@@ -1,10 +1,12 @@
 //! `cargo xtask db ...` on the docker backend, against a real Docker engine.
 //!
-//! These run when `PGSHIFT_DOCKER_TESTS=1` (`.ci/run` sets it after
-//! `../shared/tools/docker-test-engine`, and exports `PGSHIFT_POSTGRES_IMAGE`); with it set,
-//! a missing engine or image fails the tests. The test engine has no bridge network, so the
-//! projects use tests/fixtures/docker/docker-compose.yml: host networking, the server bound
-//! to 127.0.0.1 on a free port.
+//! The tests that need an engine are `#[ignore]`d with the reason, so that a plain
+//! `cargo test` counts them as ignored rather than passed; `.ci/run` starts
+//! `../shared/tools/docker-test-engine` (which exports `PGSHIFT_POSTGRES_IMAGE`) and runs
+//! them with `cargo test -p xtask --test docker -- --include-ignored`. Once included, a
+//! missing engine, compose tool or image fails them with the reason. The test engine has no
+//! bridge network, so the projects use tests/fixtures/docker/docker-compose.yml: host
+//! networking, the server bound to 127.0.0.1 on a free port.
 
 mod support;
 
@@ -17,24 +19,18 @@ use support::{free_port, repo_root, stderr, text, Project};
 /// The local database's password in these projects: no output may ever show it.
 const PASSWORD: &str = "pw-never-shown-4f1c";
 
-/// Whether the Docker tests run; panics with the reason when they should and cannot.
-fn docker_tests() -> bool {
-    if std::env::var("PGSHIFT_DOCKER_TESTS").as_deref() != Ok("1") {
-        eprintln!(
-            "note: Docker end-to-end tests skipped; run ../shared/tools/docker-test-engine, \
-             eval its last line, and set PGSHIFT_DOCKER_TESTS=1 to run them"
-        );
-        return false;
-    }
+/// Panics with the reason when the Docker engine, the compose tool or the test image is
+/// missing: an included Docker test never passes without running.
+fn require_docker() {
     if let Err(e) = docker::engine_version(Duration::from_secs(10)) {
-        panic!("PGSHIFT_DOCKER_TESTS=1, but {e}");
+        panic!("no Docker engine: {e}; run ../shared/tools/docker-test-engine and eval its last line");
     }
     if let Err(e) = docker::compose_tool() {
-        panic!("PGSHIFT_DOCKER_TESTS=1, but {e:#}");
+        panic!("no compose tool: {e:#}");
     }
     let image = std::env::var(docker::IMAGE_VAR).unwrap_or_else(|_| {
         panic!(
-            "PGSHIFT_DOCKER_TESTS=1, but {} is not set; eval the last line of ../shared/tools/docker-test-engine",
+            "{} is not set; eval the last line of ../shared/tools/docker-test-engine",
             docker::IMAGE_VAR
         )
     });
@@ -46,9 +42,8 @@ fn docker_tests() -> bool {
         .success();
     assert!(
         present,
-        "PGSHIFT_DOCKER_TESTS=1, but the image {image} is not present; run ../shared/tools/docker-test-engine"
+        "the image {image} is not present; run ../shared/tools/docker-test-engine"
     );
-    true
 }
 
 /// A project on the docker backend whose container and volume are removed when the test
@@ -125,10 +120,9 @@ fn no_password(out: &std::process::Output) {
 /// One container through the whole lifecycle: up (healthy), up again, psql, status, logs,
 /// down keeps the data, down --volumes removes it.
 #[test]
+#[ignore = "needs a Docker engine; .ci/run runs it with --include-ignored"]
 fn docker_lifecycle_keeps_data_until_down_volumes() {
-    if !docker_tests() {
-        return;
-    }
+    require_docker();
     let p = DockerProject::new("docker-compose.yml");
 
     let out = p.xtask(["db", "up"]).ok();
@@ -233,10 +227,9 @@ fn docker_lifecycle_keeps_data_until_down_volumes() {
 
 /// An image that is not there fails before `up`: no pull, no container.
 #[test]
+#[ignore = "needs a Docker engine; .ci/run runs it with --include-ignored"]
 fn absent_image_fails_before_up() {
-    if !docker_tests() {
-        return;
-    }
+    require_docker();
     let p = DockerProject::new("docker-compose.yml");
     let err = p
         .xtask(["db", "up"])
@@ -254,10 +247,9 @@ fn absent_image_fails_before_up() {
 
 /// A server that dies at start fails `db up` with the container's last log lines.
 #[test]
+#[ignore = "needs a Docker engine; .ci/run runs it with --include-ignored"]
 fn crashing_container_fails_up_with_its_log() {
-    if !docker_tests() {
-        return;
-    }
+    require_docker();
     let p = DockerProject::new("crashing-server.yml");
     let err = p.xtask(["db", "up"]).fails_with(1);
     assert!(err.contains("exited with code"), "{err}");
@@ -268,10 +260,9 @@ fn crashing_container_fails_up_with_its_log() {
 
 /// `auto` picks docker when the engine answers, and says so.
 #[test]
+#[ignore = "needs a Docker engine; .ci/run runs it with --include-ignored"]
 fn auto_picks_docker_when_the_engine_answers() {
-    if !docker_tests() {
-        return;
-    }
+    require_docker();
     let p = DockerProject::new("docker-compose.yml");
     p.write(
         "pgshift.toml",
@@ -292,10 +283,9 @@ fn auto_picks_docker_when_the_engine_answers() {
 /// The shipped docker/docker-compose.yml parses, with the config's values and the image
 /// override in place.
 #[test]
+#[ignore = "needs a Docker engine; .ci/run runs it with --include-ignored"]
 fn shipped_compose_file_parses() {
-    if !docker_tests() {
-        return;
-    }
+    require_docker();
     let tool = docker::compose_tool().unwrap();
     let config = |image: Option<&str>| {
         let mut command = Command::new(if tool.kind == docker::ComposeKind::V2 {
@@ -354,10 +344,9 @@ fn missing_compose_file_is_named() {
 
 /// A taken port fails `db up` before compose runs, naming the port and the key.
 #[test]
+#[ignore = "needs a Docker engine; .ci/run runs it with --include-ignored"]
 fn taken_port_names_the_port_and_the_key() {
-    if !docker_tests() {
-        return;
-    }
+    require_docker();
     let p = DockerProject::new("docker-compose.yml");
     let listener = std::net::TcpListener::bind(("127.0.0.1", p.port)).unwrap();
     let err = p.xtask(["db", "up"]).fails_with(1);
@@ -370,10 +359,9 @@ fn taken_port_names_the_port_and_the_key() {
 /// In a compose file with other services, `db down --volumes` removes only the database
 /// service's container and volume.
 #[test]
+#[ignore = "needs a Docker engine; .ci/run runs it with --include-ignored"]
 fn down_volumes_leaves_other_services_alone() {
-    if !docker_tests() {
-        return;
-    }
+    require_docker();
     let p = DockerProject::new("docker-compose.yml");
     let shipped = p.read("docker/docker-compose.yml");
     let (services, volumes) = shipped.split_once("\nvolumes:\n").unwrap();
@@ -464,10 +452,9 @@ fn down_volumes_leaves_other_services_alone() {
 /// its arguments to the installed v1 shows that pgshift drives `docker compose` correctly
 /// (the invocation, the flags, the environment) whenever the plugin answers.
 #[test]
+#[ignore = "needs a Docker engine; .ci/run runs it with --include-ignored"]
 fn compose_v2_plugin_is_preferred_and_driven_correctly() {
-    if !docker_tests() {
-        return;
-    }
+    require_docker();
     let p = DockerProject::new("docker-compose.yml");
     let config = p.path("docker-config");
     let plugin = config.join("cli-plugins/docker-compose");
