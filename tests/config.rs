@@ -286,8 +286,8 @@ fn unreachable_server_hints_fit_the_host() {
         "pgshift.toml",
         "[env.staging]\nurl_env = \"STAGING_DATABASE_URL\"\n",
     );
-    // Nothing listens on port 1 of this machine: the hint names the address and mentions
-    // the local database without claiming that this is it.
+    // Nothing listens on port 1 of this machine: the hint names the address and the
+    // environment; `db up` starts the local database, not staging's, so it is not offered.
     let err = p
         .xtask(["migrate-status", "--env", "staging"])
         .env(
@@ -300,9 +300,10 @@ fn unreachable_server_hints_fit_the_host() {
         "{err}"
     );
     assert!(
-        err.contains("for the local database: `cargo xtask db up`"),
+        err.contains("check the URL of environment `staging`"),
         "{err}"
     );
+    assert!(!err.contains("db up"), "{err}");
     assert!(!err.contains("hunter2"), "{err}");
 
     // A host that does not resolve: check the URL, not `db up`.

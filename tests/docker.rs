@@ -23,7 +23,9 @@ const PASSWORD: &str = "pw-never-shown-4f1c";
 /// missing: an included Docker test never passes without running.
 fn require_docker() {
     if let Err(e) = docker::engine_version(Duration::from_secs(10)) {
-        panic!("no Docker engine: {e}; run ../shared/tools/docker-test-engine and eval its last line");
+        panic!(
+            "no Docker engine: {e}; run ../shared/tools/docker-test-engine and eval its last line"
+        );
     }
     if let Err(e) = docker::compose_tool() {
         panic!("no compose tool: {e:#}");

@@ -1,13 +1,22 @@
-//! What every command needs: the configuration, the chosen environment, output settings,
-//! and how errors become exit codes.
+//! What every command needs: the configuration, the chosen environment, output settings
+//! (the flags a command takes, its one JSON document, colour), the hints that name other
+//! commands, and how errors become exit codes.
 
+use std::cell::RefCell;
+use std::io::IsTerminal;
 use std::process::ExitCode;
+use std::sync::Mutex;
 
 use anyhow::Result;
 use pgshift::config::Config;
 use pgshift::local::Backend;
-use pgshift::target::{self, Target};
+use pgshift::target::{self, Target, LOCAL_ENV};
 use pgshift::UsageError;
+use serde::Serialize;
+use serde_json::Value;
+
+/// The default environment.
+pub const LOCAL: &str = LOCAL_ENV;
 
 pub struct Ctx {
     pub config: Config,
@@ -20,6 +29,8 @@ pub struct Ctx {
     pub env_explicit: bool,
     /// The backend, decided once per command (`auto` may probe the Docker engine).
     backend: std::cell::OnceCell<Backend>,
+    /// The migrations applied (or reverted) so far, for the failure document.
+    applied: RefCell<Vec<Value>>,
 }
 
 impl Ctx {
@@ -34,6 +45,7 @@ impl Ctx {
             quiet,
             env_explicit: false,
             backend: Default::default(),
+            applied: Default::default(),
         })
     }
 
@@ -53,9 +65,11 @@ impl Ctx {
     /// keeps its own error (and exit code 1): only the resolution itself is a usage error.
     /// When the shell exports a `DATABASE_URL` that names another database, says that it is
     /// ignored (it is never read) before the command does anything.
-    #[allow(dead_code)]
+    /// The JSON document, failure included, names it from here on.
     pub fn target(&self) -> Result<Target> {
         let target = pgshift::local::resolve_target(&self.config, &self.env, || self.backend())?;
+        keep("env", Value::from(target.env.clone()));
+        keep("database", Value::from(target.url.host_and_database()));
         if let Some(shell) = target::ignored_shell_database_url(&target) {
             eprintln!(
                 "warning: DATABASE_URL in your shell ({shell}) is ignored; this command targets {} ({}){}",
@@ -102,6 +116,8 @@ impl Ctx {
             ))
             .into());
         }
+        keep("env", Value::from(target.env.clone()));
+        keep("database", Value::from(target.url.host_and_database()));
         Ok(target)
     }
 
@@ -143,6 +159,258 @@ impl Ctx {
             eprintln!("{line}");
         }
     }
+
+    /// Prints the command's JSON document on stdout when --json: `document`'s fields after
+    /// `"ok": true`. Called once, at the end of a command that succeeded.
+    pub fn emit(&self, document: &impl Serialize) -> Result<()> {
+        #[derive(Serialize)]
+        struct Ok<'a, T> {
+            ok: bool,
+            #[serde(flatten)]
+            document: &'a T,
+        }
+        if self.json {
+            let ok = Ok { ok: true, document };
+            println!("{}", serde_json::to_string_pretty(&ok)?);
+        }
+        Ok(())
+    }
+
+    /// Records one more applied (or reverted) migration for the failure document, so that
+    /// a run that applied 13 migrations and then failed reports the 13.
+    pub fn record_applied(&self, key: &'static str, migration: &impl Serialize) {
+        let mut applied = self.applied.borrow_mut();
+        applied.push(serde_json::to_value(migration).unwrap_or(Value::Null));
+        keep(key, Value::Array(applied.clone()));
+    }
+
+    /// `cargo xtask COMMAND` as the user runs it against this command's environment.
+    pub fn command(&self, command: &str) -> String {
+        xtask_command(&self.env, command)
+    }
+}
+
+/// Fields of the JSON document known before a command fails (its target, what it applied),
+/// repeated in the failure document. One command runs per process.
+static PARTIAL: Mutex<Vec<(&'static str, Value)>> = Mutex::new(Vec::new());
+
+/// Sets (or replaces) one field of the failure document.
+pub fn keep(key: &'static str, value: Value) {
+    let mut partial = PARTIAL.lock().unwrap_or_else(|e| e.into_inner());
+    partial.retain(|(k, _)| *k != key);
+    partial.push((key, value));
+}
+
+/// Prints the failure document: `{"ok": false, "error": {"message", "exit_code"}, ...}`
+/// plus the fields the command kept before it failed.
+pub fn emit_error(message: &str, exit_code: u8) {
+    let mut document = serde_json::Map::new();
+    document.insert("ok".into(), Value::Bool(false));
+    document.insert(
+        "error".into(),
+        serde_json::json!({ "message": message, "exit_code": exit_code }),
+    );
+    for (key, value) in PARTIAL.lock().unwrap_or_else(|e| e.into_inner()).iter() {
+        document.insert((*key).into(), value.clone());
+    }
+    // serde_json's map sorts its keys: write `ok` and `error` first by hand.
+    let mut out = String::from("{\n");
+    let mut first = true;
+    for key in ["ok", "error"]
+        .into_iter()
+        .map(String::from)
+        .chain(
+            document
+                .keys()
+                .filter(|k| *k != "ok" && *k != "error")
+                .cloned(),
+        )
+        .collect::<Vec<_>>()
+    {
+        let value = serde_json::to_string_pretty(&document[&key]).unwrap_or_default();
+        if !first {
+            out.push_str(",\n");
+        }
+        first = false;
+        out.push_str(&format!(
+            "  {}: {}",
+            Value::from(key.as_str()),
+            indent(&value)
+        ));
+    }
+    out.push_str("\n}");
+    println!("{out}");
+}
+
+fn indent(json: &str) -> String {
+    json.replace('\n', "\n  ")
+}
+
+/// `--env NAME`, for the commands that talk to any environment.
+#[derive(clap::Args, Clone, Default)]
+pub struct EnvFlag {
+    /// The environment to talk to: `local` (the default), or an [env.NAME] of pgshift.toml.
+    #[arg(long, value_name = "NAME")]
+    pub env: Option<String>,
+}
+
+/// `--env` for the commands that only work on the local database: accepted, so that
+/// `--env local` works and another environment gets a refusal that says why, but not
+/// offered in `--help`.
+#[derive(clap::Args, Clone, Default)]
+pub struct LocalEnvFlag {
+    #[arg(long, value_name = "NAME", hide = true)]
+    pub env: Option<String>,
+}
+
+/// `--json`.
+#[derive(clap::Args, Clone, Default)]
+pub struct JsonFlag {
+    /// Print one JSON document on stdout, also on failure (human text goes to stderr).
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `--yes`.
+#[derive(clap::Args, Clone, Default)]
+pub struct YesFlag {
+    /// Answer yes to the confirmation (non-interactive consent).
+    #[arg(long)]
+    pub yes: bool,
+}
+
+/// What a command takes of `--env`, `--json` and `--yes` (None: it does not take the flag),
+/// with the values given after the command.
+#[derive(Default)]
+pub struct Flags {
+    pub env: Option<Option<String>>,
+    pub json: Option<bool>,
+    pub yes: Option<bool>,
+}
+
+impl Flags {
+    pub fn env(mut self, flag: &EnvFlag) -> Flags {
+        self.env = Some(flag.env.clone());
+        self
+    }
+    pub fn local_env(mut self, flag: &LocalEnvFlag) -> Flags {
+        self.env = Some(flag.env.clone());
+        self
+    }
+    pub fn json(mut self, flag: &JsonFlag) -> Flags {
+        self.json = Some(flag.json);
+        self
+    }
+    pub fn yes(mut self, flag: &YesFlag) -> Flags {
+        self.yes = Some(flag.yes);
+        self
+    }
+}
+
+/// The flags as given before the command (`cargo xtask --json migrate-status`).
+pub struct Before {
+    pub env: Option<String>,
+    pub json: bool,
+    pub yes: bool,
+}
+
+/// The command's `--env`, `--json` and `--yes`, from before or after its name; a flag
+/// given before a command that does not take it is a usage error.
+pub fn merge(command: &str, before: Before, after: Flags) -> Result<(String, bool, bool)> {
+    let refuse = |flag: &str| -> anyhow::Error {
+        UsageError::Other(format!("`{command}` does not take {flag}; drop it")).into()
+    };
+    let env = match (before.env, after.env) {
+        (_, Some(Some(env))) => env,
+        (Some(env), Some(None)) => env,
+        (None, _) => LOCAL_ENV.to_string(),
+        (Some(_), None) => return Err(refuse("--env")),
+    };
+    let json = match after.json {
+        Some(json) => json || before.json,
+        None if before.json => return Err(refuse("--json")),
+        None => false,
+    };
+    let yes = match after.yes {
+        Some(yes) => yes || before.yes,
+        None if before.yes => return Err(refuse("--yes")),
+        None => false,
+    };
+    Ok((env, json, yes))
+}
+
+/// The commands that take `--env` and work on any environment.
+const ANY_ENV_COMMANDS: &[&str] = &[
+    "migrate-status",
+    "migrate-deploy",
+    "migrate-resolve",
+    "generate",
+    "db psql",
+    "doctor",
+];
+
+/// `cargo xtask COMMAND`, with `--env ENV` after the command's name when `env` is not
+/// local and the command takes it: a hint must run against the environment the user was
+/// working on, not fall back to local.
+pub fn xtask_command(env: &str, command: &str) -> String {
+    let name = ANY_ENV_COMMANDS
+        .iter()
+        .find(|name| command == **name || command.starts_with(&format!("{name} ")));
+    let has_env = command
+        .split_whitespace()
+        .any(|word| word.starts_with("--env"));
+    match name {
+        Some(name) if env != LOCAL_ENV && !has_env => {
+            format!("cargo xtask {name} --env {env}{}", &command[name.len()..])
+        }
+        _ => format!("cargo xtask {command}"),
+    }
+}
+
+/// A message (an error, usually from the library, which does not know the command's
+/// `--env`) with its hints rewritten for environment `env`: every `` `cargo xtask ...` ``
+/// that takes `--env` gets it, and a hint to start the local database is dropped for
+/// another environment.
+pub fn with_env_hints(message: &str, env: &str) -> String {
+    if env == LOCAL_ENV {
+        return message.to_string();
+    }
+    let mut message = message
+        .replace(
+            " for the local database: `cargo xtask db up`",
+            &format!(" check the URL of environment `{env}`"),
+        )
+        .replace(
+            "`cargo xtask db up` creates the local application database",
+            &format!("create the database on that server, or fix the URL of environment `{env}`"),
+        );
+    const MARK: &str = "`cargo xtask ";
+    let mut out = String::new();
+    while let Some(start) = message.find(MARK) {
+        out.push_str(&message[..start + 1]);
+        let rest = &message[start + 1..];
+        let end = rest.find('`').unwrap_or(rest.len());
+        let command = rest[..end].trim_start_matches("cargo xtask ");
+        out.push_str(&xtask_command(env, command));
+        message = rest[end..].to_string();
+    }
+    out.push_str(&message);
+    out
+}
+
+/// Whether to colour what goes to `stream`: only on a terminal, and never with NO_COLOR
+/// set (https://no-color.org: to anything but the empty string).
+pub fn colour(stream: &impl IsTerminal) -> bool {
+    stream.is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+}
+
+/// `text` in an ANSI colour (31 red, 32 green, 33 yellow) when `on`.
+pub fn paint(on: bool, code: u8, text: &str) -> String {
+    if on {
+        format!("\x1b[{code}m{text}\x1b[0m")
+    } else {
+        text.to_string()
+    }
 }
 
 pub fn init_tracing(quiet: bool, verbose: u8) {
@@ -157,18 +425,25 @@ pub fn init_tracing(quiet: bool, verbose: u8) {
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(colour(&std::io::stderr()))
         .with_target(false)
         .without_time()
         .init();
 }
 
-/// Prints an error (redacted, whatever it quotes) and picks the exit code: 2 for usage and
-/// configuration errors, 1 for everything else.
-pub fn report(error: &anyhow::Error) -> ExitCode {
-    eprintln!("error: {}", target::redact(&format!("{error:#}")));
-    if error.chain().any(|cause| cause.is::<UsageError>()) {
-        ExitCode::from(2)
+/// Prints an error (redacted, whatever it quotes, with its hints for `env`) and picks the
+/// exit code: 2 for usage and configuration errors, 1 for everything else. With --json the
+/// failure document goes to stdout as well.
+pub fn report(error: &anyhow::Error, env: &str, json: bool) -> ExitCode {
+    let message = with_env_hints(&target::redact(&format!("{error:#}")), env);
+    eprintln!("error: {message}");
+    let code = if error.chain().any(|cause| cause.is::<UsageError>()) {
+        2
     } else {
-        ExitCode::from(1)
+        1
+    };
+    if json {
+        emit_error(&message, code);
     }
+    ExitCode::from(code)
 }

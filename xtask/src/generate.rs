@@ -9,7 +9,7 @@ use pgshift::codegen;
 use pgshift::config::Config;
 use pgshift::target::Target;
 
-use crate::context::Ctx;
+use crate::context::{self, Ctx};
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -24,44 +24,41 @@ pub async fn run(ctx: &Ctx, args: Args) -> Result<ExitCode> {
     if args.check {
         let outcome = codegen::check(config, &target.url).await?;
         let path = shown(config, &outcome.path);
-        if ctx.json {
-            let json = serde_json::json!({
-                "path": path,
-                "stale": outcome.diff.is_some(),
-                "diff": outcome.diff,
-            });
-            println!("{json}");
-        }
-        return Ok(match outcome.diff {
+        context::keep("path", path.clone().into());
+        context::keep("stale", outcome.diff.is_some().into());
+        context::keep("diff", outcome.diff.clone().into());
+        return match outcome.diff {
             None => {
                 ctx.note(&format!("{path} is up to date with {}", target.url));
-                ExitCode::SUCCESS
+                ctx.emit(&serde_json::json!({ "path": path, "stale": false, "diff": null }))?;
+                Ok(ExitCode::SUCCESS)
             }
             Some(diff) => {
                 if !ctx.json {
                     print!("{diff}");
                 }
-                eprintln!(
-                    "error: {path} is stale: it does not match the schema of {}; run `{}`",
+                Err(anyhow::anyhow!(
+                    "{path} is stale: it does not match the schema of {}; run `{}`",
                     target.url,
-                    codegen::REGENERATE
-                );
-                ExitCode::from(1)
+                    ctx.command(codegen::REGENERATE.trim_start_matches("cargo xtask "))
+                ))
             }
-        });
+        };
     }
     let outcome = regenerate(ctx, &target).await?;
-    if ctx.json {
-        let json = serde_json::json!({
-            "path": shown(config, &outcome.path),
-            "changed": outcome.changed,
-            "tables": outcome.tables,
-            "views": outcome.views,
-            "enums": outcome.enums,
-        });
-        println!("{json}");
-    }
+    ctx.emit(&bindings(ctx, &outcome))?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// The bindings part of a JSON document: `{"path", "changed", "tables", "views", "enums"}`.
+pub fn bindings(ctx: &Ctx, outcome: &codegen::GenerateOutcome) -> serde_json::Value {
+    serde_json::json!({
+        "path": shown(&ctx.config, &outcome.path),
+        "changed": outcome.changed,
+        "tables": outcome.tables,
+        "views": outcome.views,
+        "enums": outcome.enums,
+    })
 }
 
 /// Regenerates the bindings from `target` and says what happened; used by `generate` and

@@ -11,29 +11,31 @@ mod watch;
 
 use std::process::ExitCode;
 
-use clap::parser::ValueSource;
 use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 
-use context::Ctx;
+use context::{Ctx, EnvFlag, Flags, JsonFlag, LocalEnvFlag, YesFlag};
 
 #[derive(Parser)]
 #[command(
     name = "cargo xtask",
     bin_name = "cargo xtask",
     about = "pgshift: the PostgreSQL schema workflow of this workspace",
-    after_help = "Exit codes: 0 success; 1 failure; 2 usage or configuration error; \
-                  migrate-status --exit-code: 3 pending, 4 failed/modified/missing.",
+    after_help = "--env, --json and --yes work before or after the command's name, for the \
+                  commands that take them (each command's --help lists its own).\n\
+                  Exit codes: 0 success; 1 failure; 2 usage or configuration error; \
+                  migrate-status --exit-code: 3 pending, 4 failed/modified/missing.\n\
+                  Example: cargo xtask migrate-status --env staging",
     version
 )]
 struct Cli {
     /// The environment to talk to: `local`, or an [env.NAME] of pgshift.toml.
-    #[arg(long, global = true, default_value = "local", value_name = "NAME")]
-    env: String,
+    #[arg(long, value_name = "NAME")]
+    env: Option<String>,
     /// Machine-readable output on stdout (human text goes to stderr).
-    #[arg(long, global = true)]
+    #[arg(long)]
     json: bool,
     /// Answer yes to confirmations (non-interactive consent).
-    #[arg(long, global = true)]
+    #[arg(long)]
     yes: bool,
     /// Less output.
     #[arg(short, long, global = true)]
@@ -51,27 +53,112 @@ enum Command {
     #[command(subcommand)]
     Db(db::DbCommand),
     /// Check tools, versions, config and connectivity; say how to fix each problem.
-    Doctor(doctor::Args),
+    Doctor {
+        #[command(flatten)]
+        args: doctor::Args,
+        #[command(flatten)]
+        env: EnvFlag,
+        #[command(flatten)]
+        json: JsonFlag,
+    },
     /// Create an empty migration file (or an .up.sql/.down.sql pair).
-    MigrateNew(migrate::NewArgs),
+    #[command(after_help = "Example: cargo xtask migrate-new add_doctor_fields")]
+    MigrateNew {
+        #[command(flatten)]
+        args: migrate::NewArgs,
+        #[command(flatten)]
+        json: JsonFlag,
+    },
     /// Apply pending migrations to the local database, then regenerate the bindings.
-    MigrateDev(migrate::DevArgs),
+    #[command(after_help = "Example: cargo xtask migrate-dev --name add_doctor_fields")]
+    MigrateDev {
+        #[command(flatten)]
+        args: migrate::DevArgs,
+        #[command(flatten)]
+        env: LocalEnvFlag,
+        #[command(flatten)]
+        json: JsonFlag,
+    },
     /// Applied, pending, failed, modified, missing and out-of-order migrations.
-    MigrateStatus(migrate::StatusArgs),
+    MigrateStatus {
+        #[command(flatten)]
+        args: migrate::StatusArgs,
+        #[command(flatten)]
+        env: EnvFlag,
+        #[command(flatten)]
+        json: JsonFlag,
+    },
     /// Apply pending migrations only: never creates, resets or generates.
-    MigrateDeploy(migrate::DeployArgs),
+    MigrateDeploy {
+        #[command(flatten)]
+        args: migrate::DeployArgs,
+        #[command(flatten)]
+        env: EnvFlag,
+        #[command(flatten)]
+        json: JsonFlag,
+        #[command(flatten)]
+        yes: YesFlag,
+    },
     /// Local only: drop and recreate the database, reapply every migration.
-    MigrateReset(migrate::ResetArgs),
+    #[command(after_help = "Example: cargo xtask migrate-reset --force")]
+    MigrateReset {
+        #[command(flatten)]
+        args: migrate::ResetArgs,
+        #[command(flatten)]
+        env: LocalEnvFlag,
+        #[command(flatten)]
+        json: JsonFlag,
+        #[command(flatten)]
+        yes: YesFlag,
+    },
     /// Record the outcome of a failed migration after a manual repair.
-    MigrateResolve(migrate::ResolveArgs),
+    #[command(
+        after_help = "Example: cargo xtask migrate-resolve --env prod --rolled-back 20261125103000_add_doctor_fields"
+    )]
+    MigrateResolve {
+        #[command(flatten)]
+        args: migrate::ResolveArgs,
+        #[command(flatten)]
+        env: EnvFlag,
+        #[command(flatten)]
+        json: JsonFlag,
+    },
     /// Revert applied migrations with their .down.sql files, newest first.
-    MigrateDown(migrate::DownArgs),
+    #[command(after_help = "Example: cargo xtask migrate-down --steps 2")]
+    MigrateDown {
+        #[command(flatten)]
+        args: migrate::DownArgs,
+        #[command(flatten)]
+        env: LocalEnvFlag,
+        #[command(flatten)]
+        json: JsonFlag,
+    },
     /// Regenerate the typed Rust bindings from the target database (the local one unless --env).
-    Generate(generate::Args),
+    #[command(after_help = "Example: cargo xtask generate --check")]
+    Generate {
+        #[command(flatten)]
+        args: generate::Args,
+        #[command(flatten)]
+        env: EnvFlag,
+        #[command(flatten)]
+        json: JsonFlag,
+    },
     /// Watch the migrations folder and keep the local database and bindings in sync.
-    Watch(watch::WatchArgs),
+    #[command(after_help = "Example: cargo xtask watch")]
+    Watch {
+        #[command(flatten)]
+        args: watch::WatchArgs,
+        #[command(flatten)]
+        env: LocalEnvFlag,
+    },
     /// `db up`, `migrate-dev`, then `watch`.
-    Dev(watch::WatchArgs),
+    #[command(after_help = "Example: cargo xtask dev")]
+    Dev {
+        #[command(flatten)]
+        args: watch::WatchArgs,
+        #[command(flatten)]
+        env: LocalEnvFlag,
+    },
     /// Run the watcher daemon in the background.
     #[command(subcommand)]
     Daemon(watch::DaemonCommand),
@@ -80,54 +167,139 @@ enum Command {
     Bench(bench::BenchCommand),
 }
 
+impl Command {
+    /// The `--env`, `--json` and `--yes` this command takes, as given after its name.
+    fn flags(&self) -> Flags {
+        let flags = Flags::default();
+        match self {
+            Command::Db(command) => command.flags(),
+            Command::MigrateNew { json, .. } => flags.json(json),
+            Command::Doctor { env, json, .. }
+            | Command::MigrateStatus { env, json, .. }
+            | Command::MigrateResolve { env, json, .. }
+            | Command::Generate { env, json, .. } => flags.env(env).json(json),
+            Command::MigrateDeploy { env, json, yes, .. } => flags.env(env).json(json).yes(yes),
+            Command::MigrateDev { env, json, .. } | Command::MigrateDown { env, json, .. } => {
+                flags.local_env(env).json(json)
+            }
+            Command::MigrateReset { env, json, yes, .. } => {
+                flags.local_env(env).json(json).yes(yes)
+            }
+            Command::Watch { env, .. } | Command::Dev { env, .. } => flags.local_env(env),
+            Command::Daemon(command) => command.flags(),
+            Command::Bench(_) => flags,
+        }
+    }
+}
+
+/// `db up`, `migrate-status`: the subcommand names as typed.
+fn command_name(matches: &clap::ArgMatches) -> String {
+    let mut names = Vec::new();
+    let mut current = matches;
+    while let Some((name, sub)) = current.subcommand() {
+        names.push(name.to_string());
+        current = sub;
+    }
+    names.join(" ")
+}
+
 fn main() -> ExitCode {
-    let matches = Cli::command().get_matches();
-    let env_explicit = env_given(&matches);
-    let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
+    let matches = match Cli::command().try_get_matches() {
+        Ok(matches) => matches,
+        Err(error) => return usage_error(error),
+    };
+    let name = command_name(&matches);
+    let cli = match Cli::from_arg_matches(&matches) {
+        Ok(cli) => cli,
+        Err(error) => return usage_error(error),
+    };
     match cli.command {
         // The daemon's log lines carry the time of each event.
-        Command::Watch(_) | Command::Dev(_) | Command::Daemon(_) => pgshift_daemon::init_logging(),
+        Command::Watch { .. } | Command::Dev { .. } | Command::Daemon(_) => {
+            pgshift_daemon::init_logging()
+        }
         _ => context::init_tracing(cli.quiet, cli.verbose),
     }
+    // Whether --env was on the command line (before or after the command's name) rather
+    // than defaulted to local.
+    let env_explicit = cli.env.is_some() || matches!(cli.command.flags().env, Some(Some(_)));
+    let before = context::Before {
+        env: cli.env,
+        json: cli.json,
+        yes: cli.yes,
+    };
+    // A command that takes --json answers in JSON whatever it refuses; --json given to a
+    // command that does not take it is refused without a document.
+    let json_document =
+        cli.command.flags().json.is_some() && before.json || cli.command.flags().json == Some(true);
+    let (env, json, yes) = match context::merge(&name, before, cli.command.flags()) {
+        Ok(flags) => flags,
+        Err(error) => return context::report(&error, context::LOCAL, json_document),
+    };
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .expect("tokio runtime");
+    let quiet = cli.quiet;
     let result = runtime.block_on(async {
         // doctor reports a pgshift.toml that does not load as a failed check, so it runs
         // before the context (which needs the config) is built.
         let command = match cli.command {
-            Command::Doctor(args) => return doctor::run(cli.json, &cli.env, args).await,
+            Command::Doctor { args, .. } => return doctor::run(json, &env, args).await,
             command => command,
         };
-        let mut ctx = Ctx::new(cli.env, cli.json, cli.yes, cli.quiet)?;
+        let mut ctx = Ctx::new(env.clone(), json, yes, quiet)?;
         ctx.env_explicit = env_explicit;
         match command {
             Command::Db(command) => db::run(&ctx, command).await,
-            Command::Doctor(_) => unreachable!("doctor runs before the context"),
-            Command::MigrateNew(args) => migrate::new(&ctx, args).await,
-            Command::MigrateDev(args) => migrate::dev(&ctx, args).await,
-            Command::MigrateStatus(args) => migrate::status(&ctx, args).await,
-            Command::MigrateDeploy(args) => migrate::deploy(&ctx, args).await,
-            Command::MigrateReset(args) => migrate::reset(&ctx, args).await,
-            Command::MigrateResolve(args) => migrate::resolve(&ctx, args).await,
-            Command::MigrateDown(args) => migrate::down(&ctx, args).await,
-            Command::Generate(args) => generate::run(&ctx, args).await,
-            Command::Watch(args) => watch::watch(&ctx, args).await,
-            Command::Dev(args) => watch::dev(&ctx, args).await,
+            Command::Doctor { .. } => unreachable!("doctor runs before the context"),
+            Command::MigrateNew { args, .. } => migrate::new(&ctx, args).await,
+            Command::MigrateDev { args, .. } => migrate::dev(&ctx, args).await,
+            Command::MigrateStatus { args, .. } => migrate::status(&ctx, args).await,
+            Command::MigrateDeploy { args, .. } => migrate::deploy(&ctx, args).await,
+            Command::MigrateReset { args, .. } => migrate::reset(&ctx, args).await,
+            Command::MigrateResolve { args, .. } => migrate::resolve(&ctx, args).await,
+            Command::MigrateDown { args, .. } => migrate::down(&ctx, args).await,
+            Command::Generate { args, .. } => generate::run(&ctx, args).await,
+            Command::Watch { args, .. } => watch::watch(&ctx, args).await,
+            Command::Dev { args, .. } => watch::dev(&ctx, args).await,
             Command::Daemon(command) => watch::daemon(&ctx, command).await,
             Command::Bench(command) => bench::run(&ctx, command).await,
         }
     });
     match result {
         Ok(code) => code,
-        Err(error) => context::report(&error),
+        Err(error) => context::report(&error, &env, json),
     }
 }
 
-/// Whether `--env` was on the command line, before or after the subcommand (a global flag
-/// is recorded in the matches of the command it followed).
-fn env_given(matches: &clap::ArgMatches) -> bool {
-    matches.value_source("env") == Some(ValueSource::CommandLine)
-        || matches.subcommand().is_some_and(|(_, sub)| env_given(sub))
+/// clap's own errors (exit 2) and `--help`/`--version` (exit 0). A command line that asks
+/// for --json gets the failure document too, unless --json itself is what clap refused.
+fn usage_error(error: clap::Error) -> ExitCode {
+    use clap::error::{ContextKind, ContextValue, ErrorKind};
+    let printed = error.print();
+    if matches!(
+        error.kind(),
+        ErrorKind::DisplayHelp | ErrorKind::DisplayVersion
+    ) {
+        return if printed.is_ok() {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::from(1)
+        };
+    }
+    let refused_json = matches!(
+        error.get(ContextKind::InvalidArg),
+        Some(ContextValue::String(arg)) if arg.starts_with("--json")
+    );
+    if std::env::args().any(|arg| arg == "--json") && !refused_json {
+        let message = error.render().to_string();
+        let first = message
+            .lines()
+            .next()
+            .unwrap_or_default()
+            .trim_start_matches("error: ");
+        context::emit_error(first, 2);
+    }
+    ExitCode::from(2)
 }

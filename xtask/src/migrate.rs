@@ -9,7 +9,7 @@ use std::time::Duration;
 use anyhow::Result;
 use pgshift::migrations::{self, ApplyOptions, ApplyReport, Mode, Progress, State, Status};
 
-use crate::context::Ctx;
+use crate::context::{self, Ctx};
 
 #[derive(clap::Args)]
 pub struct NewArgs {
@@ -24,20 +24,38 @@ pub struct NewArgs {
 }
 
 pub async fn new(ctx: &Ctx, args: NewArgs) -> Result<ExitCode> {
+    let (files, reversible) = create(ctx, &args)?;
+    if ctx.json {
+        ctx.emit(&serde_json::json!({ "files": files, "reversible": reversible }))?;
+    } else {
+        for file in &files {
+            println!("{file}");
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Creates the migration file(s) and returns their paths (relative to the project) and
+/// whether they are a pair.
+fn create(ctx: &Ctx, args: &NewArgs) -> Result<(Vec<String>, bool)> {
     let folder = &ctx.config.paths.migrations;
     let reversible =
         args.reversible || (!args.simple && migrations::new::folder_is_reversible(folder));
     let created = migrations::new::create(folder, &args.name, reversible).map_err(lift)?;
-    for path in &created.paths {
-        let shown = path.strip_prefix(&ctx.config.root).unwrap_or(path);
-        println!("{}", shown.display());
-    }
+    let files: Vec<String> = created
+        .paths
+        .iter()
+        .map(|path| {
+            let shown = path.strip_prefix(&ctx.config.root).unwrap_or(path);
+            shown.display().to_string()
+        })
+        .collect();
     if reversible && !args.reversible {
         ctx.note(
             "made an .up.sql/.down.sql pair like the newest migration (--simple for one file)",
         );
     }
-    Ok(ExitCode::SUCCESS)
+    Ok((files, reversible))
 }
 
 #[derive(clap::Args)]
@@ -56,17 +74,22 @@ pub struct DevArgs {
 pub async fn dev(ctx: &Ctx, args: DevArgs) -> Result<ExitCode> {
     let target = ctx.target()?;
     target.require_local("migrate-dev")?;
+    let mut created = Vec::new();
     if let Some(name) = &args.name {
-        new(
-            ctx,
-            NewArgs {
-                name: name.clone(),
-                reversible: false,
-                simple: false,
-            },
-        )
-        .await?;
+        let new_args = NewArgs {
+            name: name.clone(),
+            reversible: false,
+            simple: false,
+        };
+        created = create(ctx, &new_args)?.0;
+        context::keep("created", serde_json::json!(created));
+        if !ctx.json {
+            for file in &created {
+                println!("{file}");
+            }
+        }
         if args.create_only {
+            ctx.emit(&serde_json::json!({ "created": created }))?;
             return Ok(ExitCode::SUCCESS);
         }
     }
@@ -79,15 +102,32 @@ pub async fn dev(ctx: &Ctx, args: DevArgs) -> Result<ExitCode> {
         .await
         .map_err(lift)?;
     summarise(ctx, &report);
-    crate::generate::regenerate(ctx, &target).await?;
+    let outcome = crate::generate::regenerate(ctx, &target).await?;
+    ctx.emit(&Applied {
+        created,
+        report: &report,
+        bindings: crate::generate::bindings(ctx, &outcome),
+    })?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// The JSON document of `migrate-dev` and `migrate-reset`: the apply report, the files
+/// `--name` created, the bindings.
+#[derive(serde::Serialize)]
+struct Applied<'a> {
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    created: Vec<String>,
+    #[serde(flatten)]
+    report: &'a ApplyReport,
+    bindings: serde_json::Value,
 }
 
 #[derive(clap::Args)]
 #[command(
     after_help = "Exit codes with --exit-code: 0 everything applied; 3 pending (or \
                         out-of-order) migrations; 4 failed, modified or missing migrations. \
-                        Without --exit-code: 0 whatever the state; 1 when status cannot be read."
+                        Without --exit-code: 0 whatever the state; 1 when status cannot be read.\n\
+                        Example: cargo xtask migrate-status --env staging --exit-code"
 )]
 pub struct StatusArgs {
     /// Exit 3 when migrations are pending, 4 when any is failed, modified or missing.
@@ -99,9 +139,12 @@ pub async fn status(ctx: &Ctx, args: StatusArgs) -> Result<ExitCode> {
     let target = ctx.target()?;
     let status = migrations::read_status(&ctx.config, &target).await?;
     if ctx.json {
-        println!("{}", serde_json::to_string_pretty(&status)?);
+        ctx.emit(&status)?;
     } else {
-        print!("{}", status_table(&status));
+        print!(
+            "{}",
+            status_table(&status, context::colour(&std::io::stdout()))
+        );
     }
     let summary = &status.summary;
     Ok(if !args.exit_code {
@@ -115,8 +158,9 @@ pub async fn status(ctx: &Ctx, args: StatusArgs) -> Result<ExitCode> {
     })
 }
 
-/// The human `migrate-status` output: a header, one row per migration, a summary.
-pub fn status_table(status: &Status) -> String {
+/// The human `migrate-status` output: a header, one row per migration, a summary; with
+/// `colour`, the state in green (applied), yellow (pending, out-of-order) or red.
+pub fn status_table(status: &Status, colour: bool) -> String {
     let mut out = format!("{} ({})", status.env, status.database);
     if let Some(marker) = &status.marker {
         out.push_str(&format!(", marked as environment `{marker}`"));
@@ -130,7 +174,13 @@ pub fn status_table(status: &Status) -> String {
         .unwrap_or(0);
     for row in &status.migrations {
         let name = row.name();
-        let mut line = format!("  {:<12}  {name:<width$}", row.state.label());
+        let code = match row.state {
+            State::Applied => 32,
+            State::Pending | State::OutOfOrder => 33,
+            State::Failed | State::Modified | State::Missing => 31,
+        };
+        let label = format!("{:<12}", row.state.label());
+        let mut line = format!("  {}  {name:<width$}", context::paint(colour, code, &label));
         match row.state {
             State::Applied | State::Missing | State::Modified => {
                 if let Some(at) = row.installed_on {
@@ -186,7 +236,7 @@ pub fn status_table(status: &Status) -> String {
 
 /// Usage errors of the engine (a bad name, a command pointed at the wrong environment) exit
 /// with code 2 like every other usage error.
-fn lift(e: migrations::MigrateError) -> anyhow::Error {
+pub(crate) fn lift(e: migrations::MigrateError) -> anyhow::Error {
     match e {
         migrations::MigrateError::NotLocal(e) => e.into(),
         migrations::MigrateError::Usage(_) => pgshift::UsageError::Other(e.to_string()).into(),
@@ -216,11 +266,14 @@ fn progress(ctx: &Ctx) -> impl FnMut(Progress<'_>) + '_ {
             None => "waiting for the migration lock".to_string(),
         }),
         Progress::Applying(_) => {}
-        Progress::Applied(m) => ctx.note(&format!(
-            "applied {} ({})",
-            m.file.trim_end_matches(".up.sql").trim_end_matches(".sql"),
-            duration(m.duration)
-        )),
+        Progress::Applied(m) => {
+            ctx.record_applied("applied", m);
+            ctx.note(&format!(
+                "applied {} ({})",
+                m.file.trim_end_matches(".up.sql").trim_end_matches(".sql"),
+                duration(m.duration)
+            ))
+        }
     }
 }
 
@@ -324,8 +377,8 @@ pub async fn deploy(ctx: &Ctx, args: DeployArgs) -> Result<ExitCode> {
             let mut answer = String::new();
             std::io::stdin().read_line(&mut answer)?;
             if answer.trim() != database {
-                eprintln!("nothing was applied: the name typed is not `{database}`");
-                return Ok(ExitCode::from(1));
+                // An error, so that --json still prints its one document.
+                anyhow::bail!("nothing was applied: the name typed is not `{database}`");
             }
         }
         local_check = Some(check);
@@ -344,7 +397,7 @@ pub async fn deploy(ctx: &Ctx, args: DeployArgs) -> Result<ExitCode> {
         if let Some(check) = &local_check {
             json["local_check"] = serde_json::to_value(check)?;
         }
-        println!("{}", serde_json::to_string_pretty(&json)?);
+        ctx.emit(&json)?;
     }
     if args.dry_run {
         let target = format!("{} ({})", report.env, report.database);
@@ -418,6 +471,11 @@ pub struct ResetArgs {
 pub async fn reset(ctx: &Ctx, args: ResetArgs) -> Result<ExitCode> {
     let target = ctx.target()?;
     target.require_local("migrate-reset")?;
+    // Every check before the question and the announcement: a refusal comes before
+    // "dropping and recreating", never after it.
+    migrations::reset::check(&ctx.config, &target)
+        .await
+        .map_err(lift)?;
     let what = format!(
         "drop the database {} and reapply every migration",
         target.url.host_and_database()
@@ -447,29 +505,86 @@ pub async fn reset(ctx: &Ctx, args: ResetArgs) -> Result<ExitCode> {
         .await
         .map_err(lift)?;
     summarise(ctx, &report);
-    crate::generate::regenerate(ctx, &target).await?;
+    let outcome = crate::generate::regenerate(ctx, &target).await?;
+    ctx.emit(&Applied {
+        created: Vec::new(),
+        report: &report,
+        bindings: crate::generate::bindings(ctx, &outcome),
+    })?;
     Ok(ExitCode::SUCCESS)
 }
 
 #[derive(clap::Args)]
 #[command(group(clap::ArgGroup::new("outcome").required(true)))]
 pub struct ResolveArgs {
-    /// The failed migration's changes are now in the database (applied by hand).
-    #[arg(long, value_name = "VERSION", group = "outcome")]
-    pub applied: Option<i64>,
+    /// The failed migration's changes are now in the database (applied by hand). MIGRATION
+    /// is its version or its name as migrate-status prints it (20261125103000_add_doctor_fields,
+    /// .sql and .up.sql accepted).
+    #[arg(long, value_name = "MIGRATION", group = "outcome")]
+    pub applied: Option<String>,
     /// The failed migration's changes are not in the database; retry it on the next deploy.
-    #[arg(long, value_name = "VERSION", group = "outcome")]
-    pub rolled_back: Option<i64>,
+    #[arg(long, value_name = "MIGRATION", group = "outcome")]
+    pub rolled_back: Option<String>,
+}
+
+/// The version in `20261125103000`, `20261125103000_add_doctor_fields` or that name with
+/// `.sql`/`.up.sql`, and the name part when one was given.
+fn migration_version(given: &str) -> Result<(i64, Option<&str>)> {
+    let stem = given
+        .strip_suffix(".up.sql")
+        .or_else(|| given.strip_suffix(".sql"))
+        .unwrap_or(given);
+    let (digits, name) = match stem.split_once('_') {
+        Some((digits, name)) => (digits, Some(name)),
+        None => (stem, None),
+    };
+    match digits.parse::<i64>() {
+        Ok(version) if !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()) => {
+            Ok((version, name))
+        }
+        _ => Err(pgshift::UsageError::Other(format!(
+            "`{given}` is not a migration: give its version (20261125103000) or its name as \
+             migrate-status prints it (20261125103000_add_doctor_fields)"
+        ))
+        .into()),
+    }
 }
 
 pub async fn resolve(ctx: &Ctx, args: ResolveArgs) -> Result<ExitCode> {
     use migrations::resolve::Resolution;
-    let target = ctx.target()?;
-    let (version, resolution) = match (args.applied, args.rolled_back) {
-        (Some(v), _) => (v, Resolution::Applied),
-        (_, Some(v)) => (v, Resolution::RolledBack),
+    let (given, resolution) = match (&args.applied, &args.rolled_back) {
+        (Some(v), _) => (v.as_str(), Resolution::Applied),
+        (_, Some(v)) => (v.as_str(), Resolution::RolledBack),
         _ => unreachable!("clap requires one of them"),
     };
+    let (version, name) = migration_version(given)?;
+    let files =
+        migrations::files::discover(&ctx.config.paths.migrations).map_err(|e| lift(e.into()))?;
+    let file = files.iter().find(|f| f.version == version);
+    if let (Some(name), Some(file)) = (name, file) {
+        let stem = file
+            .file_name
+            .trim_end_matches(".up.sql")
+            .trim_end_matches(".sql");
+        if stem != format!("{version}_{name}") {
+            return Err(pgshift::UsageError::Other(format!(
+                "`{given}` names no migration: the migration with version {version} is {}; \
+                 check the name in migrate-status",
+                file.file_name
+            ))
+            .into());
+        }
+    }
+    let target = ctx.target()?;
+    // Recording `--applied` claims the file's changes are in the database; a file whose
+    // SQL does not even run on the local database is probably not what was applied.
+    let rehearsal = match (resolution, file) {
+        (Resolution::Applied, Some(file)) => Some(rehearse(ctx, &target, file).await),
+        _ => None,
+    };
+    if let Some(rehearsal) = &rehearsal {
+        context::keep("rehearsal", serde_json::to_value(rehearsal)?);
+    }
     migrations::resolve::resolve(
         &ctx.config,
         &target,
@@ -491,7 +606,57 @@ pub async fn resolve(ctx: &Ctx, args: ResolveArgs) -> Result<ExitCode> {
             target.url.host_and_database()
         ),
     });
+    ctx.emit(&serde_json::json!({
+        "env": target.env,
+        "database": target.url.host_and_database(),
+        "version": version,
+        "file": file.map(|f| f.file_name.clone()),
+        "resolution": match resolution {
+            Resolution::Applied => "applied",
+            Resolution::RolledBack => "rolled_back",
+        },
+        "rehearsal": rehearsal,
+    }))?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// Tries `file`'s SQL on the local database in a transaction that is rolled back, and
+/// warns when it fails or cannot be tried.
+async fn rehearse(
+    ctx: &Ctx,
+    target: &pgshift::target::Target,
+    file: &migrations::files::MigrationFile,
+) -> migrations::rehearse::Rehearsal {
+    use migrations::rehearse::Rehearsal;
+    let rehearsal = if target.is_local() && target.env == pgshift::target::LOCAL_ENV {
+        Rehearsal::Skipped {
+            reason: "the target is the local database itself".into(),
+        }
+    } else {
+        match pgshift::local::resolve_target(&ctx.config, pgshift::target::LOCAL_ENV, || {
+            ctx.backend()
+        }) {
+            Ok(local) => migrations::rehearse::rehearse(&ctx.config, &local, file).await,
+            Err(e) => Rehearsal::Skipped {
+                reason: format!("the local database is not configured: {e:#}"),
+            },
+        }
+    };
+    match &rehearsal {
+        Rehearsal::Ran { .. } | Rehearsal::AlreadyApplied { .. } => {}
+        Rehearsal::Failed { database, error } => ctx.note(&format!(
+            "warning: {} does not run on the local database {database}: {error}; the changes \
+             applied by hand are probably not this file's: check them, or fix the file before \
+             recording it",
+            file.file_name
+        )),
+        Rehearsal::Skipped { reason } => ctx.note(&format!(
+            "warning: {} was not tried on the local database ({reason}); make sure the \
+             changes applied by hand are this file's",
+            file.file_name
+        )),
+    }
+    rehearsal
 }
 
 #[derive(clap::Args)]
@@ -514,11 +679,14 @@ pub async fn down(ctx: &Ctx, args: DownArgs) -> Result<ExitCode> {
         None => DownTo::Steps(args.steps.unwrap_or(1)),
     };
     let mut events = |event: Progress<'_>| match event {
-        Progress::Applied(m) => ctx.note(&format!(
-            "reverted {} ({})",
-            m.file.trim_end_matches(".down.sql"),
-            duration(m.duration)
-        )),
+        Progress::Applied(m) => {
+            ctx.record_applied("reverted", m);
+            ctx.note(&format!(
+                "reverted {} ({})",
+                m.file.trim_end_matches(".down.sql"),
+                duration(m.duration)
+            ))
+        }
         other => progress(ctx)(other),
     };
     let report = migrations::revert::revert(&ctx.config, &target, to, &mut events)
@@ -534,6 +702,12 @@ pub async fn down(ctx: &Ctx, args: DownArgs) -> Result<ExitCode> {
             if report.reverted.len() == 1 { "" } else { "s" }
         ));
     }
-    crate::generate::regenerate(ctx, &target).await?;
+    let outcome = crate::generate::regenerate(ctx, &target).await?;
+    ctx.emit(&serde_json::json!({
+        "env": report.env,
+        "database": report.database,
+        "reverted": report.reverted,
+        "bindings": crate::generate::bindings(ctx, &outcome),
+    }))?;
     Ok(ExitCode::SUCCESS)
 }

@@ -10,7 +10,7 @@ use pgshift::target::LOCAL_ENV;
 use pgshift::UsageError;
 use pgshift_daemon::{lock, state};
 
-use crate::context::Ctx;
+use crate::context::{Ctx, Flags, JsonFlag, LocalEnvFlag};
 
 #[derive(clap::Args, Clone)]
 pub struct WatchArgs {
@@ -27,12 +27,43 @@ pub struct WatchArgs {
 #[derive(Subcommand)]
 pub enum DaemonCommand {
     /// Start the daemon in the background; its log goes to .pgshift/daemon.log.
-    Start(WatchArgs),
+    #[command(after_help = "Example: cargo xtask daemon start")]
+    Start {
+        #[command(flatten)]
+        args: WatchArgs,
+        #[command(flatten)]
+        json: JsonFlag,
+        #[command(flatten)]
+        env: LocalEnvFlag,
+    },
     /// Stop the background daemon (SIGTERM; an in-flight migration finishes first, and
     /// this waits for it, saying what it is finishing).
-    Stop,
+    #[command(after_help = "Example: cargo xtask daemon stop")]
+    Stop {
+        #[command(flatten)]
+        json: JsonFlag,
+        #[command(flatten)]
+        env: LocalEnvFlag,
+    },
     /// Pid, uptime, last event and last error of the background daemon.
-    Status,
+    #[command(after_help = "Example: cargo xtask daemon status --json")]
+    Status {
+        #[command(flatten)]
+        json: JsonFlag,
+        #[command(flatten)]
+        env: LocalEnvFlag,
+    },
+}
+
+impl DaemonCommand {
+    /// The `--env`, `--json` and `--yes` this command takes.
+    pub fn flags(&self) -> Flags {
+        match self {
+            DaemonCommand::Start { json, env, .. }
+            | DaemonCommand::Stop { json, env }
+            | DaemonCommand::Status { json, env } => Flags::default().local_env(env).json(json),
+        }
+    }
 }
 
 fn require_local(ctx: &Ctx, command: &str) -> Result<()> {
@@ -57,8 +88,9 @@ pub async fn dev(ctx: &Ctx, args: WatchArgs) -> Result<ExitCode> {
     require_local(ctx, "dev")?;
     let backend = ctx.backend()?;
     // `.env` may point the local environment at another database; then there is nothing of
-    // ours to start.
-    let target = pgshift_daemon::local_target(&ctx.config)?;
+    // ours to start. The checks name `dev`, not the `watch` it runs.
+    let target = ctx.target()?;
+    target.require_local("dev")?;
     if target.source == pgshift::target::UrlSource::LocalBackend {
         backend.up(&ctx.config).await?;
         // The daemon's log filter shows info for pgshift's own targets only, not `xtask`.
@@ -69,6 +101,9 @@ pub async fn dev(ctx: &Ctx, args: WatchArgs) -> Result<ExitCode> {
             target.url
         );
     }
+    pgshift::migrations::check_local_marker(&ctx.config, &target, "dev")
+        .await
+        .map_err(crate::migrate::lift)?;
     // The daemon's first sync is migrate-dev: it applies what is pending and regenerates the
     // bindings, then it watches.
     watch(ctx, args).await
@@ -78,10 +113,11 @@ pub async fn daemon(ctx: &Ctx, command: DaemonCommand) -> Result<ExitCode> {
     require_local(ctx, "daemon")?;
     let state_dir = &ctx.config.paths.state;
     match command {
-        DaemonCommand::Start(args) => start(ctx, args),
-        DaemonCommand::Stop => {
+        DaemonCommand::Start { args, .. } => start(ctx, args),
+        DaemonCommand::Stop { .. } => {
             let Some(pid) = lock::holder_pid(state_dir) else {
                 ctx.note("no daemon is running for this project");
+                ctx.emit(&serde_json::json!({ "stopped": false, "pid": null }))?;
                 return Ok(ExitCode::SUCCESS);
             };
             let raw: i32 = pid
@@ -94,9 +130,10 @@ pub async fn daemon(ctx: &Ctx, command: DaemonCommand) -> Result<ExitCode> {
             .with_context(|| format!("sending SIGTERM to the daemon (pid {pid})"))?;
             wait_for_stop(ctx, &pid)?;
             ctx.note(&format!("daemon (pid {pid}) stopped"));
+            ctx.emit(&serde_json::json!({ "stopped": true, "pid": raw }))?;
             Ok(ExitCode::SUCCESS)
         }
-        DaemonCommand::Status => status(ctx),
+        DaemonCommand::Status { .. } => status(ctx),
     }
 }
 
@@ -161,6 +198,11 @@ fn start(ctx: &Ctx, args: WatchArgs) -> Result<ExitCode> {
     let state_dir = &ctx.config.paths.state;
     if let Some(pid) = lock::holder_pid(state_dir) {
         ctx.note(&format!("the daemon is already running (pid {pid})"));
+        ctx.emit(&serde_json::json!({
+            "started": false,
+            "pid": pid.parse::<u32>().ok(),
+            "log": state::log_path(state_dir),
+        }))?;
         return Ok(ExitCode::SUCCESS);
     }
     std::fs::create_dir_all(state_dir)?;
@@ -214,12 +256,7 @@ fn start(ctx: &Ctx, args: WatchArgs) -> Result<ExitCode> {
         "daemon started (pid {pid}); log: {}",
         log_path.display()
     ));
-    if ctx.json {
-        println!(
-            "{}",
-            serde_json::json!({ "pid": child.id(), "log": log_path })
-        );
-    }
+    ctx.emit(&serde_json::json!({ "started": true, "pid": child.id(), "log": log_path }))?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -236,7 +273,7 @@ fn status(ctx: &Ctx) -> Result<ExitCode> {
             "uptime_seconds": saved.as_ref().map(|s| (now - s.started_at).num_seconds()),
             "state": saved,
         });
-        println!("{}", serde_json::to_string_pretty(&value)?);
+        ctx.emit(&value)?;
         return Ok(ExitCode::SUCCESS);
     }
     match (pid, saved) {

@@ -10,6 +10,7 @@ pub mod history;
 pub mod lock;
 pub mod marker;
 pub mod new;
+pub mod rehearse;
 pub mod reset;
 pub mod resolve;
 pub mod revert;

@@ -16,6 +16,36 @@ pub async fn reset(
     target: &Target,
     progress: &mut dyn FnMut(Progress<'_>),
 ) -> Result<ApplyReport, MigrateError> {
+    check(config, target).await?;
+    let database = target.url.database();
+    let where_ = target.url.host_and_database();
+    let maintenance = target.url.with_database("postgres");
+    let mut conn = crate::db::connect(&maintenance).await?;
+    let ident = quote_ident(&database);
+    let dropped = sqlx::raw_sql(&format!("DROP DATABASE IF EXISTS {ident} WITH (FORCE)"))
+        .execute(&mut conn)
+        .await;
+    let created = match dropped {
+        Ok(_) => sqlx::raw_sql(&format!("CREATE DATABASE {ident}"))
+            .execute(&mut conn)
+            .await
+            .map(|_| ()),
+        Err(e) => Err(e),
+    };
+    crate::db::close(conn).await;
+    created.map_err(|e| MigrateError::db(&where_, "dropping and recreating the database", e))?;
+    let options = ApplyOptions {
+        mode: Mode::Dev,
+        allow_out_of_order: false,
+        dry_run: false,
+    };
+    apply_pending(config, target, &options, progress).await
+}
+
+/// What `reset` checks before it drops anything: local only, not a system database, the
+/// files readable, no other environment's marker. Read-only; for a caller that asks for
+/// consent or announces the drop only once the reset can go ahead.
+pub async fn check(config: &Config, target: &Target) -> Result<(), MigrateError> {
     const COMMAND: &str = "migrate-reset";
     require_local(target, COMMAND)?;
     let database = target.url.database();
@@ -42,25 +72,5 @@ pub async fn reset(
         Err(e) if e.is_missing_database() => {}
         Err(e) => return Err(e.into()),
     }
-    let maintenance = target.url.with_database("postgres");
-    let mut conn = crate::db::connect(&maintenance).await?;
-    let ident = quote_ident(&database);
-    let dropped = sqlx::raw_sql(&format!("DROP DATABASE IF EXISTS {ident} WITH (FORCE)"))
-        .execute(&mut conn)
-        .await;
-    let created = match dropped {
-        Ok(_) => sqlx::raw_sql(&format!("CREATE DATABASE {ident}"))
-            .execute(&mut conn)
-            .await
-            .map(|_| ()),
-        Err(e) => Err(e),
-    };
-    crate::db::close(conn).await;
-    created.map_err(|e| MigrateError::db(&where_, "dropping and recreating the database", e))?;
-    let options = ApplyOptions {
-        mode: Mode::Dev,
-        allow_out_of_order: false,
-        dry_run: false,
-    };
-    apply_pending(config, target, &options, progress).await
+    Ok(())
 }
