@@ -314,8 +314,8 @@ pub struct Before {
     pub yes: bool,
 }
 
-/// The command's `--env`, `--json` and `--yes`, from before or after its name; a flag
-/// given before a command that does not take it is a usage error.
+/// The command's `--env`, `--json` and `--yes`, from before or after its name; `--env` or
+/// `--json` given before a command that does not take it is a usage error.
 pub fn merge(command: &str, before: Before, after: Flags) -> Result<(String, bool, bool)> {
     let refuse = |flag: &str| -> anyhow::Error {
         UsageError::Other(format!("`{command}` does not take {flag}; drop it")).into()
@@ -331,11 +331,9 @@ pub fn merge(command: &str, before: Before, after: Flags) -> Result<(String, boo
         None if before.json => return Err(refuse("--json")),
         None => false,
     };
-    let yes = match after.yes {
-        Some(yes) => yes || before.yes,
-        None if before.yes => return Err(refuse("--yes")),
-        None => false,
-    };
+    // Consent a command does not ask for is harmless (scripts pass --yes to every
+    // command), so an unneeded --yes before the command is ignored rather than refused.
+    let yes = after.yes.unwrap_or(false) || before.yes;
     Ok((env, json, yes))
 }
 
