@@ -149,7 +149,7 @@ const STILL_FINISHING_EVERY: Duration = Duration::from_secs(10);
 fn wait_for_stop(ctx: &Ctx, pid: &str) -> Result<()> {
     let state_dir = &ctx.config.paths.state;
     let mut idle_since = Instant::now();
-    let mut told: Option<(String, Instant)> = None;
+    let mut told: Option<Instant> = None;
     while lock::holder_pid(state_dir).is_some() {
         let busy = state::DaemonState::load(state_dir)
             .filter(|s| s.pid.to_string() == pid)
@@ -157,26 +157,25 @@ fn wait_for_stop(ctx: &Ctx, pid: &str) -> Result<()> {
         match busy {
             Some((activity, since)) => {
                 idle_since = Instant::now();
-                let repeat = match &told {
-                    Some((said, at)) => *said != activity || at.elapsed() >= STILL_FINISHING_EVERY,
-                    None => true,
-                };
+                // One line at first, then one every 10 s: a backlog of many quick migrations
+                // must not print a line for each.
+                let repeat = told
+                    .as_ref()
+                    .is_none_or(|at| at.elapsed() >= STILL_FINISHING_EVERY);
                 if repeat {
                     let started = since
                         .map(|at| format!(" (started {} ago)", human(chrono::Utc::now() - at)))
                         .unwrap_or_default();
                     let line = match &told {
-                        Some((said, _)) if *said == activity => {
-                            format!("still finishing: {activity}{started}")
-                        }
-                        _ => format!(
+                        Some(_) => format!("still finishing: {activity}{started}"),
+                        None => format!(
                             "the daemon (pid {pid}) is finishing its work before it stops: \
                              {activity}{started}; waiting (Ctrl-C stops the waiting, not the \
                              daemon, which exits once done)"
                         ),
                     };
                     ctx.note(&line);
-                    told = Some((activity, Instant::now()));
+                    told = Some(Instant::now());
                 }
             }
             None if idle_since.elapsed() > STOP_TIMEOUT => {
