@@ -234,7 +234,8 @@ fn psql(ctx: &Ctx, args: Vec<String>) -> Result<ExitCode> {
     }
     let psql = PgBin::client("psql")?;
     let mut command = std::process::Command::new(&psql);
-    command
+    // No PGHOST, PGSERVICE, PGOPTIONS... of ours: psql connects where the target says.
+    pgshift::pgbin::clean_env(&mut command)
         .arg("-d")
         .arg(target.url.without_password())
         .args(&args)

@@ -204,6 +204,9 @@ fn command_name(matches: &clap::ArgMatches) -> String {
 }
 
 fn main() -> ExitCode {
+    // Before any thread starts: pgshift's connections and children use only the URL that
+    // target resolution decided, never libpq's PGHOST, PGUSER, PGOPTIONS...
+    pgshift::target::clear_libpq_env();
     let matches = match Cli::command().try_get_matches() {
         Ok(matches) => matches,
         Err(error) => return usage_error(error),

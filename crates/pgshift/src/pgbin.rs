@@ -128,7 +128,7 @@ impl PgBin {
 
     /// The major version of these programs, from `pg_ctl --version`.
     pub fn major_version(&self) -> anyhow::Result<u32> {
-        let out = Command::new(self.program("pg_ctl"))
+        let out = clean_env(&mut Command::new(self.program("pg_ctl")))
             .arg("--version")
             .output()
             .context("running pg_ctl --version")?;
@@ -145,7 +145,10 @@ fn candidate_dirs() -> Vec<PathBuf> {
         dirs.push(PathBuf::from(dir));
         return dirs;
     }
-    if let Ok(out) = Command::new("pg_config").arg("--bindir").output() {
+    if let Ok(out) = clean_env(&mut Command::new("pg_config"))
+        .arg("--bindir")
+        .output()
+    {
         if out.status.success() {
             let dir = String::from_utf8_lossy(&out.stdout).trim().to_string();
             if !dir.is_empty() {
@@ -228,9 +231,10 @@ impl ServerUser {
         }
     }
 
-    /// A command that runs `program` as this user.
+    /// A command that runs `program` as this user, without libpq's variables (`clean_env`).
     pub fn command(&self, program: impl AsRef<OsStr>) -> Command {
         let mut command = Command::new(program);
+        clean_env(&mut command);
         if let Some((uid, gid, _)) = &self.switch_to {
             use std::os::unix::process::CommandExt;
             // std drops the supplementary groups when it switches the uid.
@@ -273,6 +277,19 @@ impl ServerUser {
         }
         Ok(())
     }
+}
+
+/// Removes libpq's `PG*` variables (`target::is_libpq_var`) from a child's environment, so
+/// that a PostgreSQL program (psql, pg_dump, pg_restore, initdb, pg_ctl, the server) sees
+/// only what pgshift sets on it: an exported `PGHOST`, `PGPORT`, `PGSERVICE` or `PGOPTIONS`
+/// must not send it elsewhere. Every PostgreSQL program pgshift runs goes through this.
+pub fn clean_env(command: &mut Command) -> &mut Command {
+    for (name, _) in std::env::vars_os() {
+        if crate::target::is_libpq_var(&name) {
+            command.env_remove(name);
+        }
+    }
+    command
 }
 
 /// Runs a command, failing with its stderr when it exits non-zero.

@@ -4,10 +4,18 @@
 //! A remote environment reads only the process variable its `url_env` names: never `.env`,
 //! so a stale `.env` cannot redirect a deploy.
 
+mod dotenv;
+mod host;
+mod redact;
+
 use std::fmt;
 use std::str::FromStr;
 
 use sqlx::postgres::{PgConnectOptions, PgSslMode};
+use url::Url;
+
+pub use host::Host;
+pub use redact::{is_secret_key, redact};
 
 use crate::config::Config;
 use crate::UsageError;
@@ -16,143 +24,239 @@ use crate::UsageError;
 pub const LOCAL_ENV: &str = "local";
 
 /// A PostgreSQL connection URL whose `Display` and `Debug` never show the password.
+///
+/// Parsed once with the `url` crate (as sqlx parses it), so every question about it (host,
+/// password, parameters) is answered from the same structure, never by string surgery.
 #[derive(Clone, PartialEq, Eq)]
-pub struct DbUrl(String);
+pub struct DbUrl(Url);
+
+/// The URL parameters pgshift accepts: those sqlx 0.8 reads (`PgConnectOptions::from_str`).
+/// Any other is refused, because sqlx would ignore it and log it, value included, at WARN.
+const KNOWN_PARAMS: &[&str] = &[
+    "sslmode",
+    "ssl-mode",
+    "sslrootcert",
+    "ssl-root-cert",
+    "ssl-ca",
+    "sslcert",
+    "ssl-cert",
+    "sslkey",
+    "ssl-key",
+    "statement-cache-capacity",
+    "host",
+    "hostaddr",
+    "port",
+    "dbname",
+    "user",
+    "password",
+    "application_name",
+    "options",
+];
+
+const URL_SHAPE: &str = "postgres://user:password@host:port/database";
+const ENCODE_HINT: &str = "percent-encode special characters of the user, password and database \
+                           (`/` is %2F, `@` is %40, `#` is %23, `?` is %3F, a space is %20)";
 
 impl DbUrl {
-    /// Parses and validates a URL. The error never contains the password, even one that
-    /// is not percent-encoded and so confuses URL parsing.
-    pub fn parse(url: &str) -> Result<DbUrl, String> {
-        let rest = url
-            .strip_prefix("postgres://")
-            .or_else(|| url.strip_prefix("postgresql://"))
-            .ok_or_else(|| {
-                scrub(
-                    &format!(
-                        "{} is not a PostgreSQL URL: expected postgres://user:password@host:port/database",
-                        redact(url)
-                    ),
-                    url,
-                )
-            })?;
-        if rest.is_empty() {
+    /// Parses and validates a URL. The error never quotes the URL (which may hold a password
+    /// that confuses parsing), only what is wrong with it.
+    pub fn parse(text: &str) -> Result<DbUrl, String> {
+        let result = Self::parse_inner(text);
+        if let Ok(url) = &result {
+            for secret in url.secrets() {
+                redact::remember(&secret);
+            }
+        }
+        // Belt and braces: whatever the message says, nothing of the password shows.
+        result.map_err(|message| redact(&scrub_secrets_of(text, &message)))
+    }
+
+    fn parse_inner(text: &str) -> Result<DbUrl, String> {
+        let has_scheme = text.starts_with("postgres://") || text.starts_with("postgresql://");
+        if !has_scheme {
+            let scheme = text.split_once(':').map(|(scheme, _)| scheme).filter(|s| {
+                !s.is_empty()
+                    && s.len() <= 20
+                    && s.chars()
+                        .all(|c| c.is_ascii_alphanumeric() || "+.-".contains(c))
+            });
+            let starts = match scheme {
+                Some(scheme) => {
+                    let after = &text[scheme.len() + 1..];
+                    let slashes: String = after.chars().take_while(|c| *c == '/').collect();
+                    format!("it starts with `{scheme}:{slashes}`")
+                }
+                None => "it has no scheme".to_string(),
+            };
+            // A URL of another database still shows, redacted, when it parses cleanly.
+            let shown = Url::parse(text)
+                .ok()
+                .filter(|u| u.has_host() && !text_after_authority_has_at(u))
+                .map(|u| format!("{} ", redacted(&u)))
+                .unwrap_or_default();
+            return Err(format!(
+                "{shown}is not a PostgreSQL URL: {starts}, expected {URL_SHAPE} (postgres:// or postgresql://)"
+            ));
+        }
+        let url = Url::parse(text).map_err(|e| {
+            format!("is not a valid PostgreSQL URL ({e}); expected {URL_SHAPE}; {ENCODE_HINT}")
+        })?;
+        if text_after_authority_has_at(&url) || url.fragment().is_some() {
+            return Err(format!(
+                "is not a valid PostgreSQL URL: an `@` or `#` follows the host, as when a password \
+                 holds an unencoded special character; {ENCODE_HINT}"
+            ));
+        }
+        if text[text.find("://").map_or(0, |i| i + 3)..].is_empty() {
             return Err("the URL names no host".into());
         }
-        PgConnectOptions::from_str(url).map_err(|e| {
-            scrub(
-                &format!(
-                    "{} is not a valid PostgreSQL URL: {}; percent-encode special characters of the \
-                     user, password and database (`/` is %2F, `@` is %40, `#` is %23)",
-                    redact(url),
-                    redact(&e.to_string())
-                ),
-                url,
+        for (key, _) in url.query_pairs() {
+            let known = KNOWN_PARAMS.contains(&key.as_ref())
+                || (key.starts_with("options[") && key.ends_with(']'));
+            if !known {
+                let named = if key
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "_-[]".contains(c))
+                    && key.len() <= 40
+                {
+                    format!("`{key}`")
+                } else {
+                    "with an unusual name".to_string()
+                };
+                return Err(format!(
+                    "the URL has a parameter {named} that pgshift's driver (sqlx) does not know; \
+                     remove it (known: {})",
+                    KNOWN_PARAMS.join(", ")
+                ));
+            }
+        }
+        PgConnectOptions::from_str(url.as_str()).map_err(|e| {
+            format!(
+                "is not a valid PostgreSQL URL: {}; {ENCODE_HINT}",
+                redact(&e.to_string())
             )
         })?;
-        Ok(DbUrl(url.to_string()))
+        Ok(DbUrl(url))
+    }
+
+    /// Every spelling of the password(s) in this URL: userinfo (raw and decoded) and
+    /// password parameters.
+    fn secrets(&self) -> Vec<String> {
+        let mut secrets = Vec::new();
+        if let Some(password) = self.0.password() {
+            secrets.push(password.to_string());
+            secrets.push(percent_decode(password));
+        }
+        for (key, value) in self.0.query_pairs() {
+            if redact::is_secret_key(&key) {
+                secrets.push(value.into_owned());
+            }
+        }
+        secrets
     }
 
     /// The full URL, password included: for connecting only, never for printing.
     pub fn expose(&self) -> &str {
-        &self.0
+        self.0.as_str()
     }
 
+    /// The options to connect with: exactly what the URL says, with libpq's defaults
+    /// (not its `PG*` environment variables) for what it leaves out. See `libpq_env`.
     pub fn connect_options(&self) -> PgConnectOptions {
         // Validated in `parse`.
-        let options = PgConnectOptions::from_str(&self.0).expect("validated URL");
+        let mut options = PgConnectOptions::from_str(self.0.as_str()).expect("validated URL");
+        let param = |name: &str| {
+            self.0
+                .query_pairs()
+                .filter(|(k, _)| k == name)
+                .last()
+                .map(|(_, v)| v.into_owned())
+        };
+        let port = match (self.0.port(), param("port")) {
+            (_, Some(_)) | (Some(_), None) => options.get_port(),
+            (None, None) => DEFAULT_PORT,
+        };
+        options = options.port(port);
+        let host_given = self.0.host_str().is_some_and(|h| !h.is_empty())
+            || param("host").is_some()
+            || param("hostaddr").is_some();
+        if !host_given {
+            options = options.host(&default_host(port));
+        }
+        let user = if self.0.username().is_empty() && param("user").is_none() {
+            let user = os_user();
+            options = options.username(&user);
+            user
+        } else {
+            options.get_username().to_string()
+        };
+        let path = self.0.path().trim_start_matches('/');
+        if path.is_empty() && param("dbname").is_none() {
+            options = options.database(&user);
+        }
         // libpq verifies the server's certificate against `sslrootcert` under
         // `sslmode=require` too (as verify-ca); sqlx would not look at it.
-        if matches!(options.get_ssl_mode(), PgSslMode::Require) && self.query_has("sslrootcert") {
-            return options.ssl_mode(PgSslMode::VerifyCa);
+        let has_root_cert = ["sslrootcert", "ssl-root-cert", "ssl-ca"]
+            .iter()
+            .any(|key| param(key).is_some());
+        if matches!(options.get_ssl_mode(), PgSslMode::Require) && has_root_cert {
+            options = options.ssl_mode(PgSslMode::VerifyCa);
         }
         options
     }
 
-    /// Whether the URL's query sets `key` (or sqlx's other spellings of it).
-    fn query_has(&self, key: &str) -> bool {
-        let aliases: &[&str] = match key {
-            "sslrootcert" => &["sslrootcert", "ssl-root-cert", "ssl-ca"],
-            _ => &[],
-        };
-        let Some((_, query)) = self.0.split_once('?') else {
-            return false;
-        };
-        query
-            .split('&')
-            .filter_map(|pair| pair.split('=').next())
-            .any(|name| aliases.contains(&name) || name == key)
-    }
-
     /// The URL with another database name (keeps user, password, host, port and parameters).
     pub fn with_database(&self, database: &str) -> DbUrl {
-        let (base, query) = match self.0.split_once('?') {
-            Some((base, query)) => (base, Some(query)),
-            None => (self.0.as_str(), None),
-        };
-        let scheme_end = base.find("://").map_or(0, |i| i + 3);
-        let base = match base[scheme_end..].find('/') {
-            Some(slash) => &base[..scheme_end + slash],
-            None => base,
-        };
-        let mut url = format!("{base}/{}", percent_encode(database));
-        if let Some(query) = query {
-            url.push('?');
-            url.push_str(query);
-        }
+        let mut url = self.0.clone();
+        url.set_path(&format!("/{}", percent_encode(database)));
+        let query: Vec<(String, String)> = url
+            .query_pairs()
+            .filter(|(k, _)| k != "dbname")
+            .map(|(k, v)| (k.into_owned(), v.into_owned()))
+            .collect();
+        set_query(&mut url, &query);
         DbUrl(url)
     }
 
     /// The URL without its password (user, host, port, database and parameters kept), for a
     /// child's argv: the password goes in its environment (`PGPASSWORD`) instead.
     pub fn without_password(&self) -> String {
-        let Some((scheme, rest)) = self.0.split_once("://") else {
-            return self.0.clone();
-        };
-        // Validated: the userinfo holds no unencoded '/', '?' or '#'.
-        let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
-        let (authority, path) = rest.split_at(authority_end);
-        let authority = match authority.rsplit_once('@') {
-            Some((userinfo, host)) => {
-                let user = userinfo.split_once(':').map_or(userinfo, |(user, _)| user);
-                format!("{user}@{host}")
-            }
-            None => authority.to_string(),
-        };
-        let path = match path.split_once('?') {
-            Some((path, query)) => {
-                let kept: Vec<&str> = query
-                    .split('&')
-                    .filter(|pair| !pair.starts_with("password="))
-                    .collect();
-                if kept.is_empty() {
-                    path.to_string()
-                } else {
-                    format!("{path}?{}", kept.join("&"))
-                }
-            }
-            None => path.to_string(),
-        };
-        format!("{scheme}://{authority}{path}")
+        let mut url = self.0.clone();
+        let _ = url.set_password(None);
+        let query: Vec<(String, String)> = url
+            .query_pairs()
+            .filter(|(k, _)| !redact::is_secret_key(k))
+            .map(|(k, v)| (k.into_owned(), v.into_owned()))
+            .collect();
+        set_query(&mut url, &query);
+        url.to_string()
     }
 
     /// Host and database, for messages: `127.0.0.1:5433/app_dev`.
     pub fn host_and_database(&self) -> String {
         let options = self.connect_options();
+        let host = match options.get_socket() {
+            Some(socket) => socket.display().to_string(),
+            None => options.get_host().to_string(),
+        };
         format!(
             "{}:{}/{}",
-            options.get_host(),
+            host,
             options.get_port(),
             options.get_database().unwrap_or("")
         )
     }
 
     /// The password, percent-decoded: for a child's environment (`PGPASSWORD`), never argv.
+    /// A `password` parameter wins over the userinfo, as in sqlx and libpq.
     pub fn password(&self) -> Option<String> {
-        let rest = self.0.split_once("://")?.1;
-        let authority = rest.split(['/', '?']).next()?;
-        let userinfo = authority.rsplit_once('@')?.0;
-        let password = userinfo.split_once(':')?.1;
-        Some(percent_decode(password))
+        let from_query = self
+            .0
+            .query_pairs()
+            .filter(|(k, _)| k == "password")
+            .last()
+            .map(|(_, v)| v.into_owned());
+        from_query.or_else(|| self.0.password().map(percent_decode))
     }
 
     pub fn database(&self) -> String {
@@ -162,17 +266,113 @@ impl DbUrl {
             .unwrap_or(options.get_username())
             .to_string()
     }
+
+    /// Where the connection goes, as a host pgshift can compare: this machine, an address,
+    /// or a name.
+    pub fn host(&self) -> Host {
+        let options = self.connect_options();
+        if options.get_socket().is_some() {
+            return Host::ThisMachine;
+        }
+        Host::of(options.get_host())
+    }
+
+    /// Whether both URLs reach the same database of the same server, whatever the spelling:
+    /// `localhost`, `LOCALHOST`, `127.1`, `[::1]` and a socket folder are all this machine;
+    /// a port left out is 5432; a database left out is the user's name.
+    pub fn same_database(&self, other: &DbUrl) -> bool {
+        let (a, b) = (self.connect_options(), other.connect_options());
+        self.host() == other.host()
+            && a.get_port() == b.get_port()
+            && self.database() == other.database()
+    }
+}
+
+/// libpq's default port.
+const DEFAULT_PORT: u16 = 5432;
+
+/// Where libpq connects when a URL names no host: the unix socket of `port` in the usual
+/// folders if it is there, else localhost (sqlx's rule, without its `PGHOST`).
+fn default_host(port: u16) -> String {
+    ["/var/run/postgresql", "/private/tmp", "/tmp"]
+        .into_iter()
+        .find(|dir| {
+            std::path::Path::new(dir)
+                .join(format!(".s.PGSQL.{port}"))
+                .exists()
+        })
+        .unwrap_or("localhost")
+        .to_string()
+}
+
+/// libpq's default user: the operating system user (not `PGUSER`).
+fn os_user() -> String {
+    nix::unistd::User::from_uid(nix::unistd::geteuid())
+        .ok()
+        .flatten()
+        .map(|u| u.name)
+        .or_else(|| std::env::var("USER").ok())
+        .unwrap_or_else(|| "postgres".into())
+}
+
+fn text_after_authority_has_at(url: &Url) -> bool {
+    url.path().contains('@')
+        || url.query().is_some_and(|q| q.contains('@'))
+        || url.fragment().is_some_and(|f| f.contains('@'))
+}
+
+/// Sets the query from pairs, keeping none when there are none (no trailing `?`).
+fn set_query(url: &mut Url, pairs: &[(String, String)]) {
+    if pairs.is_empty() {
+        url.set_query(None);
+    } else {
+        url.query_pairs_mut().clear().extend_pairs(pairs);
+    }
+}
+
+/// `url` with its password and the values of its password parameters replaced by `***`.
+fn redacted(url: &Url) -> String {
+    let mut url = url.clone();
+    if url.password().is_some() {
+        let _ = url.set_password(Some(redact::HIDDEN));
+    }
+    let text = url.to_string();
+    redact(&text)
+}
+
+/// `message` without any spelling of the password that `text` (a URL that may not parse)
+/// seems to hold: everything between the first `:` after the scheme and the last `@`.
+fn scrub_secrets_of(text: &str, message: &str) -> String {
+    let mut message = message.to_string();
+    let rest = text.split_once("://").map_or(text, |(_, rest)| rest);
+    let rest = rest.trim_start_matches('/');
+    if let Some((userinfo, _)) = rest.rsplit_once('@') {
+        let userinfo = userinfo
+            .split_once(':')
+            .filter(|(scheme, _)| {
+                !text.contains("://") && scheme.chars().all(|c| c.is_ascii_alphabetic())
+            })
+            .map_or(userinfo, |(_, rest)| rest.trim_start_matches('/'));
+        if let Some((_, password)) = userinfo.split_once(':') {
+            for secret in [password.to_string(), percent_decode(password)] {
+                if !secret.is_empty() {
+                    message = message.replace(&secret, redact::HIDDEN);
+                }
+            }
+        }
+    }
+    message
 }
 
 impl fmt::Display for DbUrl {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&redact(&self.0))
+        f.write_str(&redacted(&self.0))
     }
 }
 
 impl fmt::Debug for DbUrl {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "DbUrl({})", redact(&self.0))
+        write!(f, "DbUrl({})", redacted(&self.0))
     }
 }
 
@@ -212,76 +412,25 @@ pub fn percent_encode(text: &str) -> String {
     out
 }
 
-/// Removes from `message` whatever could be the password of `url` (raw or decoded), for
-/// errors about a URL that does not parse.
-fn scrub(message: &str, url: &str) -> String {
-    let mut message = message.to_string();
-    let Some(rest) = url.split_once("://").map(|(_, rest)| rest) else {
-        return message;
-    };
-    let segment = rest.split(char::is_whitespace).next().unwrap_or("");
-    if let Some((userinfo, _)) = segment.rsplit_once('@') {
-        if let Some((_, password)) = userinfo.split_once(':') {
-            for secret in [password.to_string(), percent_decode(password)] {
-                if !secret.is_empty() {
-                    message = message.replace(&secret, "***");
-                }
-            }
-        }
-    }
-    message
+/// The environment variables libpq reads (`PGHOST`, `PGPORT`, `PGUSER`, `PGPASSWORD`,
+/// `PGSERVICE`, `PGOPTIONS`, `PGSSLMODE`, ... every `PG*` but pgshift's own `PGSHIFT_*`).
+/// pgshift's connections and children use only what `resolve` decided: see `clear_libpq_env`
+/// and `pgbin::clean_env`.
+pub fn is_libpq_var(name: &std::ffi::OsStr) -> bool {
+    let name = name.to_string_lossy();
+    name.starts_with("PG") && !name.starts_with("PGSHIFT")
 }
 
-/// Replaces the password of every `scheme://user:password@` in `text` with `***`, and the
-/// value of every `password=` parameter. Used for URLs and for any text that might quote one
-/// (driver errors, child output). It errs on the side of hiding: the userinfo is taken to
-/// end at the LAST `@` before whitespace, so a password with an unencoded `/`, `?`, `#` or
-/// `@` is hidden too (at the cost of also hiding the rest of a URL whose query holds `@`).
-pub fn redact(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    let mut rest = text;
-    while let Some(start) = rest.find("://") {
-        let (head, tail) = rest.split_at(start + 3);
-        out.push_str(head);
-        let end = tail.find(char::is_whitespace).unwrap_or(tail.len());
-        let segment = &tail[..end];
-        match segment.rfind('@') {
-            Some(at) => {
-                let userinfo = &segment[..at];
-                match userinfo.find(':') {
-                    Some(colon) => {
-                        out.push_str(&userinfo[..colon]);
-                        out.push_str(":***");
-                    }
-                    None => out.push_str(userinfo),
-                }
-                // The host part may hold another URL (`a://h/b,c://u:p@h`): keep scanning.
-                rest = &tail[at..];
-            }
-            None => {
-                out.push_str(segment);
-                rest = &tail[end..];
-            }
+/// Removes libpq's `PG*` variables from this process's environment, so that neither sqlx
+/// (whose `PgConnectOptions` fills what a URL leaves out from them) nor a child sees them.
+/// Call it first thing in `main`, before any thread starts (the `cargo xtask` and `pgshiftd`
+/// binaries do).
+pub fn clear_libpq_env() {
+    for (name, _) in std::env::vars_os() {
+        if is_libpq_var(&name) {
+            std::env::remove_var(&name);
         }
     }
-    out.push_str(rest);
-    redact_password_params(&out)
-}
-
-fn redact_password_params(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    let mut rest = text;
-    while let Some(i) = rest.find("password=") {
-        let (head, tail) = rest.split_at(i + "password=".len());
-        out.push_str(head);
-        let end = tail
-            .find(|c: char| c == '&' || c.is_whitespace())
-            .unwrap_or(tail.len());
-        out.push_str("***");
-        rest = &tail[end..];
-    }
-    out.push_str(rest);
-    out
 }
 
 /// Where a target's URL came from, for messages and `db status`.
@@ -321,13 +470,11 @@ impl Target {
         self.env == LOCAL_ENV
     }
 
-    /// Whether the URL's host is this machine: localhost, a loopback address or a unix
-    /// socket folder.
+    /// Whether the URL's host is this machine: a unix socket folder, `localhost` or a
+    /// loopback address (127.0.0.0/8, `::1`), decided on the parsed address, never on a
+    /// prefix of the name (`127.prod.example.com` is another machine).
     pub fn is_on_this_machine(&self) -> bool {
-        let host = self.url.connect_options().get_host().to_string();
-        ["localhost", "::1", "[::1]"].contains(&host.as_str())
-            || host.starts_with('/')
-            || host.starts_with("127.")
+        self.url.host().is_this_machine()
     }
 
     /// Refuses, for commands meant for local work (migrate-dev, -reset, -down, the daemon),
@@ -408,9 +555,10 @@ pub fn resolve(
 
 /// `DATABASE_URL` from `<root>/.env`, if the file sets it. The process environment is not
 /// consulted: an exported `DATABASE_URL` left over from another shell must not redirect
-/// local work. For the same reason the value may not use `$` (dotenvy would expand
-/// `${PROD_DATABASE_URL}` from the process environment), nor name a database that a
-/// configured remote environment names.
+/// local work. For the same reason the value may not expand variables (dotenvy would expand
+/// `${PROD_DATABASE_URL}` from the process environment), decided on the parsed value
+/// whatever the syntax (`dotenv::parse`), nor name a database that a configured remote
+/// environment names, however spelled (`DbUrl::same_database`).
 fn dotenv_database_url(config: &Config) -> Result<Option<DbUrl>, UsageError> {
     let path = config.root.join(".env");
     let raw = match std::fs::read_to_string(&path) {
@@ -423,8 +571,17 @@ fn dotenv_database_url(config: &Config) -> Result<Option<DbUrl>, UsageError> {
             })
         }
     };
-    let origin = format!("DATABASE_URL in {}", path.display());
-    if raw_database_url_lines(&raw).any(|value| value.contains('$')) {
+    let entries = dotenv::parse(&raw).map_err(|e| UsageError::BadUrl {
+        origin: path.display().to_string(),
+        // Never the line itself: it may hold another secret.
+        message: format!("cannot parse line {}; fix its syntax (KEY=value)", e.line),
+    })?;
+    // The first definition wins, as when dotenvy loads a file into the environment.
+    let Some(entry) = entries.into_iter().find(|e| e.key == "DATABASE_URL") else {
+        return Ok(None);
+    };
+    let origin = format!("DATABASE_URL in {} (line {})", path.display(), entry.line);
+    if entry.expands {
         return Err(UsageError::BadUrl {
             origin,
             message: "the value contains `$`; pgshift does not expand variables there, because \
@@ -433,42 +590,15 @@ fn dotenv_database_url(config: &Config) -> Result<Option<DbUrl>, UsageError> {
                 .into(),
         });
     }
-    let parse_error = |e: dotenvy::Error| UsageError::BadUrl {
-        origin: path.display().to_string(),
-        // Never the line itself: it may hold another secret.
-        message: match &e {
-            dotenvy::Error::LineParse(line, _) => format!(
-                "cannot parse line {}; fix its syntax (KEY=value)",
-                line_number(&raw, line)
-            ),
-            _ => "cannot parse it; fix its syntax (KEY=value)".into(),
-        },
-    };
-    let iter = dotenvy::from_read_iter(raw.as_bytes());
-    let mut found = None;
-    for item in iter {
-        let (key, value) = item.map_err(parse_error)?;
-        // The first definition wins, as when dotenvy loads a file into the environment.
-        if key == "DATABASE_URL" && found.is_none() {
-            found = Some(value);
-        }
-    }
-    let Some(value) = found else { return Ok(None) };
-    let url = DbUrl::parse(&value).map_err(|message| UsageError::BadUrl {
+    let url = DbUrl::parse(&entry.value).map_err(|message| UsageError::BadUrl {
         origin: origin.clone(),
         message,
     })?;
-    let same = |other: &DbUrl| {
-        let (a, b) = (url.connect_options(), other.connect_options());
-        a.get_host().eq_ignore_ascii_case(b.get_host())
-            && a.get_port() == b.get_port()
-            && url.database() == other.database()
-    };
     for (name, remote) in &config.env {
         let Ok(value) = std::env::var(&remote.url_env) else {
             continue;
         };
-        if DbUrl::parse(value.trim()).is_ok_and(|remote_url| same(&remote_url)) {
+        if DbUrl::parse(value.trim()).is_ok_and(|remote_url| url.same_database(&remote_url)) {
             return Err(UsageError::BadUrl {
                 origin,
                 message: format!(
@@ -482,25 +612,6 @@ fn dotenv_database_url(config: &Config) -> Result<Option<DbUrl>, UsageError> {
         }
     }
     Ok(Some(url))
-}
-
-/// The raw (unexpanded) values of the `DATABASE_URL=` lines of a `.env` text.
-fn raw_database_url_lines(raw: &str) -> impl Iterator<Item = &str> {
-    raw.lines().filter_map(|line| {
-        let line = line.trim_start();
-        let line = line.strip_prefix("export ").unwrap_or(line).trim_start();
-        let rest = line.strip_prefix("DATABASE_URL")?.trim_start();
-        rest.strip_prefix('=')
-    })
-}
-
-/// The 1-based line of `raw` where `fragment` (a line dotenvy could not parse) starts.
-fn line_number(raw: &str, fragment: &str) -> usize {
-    let first = fragment.lines().next().unwrap_or("").trim();
-    raw.lines()
-        .position(|line| !first.is_empty() && line.trim() == first)
-        .or_else(|| raw.find(fragment).map(|at| raw[..at].lines().count()))
-        .map_or(0, |index| index + 1)
 }
 
 /// `DATABASE_URL` exported in the process environment, which `resolve` never reads.
@@ -521,7 +632,7 @@ impl fmt::Display for ShellDatabaseUrl {
 }
 
 /// The process's `DATABASE_URL` when it is set and names another database than `target`
-/// (host, port and database compared). Commands say that it is ignored: someone who
+/// (`DbUrl::same_database`: host, port and database, however spelled). Commands say that it is ignored: someone who
 /// exported it expects it to be used, and following sqlx's habit (`DATABASE_URL=... cargo
 /// xtask migrate-deploy`) must not quietly deploy to the local database instead.
 pub fn ignored_shell_database_url(target: &Target) -> Option<ShellDatabaseUrl> {
@@ -529,16 +640,7 @@ pub fn ignored_shell_database_url(target: &Target) -> Option<ShellDatabaseUrl> {
     let ShellDatabaseUrl::Url(url) = &shell else {
         return Some(shell);
     };
-    let (a, b) = (url.connect_options(), target.url.connect_options());
-    let loopback = |host: &str| {
-        host.eq_ignore_ascii_case("localhost")
-            || host
-                .parse::<std::net::IpAddr>()
-                .is_ok_and(|ip| ip.is_loopback())
-    };
-    let same_host = a.get_host().eq_ignore_ascii_case(b.get_host())
-        || (loopback(a.get_host()) && loopback(b.get_host()));
-    let same = same_host && a.get_port() == b.get_port() && url.database() == target.url.database();
+    let same = url.same_database(&target.url);
     (!same).then_some(shell)
 }
 

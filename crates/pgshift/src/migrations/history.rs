@@ -89,7 +89,7 @@ pub struct History {
     pub applied: BTreeMap<i64, AppliedRow>,
     /// Unresolved failures: versions whose latest log entry is a failure.
     pub failures: BTreeMap<i64, FailureRow>,
-    /// The environment marker, if any.
+    /// The environment marker, if any, from any schema (`read_markers`, `one_marker`).
     pub marker: Option<String>,
 }
 
@@ -191,21 +191,81 @@ pub fn sqlx_insert(
 }
 
 /// Where the history lives, as a quoted schema name, and whether the session's
-/// `standard_conforming_strings` is on. The schema is where sqlx finds `_sqlx_migrations`
-/// (the search path), else where sqlx would create it (the search path's first existing
-/// schema). Every bookkeeping statement names it, so a migration that changes the
+/// `standard_conforming_strings` is on. Decided from the catalog, the same way whoever
+/// connects: the schema that holds `_sqlx_migrations` (whatever the connecting role's
+/// `search_path`); when no schema holds one yet, the search path's first schema (where
+/// sqlx would create it, so the first run decides for everyone after); when several do, an
+/// error naming them (`MigrateError::Usage` at the caller): which is this project's cannot
+/// be told. Every bookkeeping statement names it, so a migration that changes the
 /// `search_path` cannot send the history elsewhere.
 pub async fn locate(conn: &mut PgConnection) -> Result<(String, bool), sqlx::Error> {
-    let (schema, standard): (String, bool) = sqlx::query_as(
-        "SELECT coalesce((SELECT n.nspname::text FROM pg_catalog.pg_class c \
+    let (schemas, current, standard): (Vec<String>, Option<String>, bool) = sqlx::query_as(
+        "SELECT ARRAY(SELECT n.nspname::text FROM pg_catalog.pg_class c \
                    JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
-                   WHERE c.oid = pg_catalog.to_regclass('_sqlx_migrations')), \
-                 pg_catalog.current_schema()::text, 'public'), \
+                   WHERE c.relname = '_sqlx_migrations' AND c.relkind IN ('r', 'p') \
+                     AND n.nspname !~ '^pg_temp_' ORDER BY 1), \
+                pg_catalog.current_schema()::text, \
                 pg_catalog.current_setting('standard_conforming_strings') = 'on'",
     )
     .fetch_one(conn)
     .await?;
+    let schema = match schemas.as_slice() {
+        [one] => one.clone(),
+        [] => current.unwrap_or_else(|| "public".to_string()),
+        several => {
+            return Err(sqlx::Error::Configuration(
+                format!(
+                "the database holds a migration history (_sqlx_migrations) in several schemas ({}), \
+                 so pgshift cannot tell which is this project's; drop the stale ones (DROP TABLE \
+                 schema._sqlx_migrations) so that one is left",
+                several.join(", ")
+            )
+                .into(),
+            ))
+        }
+    };
     Ok((crate::db::quote_ident(&schema), standard))
+}
+
+/// The environment markers of the database, from `_pgshift_marker` in EVERY schema (not
+/// only the history's, nor only those the connecting role's `search_path` sees): a database
+/// deployed by a role with its own schema is marked for whoever connects. Distinct values,
+/// sorted; a table the role cannot read is an error, never "no marker".
+pub async fn read_markers(conn: &mut PgConnection) -> Result<Vec<String>, sqlx::Error> {
+    let schemas: Vec<String> = sqlx::query_scalar(
+        "SELECT n.nspname::text FROM pg_catalog.pg_class c \
+         JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
+         WHERE c.relname = '_pgshift_marker' AND c.relkind IN ('r', 'p', 'v', 'm', 'f') \
+           AND n.nspname !~ '^pg_temp_' ORDER BY 1",
+    )
+    .fetch_all(&mut *conn)
+    .await?;
+    if schemas.is_empty() {
+        return Ok(Vec::new());
+    }
+    let union = schemas
+        .iter()
+        .map(|schema| {
+            format!(
+                "SELECT env::text FROM {}._pgshift_marker",
+                crate::db::quote_ident(schema)
+            )
+        })
+        .collect::<Vec<_>>()
+        .join(" UNION ");
+    sqlx::query_scalar(&format!("SELECT env FROM ({union}) m ORDER BY 1"))
+        .fetch_all(&mut *conn)
+        .await
+}
+
+/// The one marker value of `read_markers`: when schemas disagree, all of them joined
+/// (`local, prod`), a name no environment has, so local work and every deploy refuse it.
+pub fn one_marker(markers: Vec<String>) -> Option<String> {
+    match markers.len() {
+        0 => None,
+        1 => markers.into_iter().next(),
+        _ => Some(markers.join(", ")),
+    }
 }
 
 /// Creates `_sqlx_migrations` (exactly as sqlx does) and pgshift's tables when missing, in
@@ -225,11 +285,10 @@ pub async fn read(conn: &mut PgConnection, schema: &str) -> Result<History, sqlx
             lit(&format!("{schema}.{table}"))
         )
     };
-    let (has_sqlx, has_log, has_marker): (bool, bool, bool) = sqlx::query_as(&format!(
-        "SELECT {}, {}, {}",
+    let (has_sqlx, has_log): (bool, bool) = sqlx::query_as(&format!(
+        "SELECT {}, {}",
         exists("_sqlx_migrations"),
         exists("_pgshift_log"),
-        exists("_pgshift_marker")
     ))
     .fetch_one(&mut *conn)
     .await?;
@@ -297,10 +356,6 @@ pub async fn read(conn: &mut PgConnection, schema: &str) -> Result<History, sqlx
             .map(|f| (f.version, f))
             .collect();
     }
-    if has_marker {
-        history.marker = sqlx::query_scalar(&format!("SELECT env FROM {schema}._pgshift_marker"))
-            .fetch_optional(&mut *conn)
-            .await?;
-    }
+    history.marker = one_marker(read_markers(conn).await?);
     Ok(history)
 }

@@ -60,13 +60,12 @@ pub async fn check(config: &Config, target: &Target) -> Result<(), MigrateError>
     // The marker, when the database exists.
     match crate::db::connect(&target.url).await {
         Ok(mut conn) => {
-            let read = match history::locate(&mut conn).await {
-                Ok((schema, _)) => history::read(&mut conn, &schema).await,
-                Err(e) => Err(e),
-            };
+            // Every schema's marker, whoever connects (`history::read_markers`).
+            let read = history::read_markers(&mut conn).await;
             crate::db::close(conn).await;
-            let history = read.map_err(|e| MigrateError::db(&where_, "reading the marker", e))?;
-            marker::check_local(config, COMMAND, &where_, history.marker.as_deref())?;
+            let markers = read.map_err(|e| MigrateError::db(&where_, "reading the marker", e))?;
+            let marker = history::one_marker(markers);
+            marker::check_local(config, COMMAND, &where_, marker.as_deref())?;
         }
         // Only a missing database has no marker to check; a missing role is an error.
         Err(e) if e.is_missing_database() => {}
