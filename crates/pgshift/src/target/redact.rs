@@ -1,33 +1,11 @@
-//! Hiding passwords in any text: URLs however they are spelled, `key=value` parameters
-//! whose key is a password's however it is encoded, and the passwords of every URL pgshift
-//! parsed in this process wherever they show up.
+//! Hiding passwords in any text: URLs however they are spelled, and `key=value` parameters
+//! whose key is a password's however it is encoded.
 //!
 //! It errs on the side of hiding: a stretch of text that could be a password is replaced
 //! with `***` even when it is not one.
 
-use std::collections::BTreeSet;
-use std::sync::Mutex;
-
 /// What replaces a secret.
 pub const HIDDEN: &str = "***";
-
-/// Passwords of the URLs parsed in this process (`DbUrl::parse`), hidden wherever they show
-/// up, even in text that is no URL (a server message quoting one). Only passwords of at
-/// least `MIN_REMEMBERED` characters: shorter ones would hide ordinary words; the structural
-/// rules still hide them in URLs and parameters.
-static REMEMBERED: Mutex<BTreeSet<String>> = Mutex::new(BTreeSet::new());
-
-const MIN_REMEMBERED: usize = 4;
-
-/// Remembers `secret` (and its percent-encoded spelling) so that `redact` hides it anywhere.
-pub(crate) fn remember(secret: &str) {
-    if secret.chars().count() < MIN_REMEMBERED {
-        return;
-    }
-    let mut remembered = REMEMBERED.lock().unwrap_or_else(|e| e.into_inner());
-    remembered.insert(secret.to_string());
-    remembered.insert(super::percent_encode(secret));
-}
 
 /// Whether a parameter named `key` (as written: percent-encoded or not, any case, `-` or
 /// `_`) holds a secret: `password`, `sslpassword`, `pass%77ord`, `options[password]`...
@@ -41,24 +19,16 @@ pub fn is_secret_key(key: &str) -> bool {
 
 /// Replaces with `***` every password `text` may hold: the password of every URL (any
 /// scheme, also mistyped ones such as `postgres:/u:pw@h` or `postgresql:u:pw@h`, and
-/// passwords with unencoded `/ ? # @` or spaces), the value of every parameter whose key is
-/// a password's (`password=`, `sslpassword=`, `pass%77ord=`, quoted values), and every
-/// remembered password. Used for URLs and for any text that might quote one (driver
-/// errors, child output, log lines); applying it twice changes nothing more.
+/// passwords with unencoded `/ ? # @` or spaces), and the value of every parameter whose key
+/// is a password's (`password=`, `sslpassword=`, `pass%77ord=`, quoted values). Used for URLs
+/// and for any text that might quote one (driver errors, child output, log lines); applying
+/// it twice changes nothing more.
 pub fn redact(text: &str) -> String {
+    // Parameters first: hiding a userinfo can take a `password=` key with it.
+    let text = redact_params(text);
     let mut out = String::with_capacity(text.len());
     for line in text.split_inclusive('\n') {
         out.push_str(&redact_userinfo(line));
-    }
-    let mut out = redact_params(&out);
-    let remembered = REMEMBERED.lock().unwrap_or_else(|e| e.into_inner());
-    // Longest first, so that a password containing another is hidden whole.
-    let mut secrets: Vec<&String> = remembered.iter().collect();
-    secrets.sort_by_key(|s| std::cmp::Reverse(s.len()));
-    for secret in secrets {
-        if out.contains(secret.as_str()) {
-            out = out.replace(secret.as_str(), HIDDEN);
-        }
     }
     out
 }
@@ -83,98 +53,134 @@ fn tokens(line: &str) -> Vec<(usize, usize)> {
     tokens
 }
 
-/// Where a URL's userinfo starts in `text` (which ends before an `@`, or is a token), and
-/// whether a scheme was found: after the last `://`, else after a leading `scheme:` (and
-/// any slashes) when what follows still holds a `:` (`postgresql:u:pw`), else at the first
-/// start.
-fn userinfo_start(text: &str) -> (usize, bool) {
-    if let Some(i) = text.rfind("://") {
-        return (i + 3, true);
-    }
-    let Some(first) = text.find(|c: char| c.is_alphanumeric()) else {
-        return (0, false);
-    };
-    let fallback = (0, false);
-    let rest = &text[first..];
-    let scheme_len = rest
-        .find(|c: char| !(c.is_ascii_alphanumeric() || "+.-".contains(c)))
-        .unwrap_or(rest.len());
-    if scheme_len > 0
-        && rest.as_bytes()[0].is_ascii_alphabetic()
-        && rest[scheme_len..].starts_with(':')
-    {
-        let after = &rest[scheme_len + 1..];
+/// Where a URL's userinfo may start in `text` (a token, or the part of one before an `@`),
+/// in order, each with where its scheme starts: after every `scheme://` (and any more
+/// slashes), and after every `scheme:` (and any slashes) that begins a word and is followed
+/// by something that still holds a `:` (`postgresql:u:pw`, `url=postgres:/u:pw`).
+fn userinfo_starts(text: &str) -> Vec<(usize, usize)> {
+    let bytes = text.as_bytes();
+    let scheme_char = |c: u8| c.is_ascii_alphanumeric() || b"+.-".contains(&c);
+    let mut starts = Vec::new();
+    for k in 0..bytes.len() {
+        let word_start = bytes[k].is_ascii_alphabetic() && (k == 0 || !scheme_char(bytes[k - 1]));
+        if !word_start {
+            continue;
+        }
+        let rest = &text[k..];
+        let scheme_len = rest
+            .find(|c: char| !(c.is_ascii_alphanumeric() || "+.-".contains(c)))
+            .unwrap_or(rest.len());
+        let after = match rest[scheme_len..].strip_prefix(':') {
+            Some(after) => after,
+            // A PostgreSQL scheme missing its `:` (`postgres//u:pw@h`).
+            None if postgres_like(rest) && rest[scheme_len..].starts_with('/') => {
+                &rest[scheme_len..]
+            }
+            None => continue,
+        };
+        let colon_len = rest.len() - scheme_len - after.len();
         let slashes = after.len() - after.trim_start_matches(['/', '\\']).len();
-        if after[slashes..].contains(':') {
-            return (first + scheme_len + 1 + slashes, true);
+        if after.starts_with("//") || after[slashes..].contains(':') {
+            starts.push((k + scheme_len + colon_len + slashes, k));
         }
     }
-    fallback
+    // `://` not preceded by a scheme word (`x//u:p@`, `://u:p@`).
+    for (i, _) in text.match_indices("://") {
+        let after = &text[i + 3..];
+        let slashes = after.len() - after.trim_start_matches(['/', '\\']).len();
+        let base = i + 3 + slashes;
+        if !starts.iter().any(|&(b, _)| b == base) {
+            starts.push((base, i));
+        }
+    }
+    starts.sort_unstable();
+    starts
 }
 
-/// Whether `scheme_and_rest` starts with a PostgreSQL-like scheme (`postgres`, `pg`...),
-/// any case.
+/// The first userinfo start of `text` whose userinfo holds a `:` before any `/ ? # @ [`:
+/// where the password starts (the byte after that `:`).
+fn password_start(text: &str, starts: &[(usize, usize)]) -> Option<usize> {
+    starts.iter().find_map(|&(base, _)| {
+        let rest = &text[base..];
+        rest.find([':', '/', '?', '#', '@', '['])
+            .filter(|&c| rest.as_bytes()[c] == b':')
+            .map(|colon| base + colon + 1)
+    })
+}
+
+/// Whether `text` starts with a PostgreSQL-like scheme (`postgres`, `pg`...), any case.
 fn postgres_like(text: &str) -> bool {
-    let start = text.find(|c: char| c.is_alphanumeric()).unwrap_or(0);
-    let lower = text[start..].to_ascii_lowercase();
+    let lower = text.get(..8).unwrap_or(text).to_ascii_lowercase();
     lower.starts_with("postgres") || lower.starts_with("pg")
 }
 
-/// Hides the password of every URL userinfo on one line.
+/// Whether `token` starts a URL: `://`, or a PostgreSQL-like scheme followed by a userinfo
+/// with a `:` (`postgres:/u:pw`, `postgresql:u:pw`).
+fn starts_url(token: &str) -> bool {
+    token.contains("://")
+        || userinfo_starts(token)
+            .iter()
+            .any(|&(_, scheme)| postgres_like(&token[scheme..]))
+}
+
+/// `text` starts with a port: digits, then the end or `/ ? #`.
+fn is_port(text: &str) -> bool {
+    let end = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
+    end > 0 && (end == text.len() || text[end..].starts_with(['/', '?', '#']))
+}
+
+/// Hides the password of every URL userinfo on one line. A URL's password ends at the last
+/// `@` of the line: an unencoded space or `@` in it cannot end it early, and a password
+/// holding what looks like another URL cannot either (the price: with two URLs on a line,
+/// what lies between them is hidden too). Without any `@` it ends with the token, unless
+/// what follows the `:` is a port.
+/// A token that is no URL (`u:pw@h`) has its `user:` part kept and the rest up to its last
+/// `@` hidden.
 fn redact_userinfo(line: &str) -> String {
     let tokens = tokens(line);
+    let starts: Vec<bool> = tokens
+        .iter()
+        .map(|&(s, e)| starts_url(&line[s..e]))
+        .collect();
     let mut hide: Vec<(usize, usize)> = Vec::new();
     let mut i = 0;
     while i < tokens.len() {
         let (s, e) = tokens[i];
         let token = &line[s..e];
-        if let Some(at) = token.rfind('@') {
-            // `user:password@`: the userinfo ends at the token's last `@`, so a password
-            // with an unencoded `/ ? # @` is hidden whole.
-            let userinfo = &token[..at];
-            let (base, _) = userinfo_start(userinfo);
-            if let Some(colon) = userinfo[base..].find(':') {
-                let from = s + base + colon + 1;
-                if from < s + at {
-                    hide.push((from, s + at));
+        if starts[i] {
+            let Some(from) = password_start(token, &userinfo_starts(token)) else {
+                i += 1;
+                continue;
+            };
+            let after_colon = &token[from..];
+            let from = s + from;
+            let region_end = line.len();
+            let last_at = line[from..region_end].rfind('@').map(|a| from + a);
+            match last_at {
+                Some(at) if at > e && is_port(after_colon) && !token.contains('@') => {
+                    // `postgres://h:5432/db ... bob@x`: a port, and someone's address later.
                 }
+                Some(at) => {
+                    if at > from {
+                        hide.push((from, at));
+                    }
+                    i = tokens.iter().position(|&(_, te)| te > at).unwrap_or(i) + 1;
+                    continue;
+                }
+                None if !is_port(after_colon) && from < e => hide.push((from, e)),
+                None => {}
             }
             i += 1;
             continue;
         }
-        // No `@` in this token: `scheme://user:pass` followed by whitespace is a password
-        // with an unencoded space; it ends at the next `@` on the line.
-        let (base, has_scheme) = userinfo_start(token);
-        let rest = &token[base..];
-        let with_scheme = has_scheme && (token.contains("://") || postgres_like(token));
-        if with_scheme && !rest.starts_with('[') {
-            if let Some(colon) = rest.find(':') {
-                let before = &rest[..colon];
-                let after = &rest[colon + 1..];
-                let port_end = after
-                    .find(|c: char| !c.is_ascii_digit())
-                    .unwrap_or(after.len());
-                let is_port = !after.is_empty()
-                    && (port_end == after.len() || after[port_end..].starts_with(['/', '?', '#']))
-                    && port_end > 0;
-                if !before.contains(['/', '?', '#']) && !is_port {
-                    let from = s + base + colon + 1;
-                    let next_at = tokens[i + 1..]
-                        .iter()
-                        .enumerate()
-                        .find_map(|(k, &(ts, te))| line[ts..te].rfind('@').map(|a| (k, ts + a)));
-                    match next_at {
-                        Some((k, to)) => {
-                            hide.push((from, to));
-                            i += k + 2;
-                            continue;
-                        }
-                        None => {
-                            if from < e {
-                                hide.push((from, e));
-                            }
-                        }
-                    }
+        if let Some(at) = token.rfind('@') {
+            // No scheme: `user:password@host`, from the token's first `:`.
+            let userinfo = &token[..at];
+            if let Some(colon) = userinfo.find(':') {
+                if colon + 1 < at {
+                    hide.push((s + colon + 1, s + at));
                 }
             }
         }
@@ -205,7 +211,7 @@ fn splice(text: &str, ranges: &[(usize, usize)]) -> String {
 fn redact_params(text: &str) -> String {
     let bytes = text.as_bytes();
     let mut hide: Vec<(usize, usize)> = Vec::new();
-    let key_char = |c: u8| !(c.is_ascii_whitespace() || b"?&;,'\"(){}<>=".contains(&c));
+    let key_char = |c: u8| !(c.is_ascii_whitespace() || b"?&;,'\"(){}<>=:/@".contains(&c));
     let mut i = 0;
     while i < bytes.len() {
         if bytes[i] != b'=' {
@@ -222,8 +228,11 @@ fn redact_params(text: &str) -> String {
             continue;
         }
         let from = i + 1;
+        // In a URL query (`?k=v`, `&k=v`) a quote is just a character; in libpq's
+        // `key=value` strings it opens a quoted value.
+        let in_query = k > 0 && matches!(bytes[k - 1], b'?' | b'&');
         let to = match bytes.get(from) {
-            Some(&quote @ (b'\'' | b'"')) => {
+            Some(&quote @ (b'\'' | b'"')) if !in_query => {
                 let mut j = from + 1;
                 while j < bytes.len() && bytes[j] != quote {
                     if bytes[j] == b'\\' {
