@@ -410,3 +410,240 @@ fn out_of_range_values_are_refused_at_load_naming_key_and_range() {
     p.xtask(["migrate-deploy"]).ok();
     assert_eq!(p.db.sql("SELECT count(*) FROM _sqlx_migrations"), "1");
 }
+
+/// libpq's variables never fill in what a URL leaves out, for pgshift's connections nor for
+/// psql: with `.env` naming no host and no user, exported PGHOST, PGHOSTADDR, PGUSER,
+/// PGDATABASE, PGOPTIONS, PGSSLMODE and PGSERVICE would each send the command elsewhere or
+/// break it.
+#[test]
+fn libpq_environment_variables_never_redirect_or_change_a_connection() {
+    let p = Project::new();
+    let os_user = nix::unistd::User::from_uid(nix::unistd::geteuid())
+        .unwrap()
+        .unwrap()
+        .name;
+    // The URL leaves the user out: libpq's default is the operating system user.
+    p.db.sql(&format!(
+        "DO $$ BEGIN CREATE ROLE \"{os_user}\" LOGIN SUPERUSER; \
+         EXCEPTION WHEN duplicate_object THEN NULL; END $$"
+    ));
+    let port = support::cluster().port();
+    p.write(
+        ".env",
+        &format!("DATABASE_URL=postgres:///{}?port={port}\n", p.db.name),
+    );
+    p.write("migrations/1_t.sql", "CREATE TABLE t (id int);\n");
+    let hostile = [
+        // Nothing listens there: honoured, these fail the connection.
+        ("PGHOST", "127.0.0.2".to_string()),
+        ("PGHOSTADDR", "127.0.0.2".to_string()),
+        ("PGPORT", "1".to_string()),
+        ("PGUSER", "no_such_role".to_string()),
+        ("PGDATABASE", "no_such_database".to_string()),
+        ("PGPASSWORD", "not-the-password".to_string()),
+        // The server has no TLS: honoured, this fails the connection.
+        ("PGSSLMODE", "require".to_string()),
+        // Honoured, the migration's CREATE TABLE fails.
+        (
+            "PGOPTIONS",
+            "-c default_transaction_read_only=on".to_string(),
+        ),
+        // Honoured, psql fails (no such service).
+        ("PGSERVICE", "no_such_service".to_string()),
+        ("PGAPPNAME", "from_the_environment".to_string()),
+        ("PGCONNECT_TIMEOUT", "1".to_string()),
+    ];
+    let with_env = |mut command: support::TestCommand| {
+        for (name, value) in &hostile {
+            command = command.env(name, value);
+        }
+        command
+    };
+    with_env(p.xtask(["migrate-dev"])).ok();
+    assert_eq!(
+        p.db.sql("SELECT db_user FROM _pgshift_log"),
+        os_user,
+        "connected as the OS user, not PGUSER"
+    );
+    assert_eq!(p.db.sql("SELECT to_regclass('t') IS NOT NULL"), "t");
+
+    // psql gets the same target and none of those variables.
+    let out = with_env(p.xtask([
+        "db",
+        "psql",
+        "--",
+        "-X",
+        "-At",
+        "-c",
+        "SELECT current_user, current_database(), current_setting('application_name'), \
+         current_setting('default_transaction_read_only')",
+    ]))
+    .stdout();
+    assert_eq!(
+        out.trim(),
+        format!("{os_user}|{}|psql|off", p.db.name),
+        "psql's session"
+    );
+    let env = with_env(p.xtask(["db", "psql", "--", "-X", "-c", "\\! env"])).stdout();
+    // PGLOCALEDIR and PGSYSCONFDIR are set by psql itself at start-up
+    // (`set_pglocale_pgservice`), to its own compiled-in folders.
+    let pg: Vec<&str> = env
+        .lines()
+        .filter(|l| l.starts_with("PG") && !l.starts_with("PGSHIFT"))
+        .filter(|l| !l.starts_with("PGLOCALEDIR=") && !l.starts_with("PGSYSCONFDIR="))
+        .collect();
+    assert!(pg.is_empty(), "psql's environment holds {pg:?}");
+}
+
+/// The "no variable expansion in .env" rule holds whatever the syntax: `export` with a tab,
+/// a quoted value over two lines, `$X` without braces, an empty expansion.
+#[test]
+fn dotenv_expansion_is_refused_whatever_the_syntax() {
+    let p = Project::new();
+    let url = p.db.url();
+    let (base, name) = url.rsplit_once('/').unwrap();
+    for dotenv in [
+        format!("export\tDATABASE_URL={base}/${{DB_NAME}}\n"),
+        format!("export   DATABASE_URL={base}/$DB_NAME\n"),
+        format!("DATABASE_URL=\"{base}/\n${{DB_NAME}}\"\n"),
+        format!("DATABASE_URL=\"{base}/${{DB_NAME}}\"\n"),
+        format!("  DATABASE_URL = {url}${{EMPTY}}\n"),
+        format!("OTHER=1\nDATABASE_URL={base}/${{DB_NAME}} # comment\n"),
+    ] {
+        p.write(".env", &dotenv);
+        let err = p
+            .xtask(["db", "psql", "--", "-c", "select 1"])
+            .env("DB_NAME", name)
+            .env("EMPTY", "")
+            .fails_with(2);
+        assert!(err.contains("contains `$`"), "{dotenv:?}: {err}");
+    }
+    // A `$` inside single quotes expands nothing: it is part of the value.
+    p.write(
+        ".env",
+        &format!("DATABASE_URL='{url}?application_name=a$b'\n"),
+    );
+    let out = p
+        .xtask([
+            "db",
+            "psql",
+            "--",
+            "-At",
+            "-c",
+            "SELECT current_setting('application_name')",
+        ])
+        .stdout();
+    assert_eq!(out.trim(), "a$b");
+}
+
+/// Errors name the line the entry starts on (not one more), and a UTF-8 byte order mark is
+/// skipped as other dotenv tools skip it.
+#[test]
+fn dotenv_lines_are_counted_right_and_a_bom_is_accepted() {
+    let p = Project::new();
+    let url = p.db.url();
+    p.write(
+        ".env",
+        "\u{feff}A=1\n# comment\nB=\"two\nlines\"\nAPI_TOKEN hunter2\nC=3\n",
+    );
+    let err = p
+        .xtask(["db", "psql", "--", "-c", "select 1"])
+        .fails_with(2);
+    assert!(err.contains("cannot parse line 5"), "{err}");
+    assert!(!err.contains("hunter2"), "{err}");
+    p.write(".env", "A=1\n\nDATABASE_URL=mysql://u@h/db\n");
+    let err = p
+        .xtask(["db", "psql", "--", "-c", "select 1"])
+        .fails_with(2);
+    assert!(err.contains(".env (line 3)"), "{err}");
+    p.write(".env", &format!("\u{feff}DATABASE_URL={url}\n"));
+    let out = p
+        .xtask(["db", "psql", "--", "-At", "-c", "SELECT 1"])
+        .stdout();
+    assert_eq!(out.trim(), "1");
+}
+
+/// Every spelling of a password in a URL stays hidden in what the real commands print:
+/// errors, `--json` errors, and doctor.
+#[test]
+fn password_spellings_never_show_in_command_output() {
+    let p = Project::empty();
+    p.write(
+        "pgshift.toml",
+        "[env.staging]\nurl_env = \"STAGING_DATABASE_URL\"\n",
+    );
+    let secret = "Sekr1tPw";
+    let urls = [
+        format!("postgres://u:{secret}@127.0.0.1:1/db"),
+        format!("postgres://u:{secret} two@127.0.0.1:1/db"),
+        format!("postgres://u:a {secret}@b@127.0.0.1:1/db"),
+        format!("postgres:/u:{secret}@127.0.0.1:1/db"),
+        format!("postgresql:u:{secret}@127.0.0.1:1/db"),
+        format!("postgres:///u:{secret}@127.0.0.1:1/db"),
+        format!("postgres://u@127.0.0.1:1/db?pass%77ord={secret}"),
+        format!("postgres://u@127.0.0.1:1/db?password={secret}"),
+        format!("postgres://u@127.0.0.1:1/db?sslpassword={secret}"),
+        format!("postgres://u@127.0.0.1:1/db?sslmode=disable&%70assword={secret}&x=1"),
+        format!("postgres://u:{secret}#x@127.0.0.1:1/db"),
+        format!("postgres://u:12?{secret}@127.0.0.1:1/db"),
+        format!("mysql://u:{secret}@127.0.0.1:1/db"),
+        format!("u:{secret}@127.0.0.1:1/db"),
+    ];
+    let mut runs = 0;
+    for url in &urls {
+        for args in [
+            vec!["migrate-status", "--env", "staging"],
+            vec!["--json", "migrate-status", "--env", "staging"],
+            vec!["db", "psql", "--env", "staging", "--", "-c", "select 1"],
+        ] {
+            let out = p.xtask(&args).env("STAGING_DATABASE_URL", url).output();
+            let all = support::text(&out);
+            assert!(!out.status.success(), "{url} {args:?}: {all}");
+            assert!(!all.contains(secret), "{url} {args:?}: {all}");
+            runs += 1;
+        }
+        p.write(".env", &format!("DATABASE_URL={url}\n"));
+        for args in [
+            vec!["doctor"],
+            vec!["--json", "doctor"],
+            vec!["migrate-dev"],
+        ] {
+            let out = p.xtask(&args).output();
+            let all = support::text(&out);
+            assert!(!all.contains(secret), "{url} {args:?}: {all}");
+            runs += 1;
+        }
+    }
+    eprintln!("{runs} runs");
+}
+
+/// `db psql` with the password given as a URL parameter: psql gets it in PGPASSWORD, and
+/// its argv (read back from /proc by a shell psql starts) holds no password.
+#[test]
+fn psql_gets_a_parameter_password_in_its_environment_not_its_argv() {
+    let p = Project::new();
+    let secret = "Sekr1t-param-pw";
+    p.write(
+        ".env",
+        &format!(
+            "DATABASE_URL={}?password={secret}&sslmode=disable\n",
+            p.db.url()
+        ),
+    );
+    let out = p
+        .xtask([
+            "db",
+            "psql",
+            "--",
+            "-X",
+            "-c",
+            "\\! printf '%s|' \"$PGPASSWORD\"; tr '\\0' ' ' < /proc/$PPID/cmdline",
+        ])
+        .stdout();
+    let (password, argv) = out.split_once('|').unwrap();
+    assert_eq!(password, secret, "{out}");
+    assert!(argv.contains("psql"), "{out}");
+    assert!(argv.contains("sslmode=disable"), "{out}");
+    assert!(!argv.contains(secret), "{out}");
+    assert!(!argv.contains("password"), "{out}");
+}

@@ -168,3 +168,147 @@ fn dotenv_errors_read_as_one_sentence() {
     );
     assert!(!err.contains("  "), "{err}");
 }
+
+/// A database deployed by a role with its own schema keeps its history and marker there;
+/// whoever connects (here `postgres`, whose search_path does not see that schema) finds
+/// both: the marker protects it and the history is the same one.
+#[test]
+fn a_marker_in_a_role_schema_protects_the_database_whoever_connects() {
+    let p = project_with_envs();
+    let role = format!("appsvc_{}", p.db.name);
+    p.db.sql(&format!(
+        "CREATE ROLE {role} LOGIN; CREATE SCHEMA AUTHORIZATION {role}; \
+         GRANT CONNECT ON DATABASE {} TO {role}",
+        p.db.name
+    ));
+    let port = support::cluster().port();
+    let as_role = format!("postgres://{role}@127.0.0.1:{port}/{}", p.db.name);
+    p.xtask(["migrate-deploy", "--env", "prod"])
+        .env("PROD_URL", &as_role)
+        .ok();
+    // Where the role's search_path put them, and nowhere else.
+    assert_eq!(
+        p.db.sql(&format!(
+            "SELECT (SELECT env FROM {role}._pgshift_marker), \
+                    to_regclass('{role}._sqlx_migrations') IS NOT NULL, \
+                    to_regclass('public._sqlx_migrations') IS NULL, \
+                    to_regclass('public._pgshift_marker') IS NULL"
+        )),
+        "prod|t|t|t"
+    );
+    p.db.sql(&format!("INSERT INTO {role}.a VALUES (1)"));
+
+    // Local work connecting as postgres (the .env of Project::new) sees the marker.
+    let where_ = format!("127.0.0.1:{port}/{}", p.db.name);
+    let status = p.xtask(["migrate-status"]).stdout();
+    assert!(status.contains("marked as environment `prod`"), "{status}");
+    // ... and the same history: the migration is applied, not pending.
+    assert!(status.contains("1 applied"), "{status}");
+    assert!(!status.contains("pending"), "{status}");
+    for args in [
+        vec!["migrate-reset", "--force"],
+        vec!["migrate-dev"],
+        vec!["migrate-down"],
+    ] {
+        let err = p.xtask(&args).fails_with(1);
+        assert!(
+            err.contains(&format!(
+                "refuses {where_}: the database is marked as environment `prod`, which is protected"
+            )),
+            "{args:?}: {err}"
+        );
+    }
+    // Nothing was dropped, and no second history was started in postgres's schema.
+    assert_eq!(p.db.sql(&format!("SELECT count(*) FROM {role}.a")), "1");
+    assert_eq!(
+        p.db.sql("SELECT to_regclass('public._sqlx_migrations') IS NULL"),
+        "t"
+    );
+    // A deploy as postgres finds the role's history: nothing to apply, no second history.
+    let url = p.db.url();
+    p.xtask(["migrate-deploy", "--env", "prod"])
+        .env("PROD_URL", &url)
+        .ok();
+    assert_eq!(
+        p.db.sql(&format!(
+            "SELECT (SELECT count(*) FROM {role}._sqlx_migrations), \
+                    to_regclass('public._sqlx_migrations') IS NULL"
+        )),
+        "1|t"
+    );
+    p.db.sql(&format!("DROP OWNED BY {role} CASCADE"));
+    p.db.sql(&format!("DROP ROLE {role}"));
+}
+
+/// "On this machine" is decided on parsed addresses: a name that merely starts like a
+/// loopback address is another machine, refused before any connection; the loopback's
+/// other spellings are this machine.
+#[test]
+fn this_machine_is_decided_by_parsed_address_not_by_prefix() {
+    let p = Project::new();
+    p.write("migrations/1_a.sql", "CREATE TABLE a (id int);\n");
+    for host in [
+        "127.prod.example.invalid",
+        "localhost.example.invalid",
+        "127.0.0.1.example.invalid",
+        "[::2]",
+    ] {
+        p.write(
+            ".env",
+            &format!("DATABASE_URL=postgres://app:pw@{host}:5432/x\n"),
+        );
+        let err = p.xtask(["migrate-reset", "--force"]).fails_with(2);
+        assert!(
+            err.contains("which is not on this machine"),
+            "{host}: {err}"
+        );
+        assert!(!err.contains("cannot connect"), "{host}: {err}");
+    }
+    // Other spellings of the loopback reach the test server and are accepted.
+    let port = support::cluster().port();
+    for host in ["127.1", "LOCALHOST", "2130706433", "127.0.0.1"] {
+        p.write(
+            ".env",
+            &format!(
+                "DATABASE_URL=postgres://postgres@{host}:{port}/{}\n",
+                p.db.name
+            ),
+        );
+        p.xtask(["migrate-reset", "--force"]).ok();
+    }
+    assert_eq!(p.db.sql("SELECT count(*) FROM _sqlx_migrations"), "1");
+}
+
+/// `.env` may not name a configured remote's database, however the host is spelled.
+#[test]
+fn dotenv_naming_a_remote_by_another_spelling_is_refused() {
+    let p = project_with_envs();
+    let port = support::cluster().port();
+    let db = &p.db.name;
+    let remote = format!("postgres://app:x@127.0.0.1:{port}/{db}");
+    for dotenv in [
+        format!("postgres://postgres@localhost:{port}/{db}"),
+        format!("postgres://postgres@LOCALHOST:{port}/{db}"),
+        format!("postgres://postgres@127.1:{port}/{db}"),
+        format!("postgres://postgres@[::1]:{port}/{db}"),
+        format!("postgres://postgres@127.0.0.1:{port}/{db}?sslmode=disable"),
+        format!("postgres:///{db}?host=localhost&port={port}&user=postgres"),
+    ] {
+        p.write(".env", &format!("DATABASE_URL={dotenv}\n"));
+        let err = p
+            .xtask(["migrate-status"])
+            .env("STAGING_URL", &remote)
+            .fails_with(2);
+        assert!(
+            err.contains("the database of environment `staging`"),
+            "{dotenv}: {err}"
+        );
+    }
+    // A default port is the port 5432 spelled out.
+    p.write(".env", "DATABASE_URL=postgres://me@Db.Example.com./shop\n");
+    let err = p
+        .xtask(["migrate-status"])
+        .env("PROD_URL", "postgres://app:y@db.example.com:5432/shop")
+        .fails_with(2);
+    assert!(err.contains("the database of environment `prod`"), "{err}");
+}

@@ -30,7 +30,7 @@ pub const LOCAL_ENV: &str = "local";
 /// Parsed once with the `url` crate (as sqlx parses it), so every question about it (host,
 /// password, parameters) is answered from the same structure, never by string surgery.
 #[derive(Clone, PartialEq, Eq)]
-pub struct DbUrl(Url);
+pub struct DbUrl(Box<Url>);
 
 /// The URL parameters pgshift accepts: those sqlx 0.8 reads (`PgConnectOptions::from_str`).
 /// Any other is refused, because sqlx would ignore it and log it, value included, at WARN.
@@ -127,7 +127,7 @@ impl DbUrl {
                 redact(&e.to_string())
             )
         })?;
-        Ok(DbUrl(url))
+        Ok(DbUrl(Box::new(url)))
     }
 
     /// The full URL, password included: for connecting only, never for printing.
@@ -195,14 +195,21 @@ impl DbUrl {
 
     /// The URL without its password (user, host, port, database and parameters kept), for a
     /// child's argv: the password goes in its environment (`PGPASSWORD`) instead.
+    /// A URL that names no host gets the host pgshift connects to (`connect_options`) as a
+    /// `host` parameter, so that psql goes where pgshift goes.
     pub fn without_password(&self) -> String {
         let mut url = self.0.clone();
         let _ = url.set_password(None);
-        let query: Vec<(String, String)> = url
+        let mut query: Vec<(String, String)> = url
             .query_pairs()
             .filter(|(k, _)| !redact::is_secret_key(k))
             .map(|(k, v)| (k.into_owned(), v.into_owned()))
             .collect();
+        let host_given = url.host_str().is_some_and(|h| !h.is_empty())
+            || query.iter().any(|(k, _)| k == "host" || k == "hostaddr");
+        if !host_given {
+            query.push(("host".into(), self.connect_options().get_host().to_string()));
+        }
         set_query(&mut url, &query);
         url.to_string()
     }
