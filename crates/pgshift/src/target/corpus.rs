@@ -46,13 +46,13 @@ fn password(rng: &mut Rng, joiners: &[&str]) -> Password {
     let mut text = String::new();
     let mut cores = Vec::new();
     if rng.next() % 3 == 0 {
-        text.push_str(rng.pick(joiners));
+        text.push_str(rng.pick::<&str>(joiners));
     }
     for k in 0..3 {
         if k > 0 {
-            text.push_str(rng.pick(joiners));
+            text.push_str(rng.pick::<&str>(joiners));
             if rng.next() % 2 == 0 {
-                text.push_str(rng.pick(joiners));
+                text.push_str(rng.pick::<&str>(joiners));
             }
         }
         let mut core = String::new();
