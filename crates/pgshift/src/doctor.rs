@@ -199,7 +199,10 @@ fn client_check(checks: &mut Vec<Check>, program: &str) -> bool {
 
 /// `program --version`, without the program's name: "(PostgreSQL) 15.18 ...".
 fn version_line(program: &Path) -> Option<String> {
-    let out = Command::new(program).arg("--version").output().ok()?;
+    let out = crate::pgbin::clean_env(&mut Command::new(program))
+        .arg("--version")
+        .output()
+        .ok()?;
     if !out.status.success() {
         return None;
     }

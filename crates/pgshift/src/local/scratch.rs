@@ -177,7 +177,7 @@ fn psql_stdin(url: &DbUrl, password: Option<&str>, script: &str) -> anyhow::Resu
     use std::io::Write;
     let psql = crate::pgbin::PgBin::client("psql")?;
     let mut command = Command::new(psql);
-    command
+    crate::pgbin::clean_env(&mut command)
         .args([
             "-X",
             "-q",

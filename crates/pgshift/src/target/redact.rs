@@ -133,8 +133,9 @@ fn is_port(text: &str) -> bool {
 
 /// Hides the password of every URL userinfo on one line. A URL's password ends at the last
 /// `@` of the line: an unencoded space or `@` in it cannot end it early, and a password
-/// holding what looks like another URL cannot either (the price: with two URLs on a line,
-/// what lies between them is hidden too). Without any `@` it ends with the token, unless
+/// holding what looks like another URL cannot either (the price: after a raw URL, the rest
+/// of the line up to its last `@` is hidden too). A password already `***` (a `DbUrl`
+/// printed itself) ends at its `@`. Without any `@` it ends with the token, unless
 /// what follows the `:` is a port.
 /// A token that is no URL (`u:pw@h`) has its `user:` part kept and the rest up to its last
 /// `@` hidden.
@@ -155,6 +156,12 @@ fn redact_userinfo(line: &str) -> String {
                 continue;
             };
             let after_colon = &token[from..];
+            if after_colon.starts_with(&format!("{HIDDEN}@")) {
+                // Already redacted (a `DbUrl` prints itself so): the URL ends in this token,
+                // and what follows on the line is left alone.
+                i += 1;
+                continue;
+            }
             let from = s + from;
             let region_end = line.len();
             let last_at = line[from..region_end].rfind('@').map(|a| from + a);
@@ -265,6 +272,10 @@ mod tests {
             ("postgres:/u:pw@h/db", "postgres:/u:***@h/db"),
             ("postgresql:u:pw@h", "postgresql:u:***@h"),
             ("x postgres://u:pa ss@h/db y", "x postgres://u:***@h/db y"),
+            (
+                "to postgres://u:***@h/db: failed (`@` is %40)",
+                "to postgres://u:***@h/db: failed (`@` is %40)",
+            ),
             ("a://h/b,c://u:p@h", "a://h/b,c://u:***@h"),
             ("postgres://h:5432/db ok", "postgres://h:5432/db ok"),
             ("postgres://[::1]:5432/db", "postgres://[::1]:5432/db"),
