@@ -183,7 +183,7 @@ fn a_marker_in_a_role_schema_protects_the_database_whoever_connects() {
     ));
     let port = support::cluster().port();
     let as_role = format!("postgres://{role}@127.0.0.1:{port}/{}", p.db.name);
-    p.xtask(["migrate-deploy", "--env", "prod"])
+    p.xtask(["migrate-deploy", "--env", "prod", "--yes"])
         .env("PROD_URL", &as_role)
         .ok();
     // Where the role's search_path put them, and nowhere else.
@@ -226,7 +226,7 @@ fn a_marker_in_a_role_schema_protects_the_database_whoever_connects() {
     );
     // A deploy as postgres finds the role's history: nothing to apply, no second history.
     let url = p.db.url();
-    p.xtask(["migrate-deploy", "--env", "prod"])
+    p.xtask(["migrate-deploy", "--env", "prod", "--yes"])
         .env("PROD_URL", &url)
         .ok();
     assert_eq!(
