@@ -600,9 +600,17 @@ fn password_spellings_never_show_in_command_output() {
             let all = support::text(&out);
             assert!(!out.status.success(), "{url} {args:?}: {all}");
             assert!(!all.contains(secret), "{url} {args:?}: {all}");
+            // It got as far as the URL (not stopped by a usage error).
+            assert!(
+                ["staging", "127.0.0.1"]
+                    .iter()
+                    .any(|w| all.to_lowercase().contains(w)),
+                "{url} {args:?}: {all}"
+            );
             runs += 1;
         }
-        p.write(".env", &format!("DATABASE_URL={url}\n"));
+        // Single quotes: the value as is, spaces included.
+        p.write(".env", &format!("DATABASE_URL='{url}'\n"));
         for args in [
             vec!["doctor"],
             vec!["--json", "doctor"],
@@ -611,6 +619,12 @@ fn password_spellings_never_show_in_command_output() {
             let out = p.xtask(&args).output();
             let all = support::text(&out);
             assert!(!all.contains(secret), "{url} {args:?}: {all}");
+            assert!(
+                ["DATABASE_URL", "127.0.0.1"]
+                    .iter()
+                    .any(|w| all.contains(w)),
+                "{url} {args:?}: {all}"
+            );
             runs += 1;
         }
     }
