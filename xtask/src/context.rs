@@ -445,3 +445,89 @@ pub fn report(error: &anyhow::Error, env: &str, json: bool) -> ExitCode {
     }
     ExitCode::from(code)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hints_carry_the_environment() {
+        assert_eq!(
+            xtask_command("prod", "migrate-resolve --applied 3"),
+            "cargo xtask migrate-resolve --env prod --applied 3"
+        );
+        assert_eq!(
+            xtask_command("prod", "generate"),
+            "cargo xtask generate --env prod"
+        );
+        assert_eq!(xtask_command("local", "generate"), "cargo xtask generate");
+        // Local-only commands and commands that already name an environment stay as they are.
+        assert_eq!(
+            xtask_command("prod", "migrate-reset"),
+            "cargo xtask migrate-reset"
+        );
+        assert_eq!(
+            xtask_command("prod", "generate --env staging"),
+            "cargo xtask generate --env staging"
+        );
+        assert_eq!(
+            with_env_hints(
+                "3_c.sql failed; record it with `cargo xtask migrate-resolve --rolled-back 3` \
+                 or `cargo xtask migrate-resolve --applied 3`; see `cargo xtask migrate-status`",
+                "prod"
+            ),
+            "3_c.sql failed; record it with `cargo xtask migrate-resolve --env prod --rolled-back 3` \
+             or `cargo xtask migrate-resolve --env prod --applied 3`; see `cargo xtask migrate-status --env prod`"
+        );
+        let missing = "cannot connect to ...: database \"app\" does not exist; \
+                       `cargo xtask db up` creates the local application database";
+        assert_eq!(with_env_hints(missing, "local"), missing);
+        let remote = with_env_hints(missing, "prod");
+        assert!(!remote.contains("db up"), "{remote}");
+        assert!(remote.contains("environment `prod`"), "{remote}");
+    }
+
+    #[test]
+    fn flags_come_from_before_or_after_the_command() {
+        let before = |env: Option<&str>, json, yes| Before {
+            env: env.map(String::from),
+            json,
+            yes,
+        };
+        let takes_all = || Flags {
+            env: Some(None),
+            json: Some(false),
+            yes: Some(false),
+        };
+        assert_eq!(
+            merge(
+                "migrate-deploy",
+                before(Some("prod"), true, true),
+                takes_all()
+            )
+            .unwrap(),
+            ("prod".to_string(), true, true)
+        );
+        let after = Flags {
+            env: Some(Some("staging".into())),
+            ..takes_all()
+        };
+        assert_eq!(
+            merge("migrate-deploy", before(None, false, false), after).unwrap(),
+            ("staging".to_string(), false, false)
+        );
+        let takes_nothing = Flags::default;
+        assert!(merge("bench migrate", before(None, true, false), takes_nothing()).is_err());
+        assert!(merge(
+            "migrate-new",
+            before(Some("prod"), false, false),
+            takes_nothing()
+        )
+        .is_err());
+        // Unneeded consent is ignored.
+        assert_eq!(
+            merge("migrate-status", before(None, false, true), takes_nothing()).unwrap(),
+            ("local".to_string(), false, true)
+        );
+    }
+}

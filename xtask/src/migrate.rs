@@ -491,8 +491,11 @@ pub async fn reset(ctx: &Ctx, args: ResetArgs) -> Result<ExitCode> {
         let mut answer = String::new();
         std::io::stdin().read_line(&mut answer)?;
         if !matches!(answer.trim(), "y" | "Y" | "yes") {
-            ctx.note("nothing was changed");
-            return Ok(ExitCode::from(1));
+            // An error (exit 1), so that --json still prints its one document.
+            anyhow::bail!(
+                "nothing was changed: the answer was not yes; {} was not dropped",
+                target.url.host_and_database()
+            );
         }
     }
     // Said before the work starts: the progress events print each `applied` line as it
