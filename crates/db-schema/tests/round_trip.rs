@@ -155,3 +155,41 @@ async fn every_example_table_round_trips() {
     }
     conn.close().await.unwrap();
 }
+
+/// The tests shipped with the example domain never build a generated struct field by field
+/// (`Doctor { id: ..., ... }`): a column a user adds to the example schema adds a field,
+/// and such a literal would stop `cargo test` from compiling.
+#[test]
+fn no_test_builds_a_generated_struct_with_every_field() {
+    let generated =
+        std::fs::read_to_string(common::repo_root().join("crates/db-schema/src/generated.rs"))
+            .unwrap();
+    let structs: Vec<&str> = generated
+        .lines()
+        .filter_map(|line| line.strip_prefix("pub struct "))
+        .map(|rest| rest.trim_end_matches(" {").trim())
+        .collect();
+    assert!(structs.contains(&"Doctor"), "{structs:?}");
+    let tests = common::repo_root().join("crates/db-schema/tests");
+    for entry in std::fs::read_dir(&tests).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_none_or(|e| e != "rs") {
+            continue;
+        }
+        let source = std::fs::read_to_string(&path).unwrap();
+        for name in &structs {
+            // `Doctor {` as an expression; `struct Doctor {` would be a declaration.
+            let literal = format!("{name} {{");
+            for (n, line) in source.lines().enumerate() {
+                let code = line.split("//").next().unwrap_or_default();
+                assert!(
+                    !code.contains(&literal) || code.contains("struct "),
+                    "{}:{}: builds {name} field by field; insert through SQL and read back \
+                     instead, so that a new column does not break the test",
+                    path.display(),
+                    n + 1
+                );
+            }
+        }
+    }
+}
