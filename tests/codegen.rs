@@ -169,6 +169,28 @@ fn generate_writes_once_and_check_catches_staleness() {
 fn unknown_type_names_the_column_and_an_override_maps_it() {
     let p = Project::new();
     p.db.sql("CREATE TABLE gadget (id int PRIMARY KEY, spec xml, tags xml[])");
+    // Left out of the struct with a warning per column and a note in the struct's docs.
+    let out = p.xtask(["generate", "--json"]).ok();
+    let err = support::stderr(&out);
+    assert!(
+        err.contains("warning: column gadget.spec (`xml`) left out of the bindings: no Rust type; map \"xml\" under [codegen.types]")
+            && err.contains("warning: column gadget.tags (`xml[]`) left out"),
+        "{err}"
+    );
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(json["skipped"][0]["column"], "gadget.spec", "{json}");
+    let code = p.read(BINDINGS);
+    assert!(
+        code.contains("/// - `spec` (`xml`): no Rust type"),
+        "{code}"
+    );
+    assert!(
+        code.contains("pub struct Gadget {\n    pub id: i32,\n}"),
+        "{code}"
+    );
+    // strict makes it the error it was, and writes nothing.
+    std::fs::remove_file(p.path(BINDINGS)).unwrap();
+    p.append("pgshift.toml", "\n[codegen]\nstrict = true\n");
     let err = p.xtask(["generate"]).fails_with(1);
     assert!(
         err.contains("no Rust type for column gadget.spec of type `xml`")
@@ -290,11 +312,26 @@ fn fixture_bindings_match_the_reviewed_snapshots() {
         chrono
     );
 
-    let err = codegen::render(&all, &options(DateTimeCrate::Chrono, true))
+    // With serde, columns whose types have no serde support are left out; strict refuses.
+    let serde = codegen::render_bindings(&all, &options(DateTimeCrate::Chrono, true)).unwrap();
+    assert!(
+        serde
+            .skipped
+            .iter()
+            .any(|s| s.column == "types.every_type.c_money"),
+        "{:?}",
+        serde.skipped
+    );
+    let strict = Codegen {
+        strict: true,
+        ..options(DateTimeCrate::Chrono, true)
+    };
+    let types_only = introspect(&db, &["types"]);
+    let err = codegen::render(&types_only, &strict)
         .unwrap_err()
         .to_string();
     assert!(
-        err.starts_with("column types.every_type.c_money of type `money` maps to sqlx::postgres::types::PgMoney, which does not implement serde's traits"),
+        err.starts_with("column every_type.c_money of type `money` maps to sqlx::postgres::types::PgMoney, which does not implement serde's traits"),
         "{err}"
     );
 }
@@ -313,11 +350,40 @@ fn fixture_catalog_describes_types_keys_and_views() {
         [
             "public.Mood",
             "public.Order Items",
+            "public.article",
+            "public.measurement",
             "public.option",
             "public.order",
             "types.every_type"
         ],
-        "bookkeeping tables are left out; order is byte order"
+        "bookkeeping tables and partitions are left out; order is byte order"
+    );
+    // Composite types with their attributes in order; the partitioned table is marked.
+    let composites: Vec<String> = catalog
+        .composites
+        .iter()
+        .map(|c| {
+            let attributes: Vec<String> = c
+                .attributes
+                .iter()
+                .map(|a| format!("{} {}", a.name, a.ty.sql))
+                .collect();
+            format!("{}({})", c.name, attributes.join(", "))
+        })
+        .collect();
+    assert_eq!(
+        composites,
+        [
+            "address(street text, city text, zip text)",
+            "contact(name text, mood public.mood, home public.address, phones text[])",
+            "odd_shape(label text, doc tsvector)"
+        ]
+    );
+    assert!(
+        catalog
+            .find_table("public", "measurement")
+            .unwrap()
+            .partitioned
     );
     let enums: Vec<(&str, &[String])> = catalog
         .enums
@@ -406,8 +472,15 @@ fn fixture_catalog_describes_types_keys_and_views() {
         .iter()
         .map(|v| (v.name.as_str(), v.materialized))
         .collect();
-    assert_eq!(views, [("Mood Counts", true), ("order_summary", false)]);
-    let summary = &catalog.views[1];
+    assert_eq!(
+        views,
+        [
+            ("Mood Counts", true),
+            ("article_search", false),
+            ("order_summary", false)
+        ]
+    );
+    let summary = &catalog.views[2];
     assert_eq!(summary.comment.as_deref(), Some("Orders with their item"));
     let columns: Vec<&str> = summary.columns.iter().map(|c| c.name.as_str()).collect();
     assert_eq!(columns, ["id", "type", "mood", "total"]);
@@ -494,6 +567,7 @@ fn an_array_of_a_domain_is_an_error_that_says_what_to_do() {
          CREATE DOMAIN rating AS positive_int CHECK (VALUE <= 5); \
          CREATE TABLE review (id int PRIMARY KEY, score positive_int, scores rating[])",
     );
+    p.append("pgshift.toml", "\n[codegen]\nstrict = true\n");
     let err = p.xtask(["generate"]).fails_with(1);
     assert!(
         err.contains("column review.scores of type `public.rating[]` is an array of a domain")

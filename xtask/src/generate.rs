@@ -50,7 +50,8 @@ pub async fn run(ctx: &Ctx, args: Args) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// The bindings part of a JSON document: `{"path", "changed", "tables", "views", "enums"}`.
+/// The bindings part of a JSON document: `{"path", "changed", "tables", "views", "enums",
+/// "composites", "skipped": [{"column", "sql_type", "reason"}]}`.
 pub fn bindings(ctx: &Ctx, outcome: &codegen::GenerateOutcome) -> serde_json::Value {
     serde_json::json!({
         "path": shown(&ctx.config, &outcome.path),
@@ -58,6 +59,12 @@ pub fn bindings(ctx: &Ctx, outcome: &codegen::GenerateOutcome) -> serde_json::Va
         "tables": outcome.tables,
         "views": outcome.views,
         "enums": outcome.enums,
+        "composites": outcome.composites,
+        "skipped": outcome.skipped.iter().map(|s| serde_json::json!({
+            "column": s.column,
+            "sql_type": s.sql_type,
+            "reason": s.reason,
+        })).collect::<Vec<_>>(),
     })
 }
 
@@ -65,17 +72,28 @@ pub fn bindings(ctx: &Ctx, outcome: &codegen::GenerateOutcome) -> serde_json::Va
 /// after every command that changes the local schema (migrate-dev, -reset, -down).
 pub async fn regenerate(ctx: &Ctx, target: &Target) -> Result<codegen::GenerateOutcome> {
     let outcome = codegen::generate(&ctx.config, &target.url).await?;
+    for skipped in &outcome.skipped {
+        eprintln!(
+            "warning: column {} (`{}`) left out of the bindings: {}",
+            skipped.column, skipped.sql_type, skipped.reason
+        );
+    }
     let what = if outcome.changed {
         "bindings updated"
     } else {
         "bindings unchanged"
     };
     ctx.note(&format!(
-        "{what}: {} ({}, {}, {}, {} ms)",
+        "{what}: {} ({}, {}, {}{}, {} ms)",
         shown(&ctx.config, &outcome.path),
         counted(outcome.tables, "table"),
         counted(outcome.views, "view"),
         counted(outcome.enums, "enum"),
+        if outcome.composites > 0 {
+            format!(", {}", counted(outcome.composites, "composite type"))
+        } else {
+            String::new()
+        },
         (outcome.introspect_time + outcome.render_time).as_millis()
     ));
     Ok(outcome)

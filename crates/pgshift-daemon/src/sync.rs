@@ -153,6 +153,14 @@ impl Syncer {
         match pgshift::codegen::generate(&self.config, &self.target.url).await {
             Ok(outcome) => {
                 self.bindings_due = false;
+                for skipped in &outcome.skipped {
+                    tracing::warn!(
+                        "column {} (`{}`) left out of the bindings: {}",
+                        skipped.column,
+                        skipped.sql_type,
+                        skipped.reason
+                    );
+                }
                 let bindings = if outcome.changed {
                     "bindings updated"
                 } else {

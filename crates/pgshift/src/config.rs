@@ -148,6 +148,9 @@ pub struct Codegen {
     /// Generate `Vec<Option<T>>` for arrays, whose elements PostgreSQL cannot declare NOT
     /// NULL; `Vec<T>` (the default) fails to read an array holding a NULL.
     pub nullable_array_elements: bool,
+    /// A column whose type has no Rust mapping fails `generate`; by default it is left out
+    /// of its struct (named in the struct's docs and in a warning).
+    pub strict: bool,
 }
 
 impl Default for Config {
@@ -206,6 +209,7 @@ impl Default for Codegen {
             datetime: DateTimeCrate::Chrono,
             types: BTreeMap::new(),
             nullable_array_elements: false,
+            strict: false,
         }
     }
 }

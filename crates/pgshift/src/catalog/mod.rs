@@ -24,6 +24,9 @@ pub struct Catalog {
     pub enums: Vec<Enum>,
     /// Domains of the introspected schemas, plus those their columns use from elsewhere.
     pub domains: Vec<Domain>,
+    /// Composite types (`CREATE TYPE ... AS (...)`) of the introspected schemas, plus those
+    /// their columns use from elsewhere. Tables' own row types are not listed.
+    pub composites: Vec<Composite>,
     /// Ordinary and partitioned tables (partitions themselves are not listed).
     pub tables: Vec<Table>,
     /// Views and materialized views.
@@ -202,7 +205,32 @@ pub struct Domain {
     pub comment: Option<String>,
 }
 
+/// A composite type: named attributes in order, each of any type (including enums, domains,
+/// arrays and other composites). Attributes cannot be declared NOT NULL.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Composite {
+    pub schema: String,
+    pub name: String,
+    pub attributes: Vec<Attribute>,
+    pub comment: Option<String>,
+}
+
+/// An attribute of a composite type.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Attribute {
+    pub name: String,
+    pub ty: ColumnType,
+    pub comment: Option<String>,
+}
+
 impl Catalog {
+    /// The composite type `schema.name`, if the catalog has it.
+    pub fn find_composite(&self, schema: &str, name: &str) -> Option<&Composite> {
+        self.composites
+            .iter()
+            .find(|c| c.schema == schema && c.name == name)
+    }
+
     /// The enum `schema.name`, if the catalog has it.
     pub fn find_enum(&self, schema: &str, name: &str) -> Option<&Enum> {
         self.enums

@@ -1,6 +1,6 @@
-//! The pg_catalog queries behind `introspect`: five set-based queries (relations, columns,
-//! constraints, indexes, enum and domain types) whatever the size of the schema, assembled
-//! into the model in Rust.
+//! The pg_catalog queries behind `introspect`: six set-based queries (relations, columns,
+//! constraints, indexes, enum and domain types, composite types) whatever the size of the
+//! schema, assembled into the model in Rust.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -8,8 +8,8 @@ use sqlx::postgres::PgRow;
 use sqlx::{Connection, PgConnection, Row};
 
 use super::{
-    Catalog, Check, Column, ColumnType, Domain, Enum, ForeignKey, Identity, Index, Key,
-    ReferentialAction, Table, TypeKind, View,
+    Attribute, Catalog, Check, Column, ColumnType, Composite, Domain, Enum, ForeignKey, Identity,
+    Index, Key, ReferentialAction, Table, TypeKind, View,
 };
 
 /// The relations of the requested schemas ($1), without the migration tooling's tables,
@@ -117,6 +117,31 @@ WHERE t.typtype IN ('e', 'd')
   AND n.nspname NOT IN ('pg_catalog', 'information_schema')
   AND n.nspname NOT LIKE 'pg\_%'";
 
+/// Every stand-alone composite type outside the system schemas, one row per attribute, in
+/// attribute order; `introspect` keeps those of the requested schemas and those used.
+const COMPOSITE_QUERY: &str = r"
+SELECT n.nspname::text AS nspname, t.typname::text AS typname,
+       pg_catalog.obj_description(t.oid, 'pg_type') AS comment,
+       a.attname::text AS attname,
+       pg_catalog.format_type(a.atttypid, a.atttypmod) AS sql_type,
+       en.nspname::text AS type_schema, e.typname::text AS type_name, e.typtype::text AS type_kind,
+       CASE WHEN at.typcategory = 'A' AND at.typelem <> 0 THEN greatest(a.attndims::int4, 1) ELSE 0 END AS dims,
+       ds.description AS attcomment
+FROM pg_catalog.pg_type t
+JOIN pg_catalog.pg_namespace n ON n.oid = t.typnamespace
+JOIN pg_catalog.pg_class c ON c.oid = t.typrelid AND c.relkind = 'c'
+JOIN pg_catalog.pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
+JOIN pg_catalog.pg_type at ON at.oid = a.atttypid
+JOIN pg_catalog.pg_type e
+  ON e.oid = CASE WHEN at.typcategory = 'A' AND at.typelem <> 0 THEN at.typelem ELSE at.oid END
+JOIN pg_catalog.pg_namespace en ON en.oid = e.typnamespace
+LEFT JOIN pg_catalog.pg_description ds
+  ON ds.objoid = c.oid AND ds.classoid = 'pg_catalog.pg_class'::regclass AND ds.objsubid = a.attnum
+WHERE t.typtype = 'c'
+  AND n.nspname NOT IN ('pg_catalog', 'information_schema')
+  AND n.nspname NOT LIKE 'pg\_%'
+ORDER BY t.oid, a.attnum";
+
 type RelKey = (String, String);
 
 pub(super) async fn introspect(
@@ -152,6 +177,7 @@ pub(super) async fn introspect(
         .fetch_all(&mut *tx)
         .await?;
     let types = sqlx::query(TYPE_QUERY).fetch_all(&mut *tx).await?;
+    let composite_rows = sqlx::query(COMPOSITE_QUERY).fetch_all(&mut *tx).await?;
     tx.commit().await?;
 
     let mut tables: BTreeMap<RelKey, Table> = BTreeMap::new();
@@ -323,10 +349,38 @@ pub(super) async fn introspect(
         }
     }
 
+    let mut composites: BTreeMap<RelKey, Composite> = BTreeMap::new();
+    for row in &composite_rows {
+        let (schema, name): RelKey = (row.try_get("nspname")?, row.try_get("typname")?);
+        let attribute = Attribute {
+            name: row.try_get("attname")?,
+            ty: ColumnType {
+                sql: row.try_get("sql_type")?,
+                schema: row.try_get("type_schema")?,
+                name: row.try_get("type_name")?,
+                kind: type_kind(&row.try_get::<String, _>("type_kind")?),
+                dims: row.try_get::<i32, _>("dims")?.max(0) as u32,
+            },
+            comment: row.try_get("attcomment")?,
+        };
+        let comment: Option<String> = row.try_get("comment")?;
+        composites
+            .entry((schema.clone(), name.clone()))
+            .or_insert_with(|| Composite {
+                schema,
+                name,
+                attributes: Vec::new(),
+                comment,
+            })
+            .attributes
+            .push(attribute);
+    }
+
     let mut catalog = Catalog {
         schemas: schemas.to_vec(),
         enums,
         domains,
+        composites: composites.into_values().collect(),
         tables: tables.into_values().collect(),
         views: views.into_values().collect(),
     };
@@ -361,8 +415,8 @@ fn action(code: &str) -> ReferentialAction {
     }
 }
 
-/// Keeps the enums and domains of the requested schemas, plus those that a kept relation
-/// or domain uses from another schema (transitively through domains).
+/// Keeps the enums, domains and composites of the requested schemas, plus those that a kept
+/// relation, domain or composite uses from another schema (transitively).
 fn keep_used_types(catalog: &mut Catalog) {
     let mut used: BTreeSet<(String, String)> = BTreeSet::new();
     let columns = catalog
@@ -378,12 +432,29 @@ fn keep_used_types(catalog: &mut Catalog) {
             used.insert((domain.base.schema.clone(), domain.base.name.clone()));
         }
     }
-    // Domains over domains: follow the chain until nothing new turns up.
+    for composite in &catalog.composites {
+        if catalog.schemas.contains(&composite.schema) {
+            used.extend(
+                composite
+                    .attributes
+                    .iter()
+                    .map(|a| (a.ty.schema.clone(), a.ty.name.clone())),
+            );
+        }
+    }
+    // Domains over domains, composites of composites: follow until nothing new turns up.
     loop {
         let before = used.len();
         for domain in &catalog.domains {
             if used.contains(&(domain.schema.clone(), domain.name.clone())) {
                 used.insert((domain.base.schema.clone(), domain.base.name.clone()));
+            }
+        }
+        for composite in &catalog.composites {
+            if used.contains(&(composite.schema.clone(), composite.name.clone())) {
+                for a in &composite.attributes {
+                    used.insert((a.ty.schema.clone(), a.ty.name.clone()));
+                }
             }
         }
         if used.len() == before {
@@ -403,6 +474,11 @@ fn keep_used_types(catalog: &mut Catalog) {
         .into_iter()
         .filter(|d| keep(&d.schema, &d.name))
         .collect();
+    let composites = std::mem::take(&mut catalog.composites);
+    catalog.composites = composites
+        .into_iter()
+        .filter(|c| keep(&c.schema, &c.name))
+        .collect();
 }
 
 /// Byte-order sorting, so the model does not depend on the database's collation or on
@@ -413,6 +489,9 @@ fn sort(catalog: &mut Catalog) {
         .sort_by(|a, b| (&a.schema, &a.name).cmp(&(&b.schema, &b.name)));
     catalog
         .domains
+        .sort_by(|a, b| (&a.schema, &a.name).cmp(&(&b.schema, &b.name)));
+    catalog
+        .composites
         .sort_by(|a, b| (&a.schema, &a.name).cmp(&(&b.schema, &b.name)));
     catalog
         .tables

@@ -21,7 +21,7 @@ use crate::catalog::{self, Catalog};
 use crate::config::Config;
 use crate::target::DbUrl;
 
-pub use emit::{render, HEADER};
+pub use emit::{render, render_bindings, Bindings, SkippedColumn, HEADER};
 pub use types::{RustType, TypeMapper};
 
 /// The command that regenerates the bindings; errors and diffs point at it.
@@ -73,6 +73,9 @@ pub struct GenerateOutcome {
     pub tables: usize,
     pub views: usize,
     pub enums: usize,
+    pub composites: usize,
+    /// Columns left out of their structs (no Rust type for them).
+    pub skipped: Vec<SkippedColumn>,
     /// Time spent reading the catalog.
     pub introspect_time: Duration,
     /// Time spent rendering and formatting the Rust source.
@@ -109,7 +112,7 @@ pub async fn generate_on(
     let catalog = introspect(conn, config, url).await?;
     let introspect_time = started.elapsed();
     let started = Instant::now();
-    let code = render_for(&catalog, config)?;
+    let Bindings { code, skipped } = render_for(&catalog, config)?;
     let render_time = started.elapsed();
     let path = config.paths.bindings.clone();
     let changed = write_if_changed(&path, &code)
@@ -120,6 +123,8 @@ pub async fn generate_on(
         tables: catalog.tables.len(),
         views: catalog.views.len(),
         enums: catalog.enums.len(),
+        composites: catalog.composites.len(),
+        skipped,
         introspect_time,
         render_time,
     })
@@ -130,7 +135,7 @@ pub async fn check(config: &Config, url: &DbUrl) -> anyhow::Result<CheckOutcome>
     let mut conn = crate::db::connect(url).await?;
     let catalog = introspect(&mut conn, config, url).await;
     crate::db::close(conn).await;
-    let code = render_for(&catalog?, config)?;
+    let code = render_for(&catalog?, config)?.code;
     let path = config.paths.bindings.clone();
     let label = path
         .strip_prefix(&config.root)
@@ -143,8 +148,8 @@ pub async fn check(config: &Config, url: &DbUrl) -> anyhow::Result<CheckOutcome>
 
 /// `render` with `config`'s options; a bad `[codegen.types]` entry is a configuration
 /// error (exit code 2) that names pgshift.toml.
-fn render_for(catalog: &Catalog, config: &Config) -> anyhow::Result<String> {
-    render(catalog, &config.codegen).map_err(|e| match e {
+fn render_for(catalog: &Catalog, config: &Config) -> anyhow::Result<Bindings> {
+    render_bindings(catalog, &config.codegen).map_err(|e| match e {
         CodegenError::BadOverride { .. } => crate::UsageError::Config {
             file: config.root.join(crate::config::CONFIG_FILE),
             message: e.to_string(),

@@ -31,6 +31,8 @@ pub struct TypeMapper<'a> {
     options: &'a Codegen,
     /// (schema, name) of each enum -> its generated Rust name.
     enum_names: &'a BTreeMap<(String, String), String>,
+    /// (schema, name) of each composite type that has a struct -> the struct's name.
+    composite_names: &'a BTreeMap<(String, String), String>,
 }
 
 impl<'a> TypeMapper<'a> {
@@ -38,11 +40,13 @@ impl<'a> TypeMapper<'a> {
         catalog: &'a Catalog,
         options: &'a Codegen,
         enum_names: &'a BTreeMap<(String, String), String>,
+        composite_names: &'a BTreeMap<(String, String), String>,
     ) -> TypeMapper<'a> {
         TypeMapper {
             catalog,
             options,
             enum_names,
+            composite_names,
         }
     }
 
@@ -100,6 +104,12 @@ impl<'a> TypeMapper<'a> {
         match ty.kind {
             TypeKind::Enum => {
                 if let Some(name) = self.enum_names.get(&(ty.schema.clone(), ty.name.clone())) {
+                    return Ok((RustType::new(name, true), dims));
+                }
+            }
+            TypeKind::Composite => {
+                let key = (ty.schema.clone(), ty.name.clone());
+                if let Some(name) = self.composite_names.get(&key) {
                     return Ok((RustType::new(name, true), dims));
                 }
             }
