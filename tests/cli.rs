@@ -363,12 +363,12 @@ fn colour_only_on_a_terminal_and_never_with_no_color() {
 
     // On a terminal (script(1) gives the command one): applied green, pending yellow,
     // missing red; with NO_COLOR, none.
-    let on_terminal = |no_color: Option<&str>| -> String {
+    let on_terminal_run = |args: &str, no_color: Option<&str>| -> Output {
         let mut command = Command::new("script");
         command
             .args([
                 "-qec",
-                &format!("{} migrate-status", env!("CARGO_BIN_EXE_xtask")),
+                &format!("{} {args}", env!("CARGO_BIN_EXE_xtask")),
                 "/dev/null",
             ])
             .current_dir(&p.dir)
@@ -377,7 +377,10 @@ fn colour_only_on_a_terminal_and_never_with_no_color() {
         if let Some(value) = no_color {
             command.env("NO_COLOR", value);
         }
-        let out = command.output().expect("script(1)");
+        command.output().expect("script(1)")
+    };
+    let on_terminal = |no_color: Option<&str>| -> String {
+        let out = on_terminal_run("migrate-status", no_color);
         assert!(out.status.success(), "{}", text(&out));
         String::from_utf8_lossy(&out.stdout).to_string()
     };
@@ -388,6 +391,12 @@ fn colour_only_on_a_terminal_and_never_with_no_color() {
     let plain = on_terminal(Some("1"));
     assert!(!plain.contains('\x1b'), "{plain:?}");
     assert!(plain.contains("applied"), "{plain:?}");
+    // doctor's ok, warn and FAIL too (whatever this machine's checks find).
+    let doctor = on_terminal_run("doctor", None);
+    let doctor = String::from_utf8_lossy(&doctor.stdout);
+    assert!(doctor.contains("\x1b[32mok"), "{doctor:?}");
+    let doctor = on_terminal_run("doctor", Some("1"));
+    assert!(!doctor.stdout.contains(&0x1b), "{}", text(&doctor));
 }
 
 #[test]

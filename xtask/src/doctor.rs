@@ -27,21 +27,20 @@ pub async fn run(json: bool, env: &str, _args: Args) -> Result<ExitCode> {
         println!("{}", serde_json::to_string_pretty(&checks)?);
     } else {
         let width = checks.iter().map(|c| c.check.len()).max().unwrap_or(0);
+        let colour = crate::context::colour(&std::io::stdout());
         for check in &checks {
-            let marker = match check.status {
-                Outcome::Ok => "ok",
-                Outcome::Warn => "warn",
-                Outcome::Fail => "FAIL",
+            let (marker, code) = match check.status {
+                Outcome::Ok => ("ok  ", 32),
+                Outcome::Warn => ("warn", 33),
+                Outcome::Fail => ("FAIL", 31),
             };
+            let marker = crate::context::paint(colour, code, marker);
             let fix = check
                 .fix
                 .as_deref()
                 .map(|fix| format!(" -- fix: {fix}"))
                 .unwrap_or_default();
-            println!(
-                "{marker:<4}  {:<width$}  {}{fix}",
-                check.check, check.detail
-            );
+            println!("{marker}  {:<width$}  {}{fix}", check.check, check.detail);
         }
         let failed = checks.iter().filter(|c| c.status == Outcome::Fail).count();
         let warned = checks.iter().filter(|c| c.status == Outcome::Warn).count();

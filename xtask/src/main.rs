@@ -219,6 +219,18 @@ fn main() -> ExitCode {
     match cli.command {
         // The daemon's log lines carry the time of each event.
         Command::Watch { .. } | Command::Dev { .. } | Command::Daemon(_) => {
+            // -q and -v set the daemon's filter too (PGSHIFT_LOG wins), and reach a daemon
+            // that `daemon start` runs through its environment.
+            let filter = match (cli.quiet, cli.verbose) {
+                (true, _) => Some("warn"),
+                (false, 0) => None,
+                (false, 1) => Some("info,pgshift=debug,pgshift_daemon=debug"),
+                _ => Some("debug"),
+            };
+            if let Some(filter) = filter.filter(|_| std::env::var_os("PGSHIFT_LOG").is_none()) {
+                // Single-threaded still: the runtime starts below.
+                std::env::set_var("PGSHIFT_LOG", filter);
+            }
             pgshift_daemon::init_logging()
         }
         _ => context::init_tracing(cli.quiet, cli.verbose),
