@@ -1,6 +1,7 @@
 //! `cargo xtask`: the pgshift command line. Parses arguments and calls into the `pgshift`
 //! library; one module per command.
 
+mod backup;
 mod bench;
 mod context;
 mod db;
@@ -143,6 +144,28 @@ enum Command {
         #[command(flatten)]
         json: JsonFlag,
     },
+    /// A verified pg_dump archive of the target (the local database unless --env).
+    Backup {
+        #[command(flatten)]
+        args: backup::BackupArgs,
+        #[command(flatten)]
+        env: EnvFlag,
+        #[command(flatten)]
+        json: JsonFlag,
+    },
+    /// List backups (age, size, migration, verified); `verify FILE`; `prune [--dry-run]`.
+    Backups(backup::BackupsArgs),
+    /// Restore a backup into the local database (or --env), checked before anything is dropped.
+    Restore {
+        #[command(flatten)]
+        args: backup::RestoreArgs,
+        #[command(flatten)]
+        env: EnvFlag,
+        #[command(flatten)]
+        json: JsonFlag,
+        #[command(flatten)]
+        yes: YesFlag,
+    },
     /// Watch the migrations folder and keep the local database and bindings in sync.
     #[command(after_help = "Example: cargo xtask watch")]
     Watch {
@@ -177,7 +200,10 @@ impl Command {
             Command::Doctor { env, json, .. }
             | Command::MigrateStatus { env, json, .. }
             | Command::MigrateResolve { env, json, .. }
-            | Command::Generate { env, json, .. } => flags.env(env).json(json),
+            | Command::Generate { env, json, .. }
+            | Command::Backup { env, json, .. } => flags.env(env).json(json),
+            Command::Backups(args) => args.flags(),
+            Command::Restore { env, json, yes, .. } => flags.env(env).json(json).yes(yes),
             Command::MigrateDeploy { env, json, yes, .. } => flags.env(env).json(json).yes(yes),
             Command::MigrateDev { env, json, .. } | Command::MigrateDown { env, json, .. } => {
                 flags.local_env(env).json(json)
@@ -276,6 +302,9 @@ fn main() -> ExitCode {
             Command::MigrateResolve { args, .. } => migrate::resolve(&ctx, args).await,
             Command::MigrateDown { args, .. } => migrate::down(&ctx, args).await,
             Command::Generate { args, .. } => generate::run(&ctx, args).await,
+            Command::Backup { args, .. } => backup::backup(&ctx, args).await,
+            Command::Backups(args) => backup::backups(&ctx, args).await,
+            Command::Restore { args, .. } => backup::restore(&ctx, args).await,
             Command::Watch { args, .. } => watch::watch(&ctx, args).await,
             Command::Dev { args, .. } => watch::dev(&ctx, args).await,
             Command::Daemon(command) => watch::daemon(&ctx, command).await,

@@ -25,6 +25,29 @@ pub struct Config {
     pub env: BTreeMap<String, RemoteEnv>,
     pub migrate: Migrate,
     pub codegen: Codegen,
+    pub backup: Backup,
+}
+
+/// `[backup]`: where archives go and how many are kept.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Backup {
+    /// The folder of the archives, one subfolder per environment; default
+    /// `<state>/backups` (git-ignored with the rest of the state folder).
+    pub dir: Option<PathBuf>,
+    /// Keep at least the newest N verified backups of each environment.
+    pub keep_last: Option<u32>,
+    /// Keep every verified backup younger than N days.
+    pub keep_days: Option<u32>,
+    /// Archive or manifest file names that pruning never deletes.
+    pub keep: Vec<String>,
+}
+
+impl Backup {
+    /// Whether pruning deletes anything at all: with neither key set, every backup is kept.
+    pub fn prunes(&self) -> bool {
+        self.keep_last.is_some() || self.keep_days.is_some()
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -162,6 +185,7 @@ impl Default for Config {
             env: BTreeMap::new(),
             migrate: Migrate::default(),
             codegen: Codegen::default(),
+            backup: Backup::default(),
         }
     }
 }
@@ -253,6 +277,9 @@ impl Config {
         ] {
             *path = root.join(&*path);
         }
+        if let Some(dir) = &mut config.backup.dir {
+            *dir = root.join(&*dir);
+        }
         Ok(config)
     }
 
@@ -322,6 +349,29 @@ impl Config {
                 ));
             }
         }
+        if self.backup.keep_last == Some(0) {
+            return Err(
+                "[backup] keep_last = 0 is out of range: use 1 or more (the newest verified \
+                 backup is always kept), or leave it out to keep every backup"
+                    .into(),
+            );
+        }
+        if self.backup.keep_days == Some(0) {
+            return Err(
+                "[backup] keep_days = 0 is out of range: use 1 or more, or leave it out".into(),
+            );
+        }
+        if let Some(name) = self
+            .backup
+            .keep
+            .iter()
+            .find(|n| n.is_empty() || n.contains('/'))
+        {
+            return Err(format!(
+                "[backup] keep lists {name:?}, which is not a file name: list archive names as \
+                 `cargo xtask backups` shows them"
+            ));
+        }
         if self.codegen.schemas.is_empty() {
             return Err("[codegen] schemas must list at least one schema".into());
         }
@@ -332,6 +382,19 @@ impl Config {
     /// says where the cluster really lives (it moves when the server user cannot reach this).
     pub fn embedded_dir(&self) -> PathBuf {
         self.paths.state.join("embedded")
+    }
+
+    /// The folder of `env`'s backups: `[backup] dir` (default `<state>/backups`) / env.
+    pub fn backup_dir(&self, env: &str) -> PathBuf {
+        self.backup_root().join(env)
+    }
+
+    /// `[backup] dir`, default `<state>/backups`.
+    pub fn backup_root(&self) -> PathBuf {
+        self.backup
+            .dir
+            .clone()
+            .unwrap_or_else(|| self.paths.state.join("backups"))
     }
 }
 

@@ -3,6 +3,7 @@
 //! The library does all the work; `xtask` and `pgshiftd` only parse arguments and call in
 //! here. See ARCHITECTURE.md for the map.
 
+pub mod backup;
 pub mod catalog;
 pub mod codegen;
 pub mod config;

@@ -1,0 +1,300 @@
+//! The pg_dump child: versions checked first, a snapshot exported on a connection that
+//! stays open in a REPEATABLE READ transaction, pg_dump started on that snapshot, and the
+//! row counts taken in the same snapshot while it runs, so they are exactly what it dumps.
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use sqlx::PgConnection;
+use tokio::io::AsyncReadExt;
+
+use super::child::{self, Passfile};
+use super::manifest::{Format, TableRows};
+use super::{client_program, BackupError, Progress};
+use crate::pgbin::parse_major;
+use crate::target::{redact, Target};
+
+/// What the dump found beside the archive.
+pub(super) struct Dumped {
+    pub server_version: String,
+    pub pg_dump_version: String,
+    pub tables: Vec<TableRows>,
+    pub migration_version: Option<i64>,
+    pub marker: Option<String>,
+}
+
+/// The user tables pg_dump dumps: ordinary and partitioned, not temporary, not members of
+/// an extension (pg_dump leaves those to `CREATE EXTENSION`).
+pub(crate) const TABLES: &str = "\
+SELECT n.nspname::text, c.relname::text, c.relkind = 'p' \
+FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
+WHERE c.relkind IN ('r', 'p') AND c.relpersistence <> 't' \
+  AND n.nspname NOT IN ('pg_catalog', 'information_schema') \
+  AND n.nspname NOT LIKE 'pg\\_toast%' AND n.nspname NOT LIKE 'pg\\_temp%' \
+  AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_depend d \
+                  WHERE d.classid = 'pg_catalog.pg_class'::pg_catalog.regclass \
+                    AND d.objid = c.oid AND d.deptype = 'e') \
+ORDER BY 1, 2";
+
+pub(super) async fn dump(
+    target: &Target,
+    temp: &Path,
+    format: Format,
+    jobs: u32,
+    progress: &mut dyn FnMut(Progress<'_>),
+) -> Result<Dumped, BackupError> {
+    let database = target.url.host_and_database();
+    let pg_dump = client_program("pg_dump")?;
+    let pg_dump_version = program_version(&pg_dump).await?;
+    let mut conn = crate::db::connect(&target.url).await?;
+    let db_error = |action: &'static str| {
+        let database = database.clone();
+        move |e: sqlx::Error| BackupError::Database {
+            action,
+            database,
+            reason: redact(&e.to_string()),
+        }
+    };
+    let (server_version, server_num): (String, String) = sqlx::query_as(
+        "SELECT current_setting('server_version'), current_setting('server_version_num')",
+    )
+    .fetch_one(&mut conn)
+    .await
+    .map_err(db_error("reading the server version of"))?;
+    let server_major = server_num.parse::<u32>().unwrap_or(0) / 10000;
+    let dump_major = parse_major(&pg_dump_version).unwrap_or(0);
+    if dump_major < server_major {
+        crate::db::close(conn).await;
+        return Err(BackupError::PgDumpTooOld {
+            pg_dump: version_number(&pg_dump_version),
+            server: server_version,
+            server_major,
+            database,
+        });
+    }
+    sqlx::raw_sql("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+        .execute(&mut conn)
+        .await
+        .map_err(db_error("starting the snapshot transaction on"))?;
+    let snapshot: String = sqlx::query_scalar("SELECT pg_catalog.pg_export_snapshot()")
+        .fetch_one(&mut conn)
+        .await
+        .map_err(db_error("exporting a snapshot of"))?;
+
+    let passfile = Passfile::for_url(&target.url).map_err(|source| BackupError::Io {
+        action: "writing the temporary passfile in",
+        path: std::env::temp_dir(),
+        source,
+    })?;
+    let mut command = child::command(&pg_dump, &passfile);
+    command
+        .arg("--no-password")
+        .arg(format!("--snapshot={snapshot}"))
+        .arg(match format {
+            Format::Custom => "--format=custom",
+            Format::Directory => "--format=directory",
+        })
+        .arg("--file")
+        .arg(temp)
+        .stdout(std::process::Stdio::null());
+    if format == Format::Directory {
+        command.arg(format!("--jobs={jobs}"));
+    }
+    command.arg("--dbname").arg(target.url.without_password());
+    let mut child = command.spawn().map_err(|source| BackupError::Io {
+        action: "starting",
+        path: pg_dump.clone(),
+        source,
+    })?;
+    let db_name = target.url.database();
+    progress(Progress::Dumping {
+        env: &target.env,
+        database: &db_name,
+    });
+    let mut stderr_pipe = child.stderr.take().expect("piped stderr");
+    let stderr_task = tokio::spawn(async move {
+        let mut text = String::new();
+        let _ = stderr_pipe.read_to_string(&mut text).await;
+        text
+    });
+
+    // The counts run in the exported snapshot while pg_dump dumps it. The transaction
+    // stays open until both are done (pg_dump imports the snapshot when it starts). A
+    // failed pg_dump does not wait for the counts.
+    let started = Instant::now();
+    let status = {
+        let counting = counts(&mut conn);
+        tokio::pin!(counting);
+        let mut counted = None;
+        let status = loop {
+            tokio::select! {
+                status = child.wait() => break status,
+                result = &mut counting, if counted.is_none() => counted = Some(result),
+                _ = tokio::time::sleep(Duration::from_millis(250)) => {
+                    progress(Progress::Written { bytes: size_of(temp), elapsed: started.elapsed() });
+                }
+            }
+        };
+        match status {
+            Ok(status) if status.success() => {
+                let counted = match counted {
+                    Some(counted) => counted,
+                    None => counting.await,
+                };
+                Ok((status, Some(counted)))
+            }
+            Ok(status) => Ok((status, None)),
+            Err(e) => Err(e),
+        }
+    };
+    let (status, counted) = status.map_err(|source| BackupError::Io {
+        action: "waiting for",
+        path: pg_dump.clone(),
+        source,
+    })?;
+    if counted.is_some() {
+        let _ = sqlx::raw_sql("ROLLBACK").execute(&mut conn).await;
+        crate::db::close(conn).await;
+    }
+    let stderr = stderr_task.await.unwrap_or_default();
+    if !status.success() {
+        use std::os::unix::process::ExitStatusExt;
+        let status = match status.signal() {
+            Some(signal) if signal == nix::sys::signal::Signal::SIGXFSZ as i32 => format!(
+                "killed by signal {signal}, SIGXFSZ: the file-size limit (ulimit -f) was reached; \
+                 raise it"
+            ),
+            Some(signal) => format!("killed by signal {signal}"),
+            None => status.to_string(),
+        };
+        let mut stderr = redact(stderr.trim());
+        if stderr.contains("No space left on device") {
+            stderr.push_str(
+                "; free some space, or set [backup] dir in pgshift.toml to a larger disk",
+            );
+        }
+        if stderr.is_empty() {
+            stderr = "no message".into();
+        }
+        return Err(BackupError::DumpFailed {
+            database,
+            status,
+            stderr,
+        });
+    }
+    let (tables, migration_version, marker) = counted
+        .expect("counted when pg_dump succeeded")
+        .map_err(db_error("counting the rows of"))?;
+    Ok(Dumped {
+        server_version,
+        pg_dump_version: version_number(&pg_dump_version),
+        tables,
+        migration_version,
+        marker,
+    })
+}
+
+/// Exact row counts of every table, the newest applied migration and the marker, in the
+/// connection's current transaction.
+pub(crate) async fn counts(
+    conn: &mut PgConnection,
+) -> Result<(Vec<TableRows>, Option<i64>, Option<String>), sqlx::Error> {
+    let listed: Vec<(String, String, bool)> = sqlx::query_as(TABLES).fetch_all(&mut *conn).await?;
+    let mut tables: Vec<TableRows> = listed
+        .iter()
+        .map(|(schema, table, _)| TableRows {
+            schema: schema.clone(),
+            table: table.clone(),
+            rows: 0,
+        })
+        .collect();
+    // One statement per 200 tables rather than one per table: a thousand round trips
+    // would cost more than the counting of small tables.
+    let countable: Vec<usize> = (0..listed.len()).filter(|&i| !listed[i].2).collect();
+    for chunk in countable.chunks(200) {
+        let sql = chunk
+            .iter()
+            .map(|&i| {
+                format!(
+                    "SELECT {i}::int4, count(*) FROM ONLY {}.{}",
+                    crate::db::quote_ident(&listed[i].0),
+                    crate::db::quote_ident(&listed[i].1)
+                )
+            })
+            .collect::<Vec<_>>()
+            .join(" UNION ALL ");
+        let rows: Vec<(i32, i64)> = sqlx::query_as(&sql).fetch_all(&mut *conn).await?;
+        for (i, count) in rows {
+            tables[i as usize].rows = count;
+        }
+    }
+    let (version, marker) = version_and_marker(conn).await?;
+    Ok((tables, version, marker))
+}
+
+/// The newest applied migration version and the environment marker, if the tables exist.
+pub(crate) async fn version_and_marker(
+    conn: &mut PgConnection,
+) -> Result<(Option<i64>, Option<String>), sqlx::Error> {
+    let (history, marker): (Option<String>, Option<String>) = sqlx::query_as(
+        "SELECT pg_catalog.to_regclass('_sqlx_migrations')::text, \
+                pg_catalog.to_regclass('_pgshift_marker')::text",
+    )
+    .fetch_one(&mut *conn)
+    .await?;
+    let version = match history {
+        Some(table) => {
+            sqlx::query_scalar(&format!("SELECT max(version) FROM {table} WHERE success"))
+                .fetch_one(&mut *conn)
+                .await?
+        }
+        None => None,
+    };
+    let marker = match marker {
+        Some(table) => {
+            sqlx::query_scalar(&format!("SELECT env FROM {table}"))
+                .fetch_optional(&mut *conn)
+                .await?
+        }
+        None => None,
+    };
+    Ok((version, marker))
+}
+
+/// `pg_dump --version`, as printed.
+async fn program_version(program: &Path) -> Result<String, BackupError> {
+    let out = tokio::process::Command::new(program)
+        .arg("--version")
+        .env_clear()
+        .output()
+        .await
+        .map_err(|source| BackupError::Io {
+            action: "running",
+            path: program.to_path_buf(),
+            source,
+        })?;
+    Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
+}
+
+/// "pg_dump (PostgreSQL) 15.18 (Debian ...)" -> "15.18".
+fn version_number(line: &str) -> String {
+    line.split_whitespace()
+        .find(|w| w.chars().next().is_some_and(|c| c.is_ascii_digit()))
+        .unwrap_or(line)
+        .to_string()
+}
+
+/// Bytes written so far: the file, or a directory archive's files.
+fn size_of(path: &Path) -> u64 {
+    match std::fs::metadata(path) {
+        Ok(m) if m.is_dir() => std::fs::read_dir(path)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .filter_map(|e| e.metadata().ok())
+            .map(|m| m.len())
+            .sum(),
+        Ok(m) => m.len(),
+        Err(_) => 0,
+    }
+}

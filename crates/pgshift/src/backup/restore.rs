@@ -1,0 +1,211 @@
+//! Restoring an archive: checked before anything is dropped (SHA-256 against its manifest,
+//! `pg_restore --list`), then `pg_restore --clean --if-exists --no-owner --no-privileges`
+//! in one transaction (with one job), then the environment marker rewritten to the target's
+//! environment and the result counted.
+
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+
+use super::child::{self, Passfile};
+use super::manifest::TableRows;
+use super::{client_program, open, BackupError, Progress};
+use crate::config::Config;
+use crate::target::{redact, Target};
+
+#[derive(Debug, Clone, Default)]
+pub struct RestoreOptions {
+    /// Restore into this database of the target's server instead of the target's own.
+    pub database: Option<String>,
+    /// pg_restore jobs; with more than 1 the restore is no longer one transaction.
+    pub jobs: u32,
+    /// The caller has the user's consent to overwrite a protected environment.
+    pub allow_protected: bool,
+}
+
+/// What the restored database holds.
+#[derive(Debug, Clone, Serialize)]
+pub struct RestoreReport {
+    pub archive: PathBuf,
+    pub env: String,
+    pub database: String,
+    /// The dumped environment, from the manifest.
+    pub from_env: Option<String>,
+    pub migration_version: Option<i64>,
+    /// `(from, to)` when the marker named another environment and was rewritten.
+    pub marker_rewritten: Option<(String, String)>,
+    pub tables: Vec<TableRows>,
+    pub rows: i64,
+    /// Whether every table's row count equals the manifest's (none without a manifest).
+    pub matches_manifest: Option<bool>,
+}
+
+/// Restores `archive` (an archive or its manifest) into `target`.
+pub async fn restore(
+    config: &Config,
+    target: &Target,
+    archive: &Path,
+    options: &RestoreOptions,
+    progress: &mut dyn FnMut(Progress<'_>),
+) -> Result<RestoreReport, BackupError> {
+    let url = match &options.database {
+        Some(name) => target.url.with_database(name),
+        None => target.url.clone(),
+    };
+    let shown = url.host_and_database();
+    if target.protected && !options.allow_protected {
+        return Err(BackupError::Protected {
+            env: target.env.clone(),
+            database: shown,
+        });
+    }
+    // The input first: nothing is dropped for an archive that is not sound. A pg_dump
+    // archive made elsewhere (no manifest) is restored on pg_restore's word alone.
+    let entry = match open(config, archive) {
+        Ok(entry) => Some(entry),
+        Err(BackupError::BadManifest { .. }) if !manifest_of(archive).exists() => None,
+        Err(e) => return Err(e),
+    };
+    let archive_path = match &entry {
+        Some(entry) => {
+            let (sha256, _) = super::verify::sha256_of(&entry.archive_path)?;
+            if sha256 != entry.manifest.sha256 {
+                return Err(BackupError::ChecksumMismatch {
+                    path: entry.archive_path.clone(),
+                    expected: entry.manifest.sha256.clone(),
+                    actual: sha256,
+                });
+            }
+            entry.archive_path.clone()
+        }
+        None => archive.to_path_buf(),
+    };
+    super::verify::toc(&archive_path).await?;
+
+    let conn = match crate::db::connect(&url).await {
+        Ok(conn) => conn,
+        Err(e) if e.is_missing_database() => {
+            let options = url.connect_options();
+            return Err(BackupError::MissingDatabase {
+                database: url.database(),
+                host: format!("{}:{}", options.get_host(), options.get_port()),
+            });
+        }
+        Err(e) => return Err(e.into()),
+    };
+    crate::db::close(conn).await;
+
+    let pg_restore = client_program("pg_restore")?;
+    let passfile = Passfile::for_url(&url).map_err(|source| BackupError::Io {
+        action: "writing the temporary passfile in",
+        path: std::env::temp_dir(),
+        source,
+    })?;
+    let mut command = child::command(&pg_restore, &passfile);
+    command.args([
+        "--no-password",
+        "--clean",
+        "--if-exists",
+        "--no-owner",
+        "--no-privileges",
+        "--exit-on-error",
+    ]);
+    let single = options.jobs <= 1;
+    if single {
+        command.arg("--single-transaction");
+    } else {
+        command.arg(format!("--jobs={}", options.jobs));
+    }
+    command
+        .arg("--dbname")
+        .arg(url.without_password())
+        .arg(&archive_path);
+    let database = url.database();
+    progress(Progress::Restoring {
+        database: &database,
+    });
+    let out = command.output().await.map_err(|source| BackupError::Io {
+        action: "running",
+        path: pg_restore.clone(),
+        source,
+    })?;
+    if !out.status.success() {
+        return Err(BackupError::RestoreFailed {
+            database: shown,
+            status: out.status.to_string(),
+            stderr: redact(String::from_utf8_lossy(&out.stderr).trim()),
+            consequence: if single {
+                "the restore ran in one transaction, so the database is as it was"
+            } else {
+                "with --jobs the restore is not one transaction: the database may be half \
+                 restored; run the restore again"
+            },
+        });
+    }
+
+    let db_error = |action: &'static str| {
+        let database = shown.clone();
+        move |e: sqlx::Error| BackupError::Database {
+            action,
+            database,
+            reason: redact(&e.to_string()),
+        }
+    };
+    let mut conn = crate::db::connect(&url).await?;
+    let (_, marker) = super::dump::version_and_marker(&mut conn)
+        .await
+        .map_err(db_error("reading the restored"))?;
+    let mut marker_rewritten = None;
+    if let Some(marker) = marker.filter(|m| *m != target.env) {
+        let actor = crate::migrations::history::Actor::current(&target.env);
+        let table: String =
+            sqlx::query_scalar("SELECT pg_catalog.to_regclass('_pgshift_marker')::text")
+                .fetch_one(&mut conn)
+                .await
+                .map_err(db_error("finding the marker of"))?;
+        sqlx::query(&format!(
+            "UPDATE {table} SET env = $1, set_at = now(), db_user = current_user, os_user = $2, host = $3"
+        ))
+        .bind(&target.env)
+        .bind(&actor.os_user)
+        .bind(&actor.host)
+        .execute(&mut conn)
+        .await
+        .map_err(db_error("rewriting the environment marker of"))?;
+        marker_rewritten = Some((marker, target.env.clone()));
+    }
+    sqlx::raw_sql("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+        .execute(&mut conn)
+        .await
+        .map_err(db_error("reading the restored"))?;
+    let (tables, migration_version, _) = super::dump::counts(&mut conn)
+        .await
+        .map_err(db_error("counting the rows of"))?;
+    let _ = sqlx::raw_sql("COMMIT").execute(&mut conn).await;
+    crate::db::close(conn).await;
+    let matches_manifest = entry
+        .as_ref()
+        .map(|e| e.manifest.tables.iter().all(|t| tables.contains(t)));
+    Ok(RestoreReport {
+        archive: archive_path,
+        env: target.env.clone(),
+        database,
+        from_env: entry.map(|e| e.manifest.env),
+        migration_version,
+        marker_rewritten,
+        rows: tables.iter().map(|t| t.rows).sum(),
+        tables,
+        matches_manifest,
+    })
+}
+
+fn manifest_of(archive: &Path) -> PathBuf {
+    if archive
+        .to_string_lossy()
+        .ends_with(super::manifest::MANIFEST_SUFFIX)
+    {
+        archive.to_path_buf()
+    } else {
+        super::manifest::manifest_path(archive)
+    }
+}

@@ -1,0 +1,154 @@
+//! Retention: `[backup] keep_last` and `keep_days`, per environment. A backup is kept when
+//! either rule keeps it; the newest good backup of each environment is never deleted,
+//! whatever the settings, and neither is one made with `--keep` or listed in
+//! `[backup] keep`. Only good (verified, complete) backups are considered: retention never
+//! deletes a backup it cannot replace.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+
+use super::{list, BackupError, Entry};
+use crate::config::{Backup, Config};
+
+/// The entries retention deletes, from a list of entries (any order, any environments).
+pub fn plan<'a>(entries: &'a [Entry], policy: &Backup, now: DateTime<Utc>) -> Vec<&'a Entry> {
+    if !policy.prunes() {
+        return Vec::new();
+    }
+    let mut by_env: BTreeMap<&str, Vec<&Entry>> = BTreeMap::new();
+    for entry in entries.iter().filter(|e| e.good) {
+        by_env.entry(&entry.manifest.env).or_default().push(entry);
+    }
+    let mut doomed = Vec::new();
+    for (_, mut env_entries) in by_env {
+        env_entries.sort_by_key(|e| std::cmp::Reverse(e.manifest.started_at));
+        for (index, entry) in env_entries.into_iter().enumerate() {
+            let newest = index == 0;
+            let by_count = policy.keep_last.is_some_and(|n| index < n as usize);
+            let by_age = policy.keep_days.is_some_and(|days| {
+                now - entry.manifest.started_at < chrono::Duration::days(days as i64)
+            });
+            if !(newest || entry.kept || by_count || by_age) {
+                doomed.push(entry);
+            }
+        }
+    }
+    doomed
+}
+
+/// Applies retention to `env` (every environment when `None`); returns what was deleted
+/// (or would be, with `dry_run`). The manifest goes first, so an interrupted prune leaves
+/// an archive without manifest (cleaned by the next backup), never a manifest that lies.
+pub fn prune(config: &Config, env: Option<&str>, dry_run: bool) -> Result<Vec<Entry>, BackupError> {
+    let entries = list(config, env)?;
+    let doomed: Vec<Entry> = plan(&entries, &config.backup, Utc::now())
+        .into_iter()
+        .cloned()
+        .collect();
+    if dry_run {
+        return Ok(doomed);
+    }
+    for entry in &doomed {
+        std::fs::remove_file(&entry.manifest_path).map_err(|source| BackupError::Io {
+            action: "deleting",
+            path: entry.manifest_path.clone(),
+            source,
+        })?;
+        let removed = if entry.archive_path.is_dir() {
+            std::fs::remove_dir_all(&entry.archive_path)
+        } else {
+            std::fs::remove_file(&entry.archive_path)
+        };
+        removed.map_err(|source| BackupError::Io {
+            action: "deleting",
+            path: entry.archive_path.clone(),
+            source,
+        })?;
+        if let Some(dir) = entry.manifest_path.parent() {
+            super::manifest::sync_dir(dir)?;
+        }
+    }
+    Ok(doomed)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::backup::{Format, Manifest};
+
+    fn entry(env: &str, days_old: i64, good: bool, kept: bool, now: DateTime<Utc>) -> Entry {
+        let at = now - chrono::Duration::days(days_old);
+        Entry {
+            manifest_path: format!("/b/{env}-{days_old}.dump.json").into(),
+            archive_path: format!("/b/{env}-{days_old}.dump").into(),
+            good,
+            problem: None,
+            kept,
+            manifest: Manifest {
+                manifest_version: 1,
+                archive: format!("{env}-{days_old}.dump"),
+                env: env.into(),
+                host: "h:5432".into(),
+                database: "d".into(),
+                server_version: "15".into(),
+                pg_dump_version: "15".into(),
+                format: Format::Custom,
+                started_at: at,
+                finished_at: at,
+                size_bytes: 1,
+                sha256: String::new(),
+                migration_version: None,
+                marker: None,
+                label: None,
+                keep: kept,
+                verified: good,
+                tables: vec![],
+            },
+        }
+    }
+
+    fn names(doomed: Vec<&Entry>) -> Vec<String> {
+        doomed.iter().map(|e| e.manifest.archive.clone()).collect()
+    }
+
+    #[test]
+    fn keep_last_keeps_the_newest_and_kept_ones() {
+        let now = Utc::now();
+        let entries = vec![
+            entry("prod", 1, true, false, now),
+            entry("prod", 2, true, false, now),
+            entry("prod", 3, true, true, now),
+            entry("prod", 4, true, false, now),
+            entry("local", 9, true, false, now),
+        ];
+        let policy = Backup {
+            keep_last: Some(2),
+            ..Backup::default()
+        };
+        assert_eq!(names(plan(&entries, &policy, now)), ["prod-4.dump"]);
+    }
+
+    #[test]
+    fn either_rule_keeps_and_the_newest_good_one_always_stays() {
+        let now = Utc::now();
+        let entries = vec![
+            // Not good: never the "newest good" and never deleted.
+            entry("prod", 0, false, false, now),
+            entry("prod", 20, true, false, now),
+            entry("prod", 30, true, false, now),
+        ];
+        let policy = Backup {
+            keep_days: Some(7),
+            ..Backup::default()
+        };
+        assert_eq!(names(plan(&entries, &policy, now)), ["prod-30.dump"]);
+        let policy = Backup {
+            keep_days: Some(25),
+            keep_last: Some(1),
+            ..Backup::default()
+        };
+        assert_eq!(names(plan(&entries, &policy, now)), ["prod-30.dump"]);
+        assert!(plan(&entries, &Backup::default(), now).is_empty());
+    }
+}

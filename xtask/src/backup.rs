@@ -1,0 +1,425 @@
+//! `cargo xtask backup`, `backups [verify FILE | prune]` and `restore`: thin wrappers over
+//! `pgshift::backup`.
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::Result;
+use clap::Subcommand;
+use pgshift::backup::{self, BackupOptions, Progress, RestoreOptions};
+use pgshift::UsageError;
+
+use crate::context::{self, Ctx, EnvFlag, Flags, JsonFlag};
+
+#[derive(clap::Args)]
+#[command(after_help = "\
+Writes `<env>-<database>-<UTC time>-v<migration>.dump` and its `.json` manifest under \
+[backup] dir (default .pgshift/backups/<env>/). The backup counts only once the archive \
+is verified (pg_restore --list names every table, sha256) and the manifest written; \
+retention ([backup] keep_last, keep_days) runs after that.
+
+Exit codes: 0 verified backup written; 1 failure (nothing that counts as a backup is left); \
+2 usage.
+
+Example: cargo xtask backup --env prod --label before-release")]
+pub struct BackupArgs {
+    /// A note stored in the manifest.
+    #[arg(long, value_name = "TEXT")]
+    pub label: Option<String>,
+    /// pg_dump jobs; more than 1 writes a directory-format archive dumped in parallel.
+    #[arg(long, default_value_t = 1, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=64))]
+    pub jobs: u32,
+    /// Never delete this backup when pruning.
+    #[arg(long)]
+    pub keep: bool,
+}
+
+#[derive(clap::Args)]
+#[command(after_help = "Example: cargo xtask backups --env prod")]
+pub struct BackupsArgs {
+    #[command(subcommand)]
+    pub action: Option<BackupsAction>,
+    /// Only this environment's backups (default: every environment).
+    #[command(flatten)]
+    pub env: EnvFlag,
+    #[command(flatten)]
+    pub json: JsonFlag,
+}
+
+#[derive(Subcommand)]
+pub enum BackupsAction {
+    /// Re-check a backup: the archive's sha256 against its manifest and its table of contents.
+    #[command(
+        after_help = "Exit codes: 0 good; 1 damaged, changed, not an archive, or without \
+                            its manifest.\n\nExample: cargo xtask backups verify \
+                            .pgshift/backups/prod/prod-app-20261203T031500123Z-v20261201120000.dump"
+    )]
+    Verify {
+        /// The archive or its .json manifest.
+        file: PathBuf,
+        #[command(flatten)]
+        json: JsonFlag,
+    },
+    /// Apply retention ([backup] keep_last, keep_days, keep); every environment unless --env.
+    #[command(after_help = "Example: cargo xtask backups prune --dry-run")]
+    Prune {
+        /// Say what would be deleted, delete nothing.
+        #[arg(long)]
+        dry_run: bool,
+        #[command(flatten)]
+        env: EnvFlag,
+        #[command(flatten)]
+        json: JsonFlag,
+    },
+}
+
+impl BackupsArgs {
+    /// The `--env` and `--json` given after `backups` or after its action.
+    pub fn flags(&self) -> Flags {
+        let flags = Flags::default();
+        let json = |after: &JsonFlag| JsonFlag {
+            json: after.json || self.json.json,
+        };
+        match &self.action {
+            None => flags.env(&self.env).json(&self.json),
+            Some(BackupsAction::Verify { json: after, .. }) => flags.json(&json(after)),
+            Some(BackupsAction::Prune {
+                env, json: after, ..
+            }) => {
+                let env = EnvFlag {
+                    env: env.env.clone().or_else(|| self.env.env.clone()),
+                };
+                flags.env(&env).json(&json(after))
+            }
+        }
+    }
+}
+
+#[derive(clap::Args)]
+#[command(after_help = "\
+Restores into the target (--env, default local) with pg_restore --clean --if-exists \
+--no-owner --no-privileges, in one transaction unless --jobs > 1. The archive is checked \
+first (sha256 against its manifest, pg_restore --list): a bad archive changes nothing. A \
+database marked as another environment (a prod backup restored locally) is re-marked as \
+the target's environment. A protected target needs --yes, and on a terminal the database \
+name typed back.
+
+Example (test with production-like data): cargo xtask restore --latest --from prod
+Example: cargo xtask restore .pgshift/backups/local/local-app_dev-20261203T031500123Z-v3.dump
+
+Exit codes: 0 restored; 1 failure or consent not given on the terminal; 2 usage: no \
+consent off a terminal, FILE and --latest both or neither.")]
+pub struct RestoreArgs {
+    /// The archive or its .json manifest.
+    pub file: Option<PathBuf>,
+    /// The newest verified backup of --from (default: the target's environment).
+    #[arg(long)]
+    pub latest: bool,
+    /// With --latest: the environment whose backups to look in.
+    #[arg(long, value_name = "ENV", requires = "latest")]
+    pub from: Option<String>,
+    /// Restore into this database of the target's server instead.
+    #[arg(long, value_name = "NAME")]
+    pub database: Option<String>,
+    /// pg_restore jobs (not one transaction when more than 1).
+    #[arg(long, default_value_t = 1, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=64))]
+    pub jobs: u32,
+}
+
+pub async fn backup(ctx: &Ctx, args: BackupArgs) -> Result<ExitCode> {
+    let target = ctx.target()?;
+    context::keep("env", target.env.clone().into());
+    context::keep("database", target.url.host_and_database().into());
+    let options = BackupOptions {
+        label: args.label,
+        jobs: args.jobs,
+        keep: args.keep,
+    };
+    ctx.note(&format!(
+        "backing up {} ({}) with pg_dump",
+        target.env,
+        target.url.host_and_database()
+    ));
+    let mut printer = ProgressPrinter::new(ctx);
+    let result = backup::backup(&ctx.config, &target, &options, &mut |p| printer.show(p)).await;
+    printer.finish();
+    let report = result?;
+    for path in &report.cleaned {
+        ctx.note(&format!(
+            "removed {}, left by an interrupted backup",
+            path.display()
+        ));
+    }
+    let m = &report.manifest;
+    ctx.note(&format!(
+        "verified backup of {} written: {} ({}, {} tables, {} rows, migration {}, sha256 {})",
+        m.env,
+        report.archive_path.display(),
+        bytes(m.size_bytes),
+        m.tables.len(),
+        m.total_rows(),
+        version(m.migration_version),
+        &m.sha256[..12]
+    ));
+    for path in &report.pruned {
+        ctx.note(&format!("pruned {}", path.display()));
+    }
+    if ctx.json {
+        ctx.emit(&report)?;
+    } else {
+        println!("{}", report.archive_path.display());
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub async fn backups(ctx: &Ctx, args: BackupsArgs) -> Result<ExitCode> {
+    let env = ctx.env_explicit.then_some(ctx.env.as_str());
+    match args.action {
+        None => {
+            let entries = backup::list(&ctx.config, env)?;
+            if ctx.json {
+                ctx.emit(&serde_json::json!({ "backups": entries }))?;
+                return Ok(ExitCode::SUCCESS);
+            }
+            if entries.is_empty() {
+                ctx.note(&format!(
+                    "no backups in {}; make one with `cargo xtask backup`",
+                    match env {
+                        Some(env) => ctx.config.backup_dir(env),
+                        None => ctx.config.backup_root(),
+                    }
+                    .display()
+                ));
+                return Ok(ExitCode::SUCCESS);
+            }
+            println!(
+                "{:<8} {:>8} {:>10} {:>16} {:<9} ARCHIVE",
+                "ENV", "AGE", "SIZE", "MIGRATION", "VERIFIED"
+            );
+            let now = chrono::Utc::now();
+            for e in &entries {
+                let verified = match &e.problem {
+                    None => "yes".to_string(),
+                    Some(problem) => format!("NO ({problem})"),
+                };
+                println!(
+                    "{:<8} {:>8} {:>10} {:>16} {:<9} {}{}",
+                    e.manifest.env,
+                    age(now - e.manifest.started_at),
+                    bytes(e.manifest.size_bytes),
+                    version(e.manifest.migration_version),
+                    verified,
+                    e.archive_path.display(),
+                    if e.kept { "  (kept)" } else { "" }
+                );
+            }
+        }
+        Some(BackupsAction::Verify { file, .. }) => {
+            // A mismatch or a missing table is an error (exit 1) naming what is wrong.
+            let verification = backup::verify(&ctx.config, &file).await?;
+            ctx.emit(&verification)?;
+            ctx.note(&format!(
+                "{} is good: sha256 matches the manifest, the table of contents ({} entries) names every table",
+                file.display(),
+                verification.toc_entries
+            ));
+        }
+        Some(BackupsAction::Prune { dry_run, .. }) => {
+            let pruned = backup::retention::prune(&ctx.config, env, dry_run)?;
+            ctx.emit(&serde_json::json!({ "dry_run": dry_run, "pruned": pruned }))?;
+            if !ctx.config.backup.prunes() {
+                ctx.note("no retention configured ([backup] keep_last or keep_days): every backup is kept");
+            }
+            let verb = if dry_run { "would delete" } else { "deleted" };
+            for entry in &pruned {
+                ctx.note(&format!("{verb} {}", entry.archive_path.display()));
+            }
+            if pruned.is_empty() {
+                ctx.note("nothing to prune");
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub async fn restore(ctx: &Ctx, args: RestoreArgs) -> Result<ExitCode> {
+    let file = match (&args.file, args.latest) {
+        (Some(file), false) => file.clone(),
+        (None, true) => {
+            let from = args.from.as_deref().unwrap_or(&ctx.env);
+            if from != pgshift::target::LOCAL_ENV && !ctx.config.env.contains_key(from) {
+                return Err(UsageError::Other(format!(
+                    "unknown environment `{from}` for --from; known environments: local{}",
+                    ctx.config
+                        .env
+                        .keys()
+                        .map(|k| format!(", {k}"))
+                        .collect::<String>()
+                ))
+                .into());
+            }
+            backup::latest(&ctx.config, from)?.archive_path
+        }
+        (Some(_), true) => {
+            return Err(UsageError::Other(
+                "give either FILE or --latest, not both".to_string(),
+            )
+            .into())
+        }
+        (None, false) => {
+            return Err(UsageError::Other(
+                "say what to restore: FILE (an archive `cargo xtask backups` lists) or --latest [--from ENV]"
+                    .to_string(),
+            )
+            .into())
+        }
+    };
+    let target = ctx.target()?;
+    context::keep("env", target.env.clone().into());
+    let database = args
+        .database
+        .clone()
+        .unwrap_or_else(|| target.url.database());
+    let shown = format!(
+        "{} ({})",
+        target.env,
+        target.url.with_database(&database).host_and_database()
+    );
+    if target.protected && !ctx.yes {
+        if !std::io::stdin().is_terminal() {
+            return Err(UsageError::Other(format!(
+                "`restore` into {shown}, a protected environment, drops and replaces what it \
+                 holds and needs consent: run it on a terminal to type the database name, or \
+                 pass --yes"
+            ))
+            .into());
+        }
+        eprint!(
+            "restore {} into {shown}, a protected environment, replacing what it holds?\nType the database name `{database}` to go on: ",
+            file.display()
+        );
+        let mut answer = String::new();
+        std::io::stdin().read_line(&mut answer)?;
+        if answer.trim() != database {
+            eprintln!("nothing was restored: the name typed is not `{database}`");
+            return Ok(ExitCode::from(1));
+        }
+    }
+    let options = RestoreOptions {
+        database: args.database,
+        jobs: args.jobs,
+        allow_protected: true,
+    };
+    context::keep(
+        "database",
+        target
+            .url
+            .with_database(&database)
+            .host_and_database()
+            .into(),
+    );
+    ctx.note(&format!("restoring {} into {shown}", file.display()));
+    let mut printer = ProgressPrinter::new(ctx);
+    let result = backup::restore(&ctx.config, &target, &file, &options, &mut |p| {
+        printer.show(p)
+    })
+    .await;
+    printer.finish();
+    let report = result?;
+    if let Some((from, to)) = &report.marker_rewritten {
+        ctx.note(&format!(
+            "the restored database was marked `{from}`; it is now marked `{to}`"
+        ));
+    }
+    if ctx.json {
+        ctx.emit(&report)?;
+    } else {
+        println!(
+            "restored into {shown}: migration {}, {} tables, {} rows{}",
+            version(report.migration_version),
+            report.tables.len(),
+            report.rows,
+            match report.matches_manifest {
+                Some(true) => " (every table's row count matches the manifest)",
+                Some(false) =>
+                    " (row counts differ from the manifest: the target had other tables or rows)",
+                None => "",
+            }
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Progress: one line rewritten in place on a terminal; start and end lines otherwise
+/// (and under --json, whose stdout stays clean).
+struct ProgressPrinter {
+    live: bool,
+    quiet: bool,
+    drew: bool,
+}
+
+impl ProgressPrinter {
+    fn new(ctx: &Ctx) -> ProgressPrinter {
+        ProgressPrinter {
+            live: std::io::stderr().is_terminal() && !ctx.json,
+            quiet: ctx.quiet,
+            drew: false,
+        }
+    }
+
+    fn show(&mut self, progress: Progress<'_>) {
+        if self.quiet {
+            return;
+        }
+        match progress {
+            Progress::Written { bytes: n, elapsed } if self.live => {
+                eprint!("\r  {} written, {}   ", bytes(n), seconds(elapsed));
+                self.drew = true;
+            }
+            Progress::Written { .. } => {}
+            Progress::Dumping { database, .. } => eprintln!("pg_dump of {database} started"),
+            Progress::Verifying => {
+                self.finish();
+                eprintln!("pg_dump done; verifying the archive");
+            }
+            Progress::Pruned { .. } => {}
+            Progress::Restoring { database } => eprintln!("pg_restore into {database} started"),
+        }
+    }
+
+    fn finish(&mut self) {
+        if self.drew {
+            eprintln!();
+            self.drew = false;
+        }
+    }
+}
+
+fn bytes(n: u64) -> String {
+    match n {
+        n if n >= 1 << 30 => format!("{:.1} GiB", n as f64 / (1u64 << 30) as f64),
+        n if n >= 1 << 20 => format!("{:.1} MiB", n as f64 / (1u64 << 20) as f64),
+        n if n >= 1 << 10 => format!("{:.1} KiB", n as f64 / 1024.0),
+        n => format!("{n} B"),
+    }
+}
+
+fn seconds(d: Duration) -> String {
+    format!("{:.0} s", d.as_secs_f64())
+}
+
+fn version(v: Option<i64>) -> String {
+    v.map_or_else(|| "none".to_string(), |v| v.to_string())
+}
+
+fn age(d: chrono::Duration) -> String {
+    let s = d.num_seconds().max(0);
+    match s {
+        s if s < 120 => format!("{s}s"),
+        s if s < 7200 => format!("{}min", s / 60),
+        s if s < 172_800 => format!("{}h", s / 3600),
+        s => format!("{}d", s / 86_400),
+    }
+}
