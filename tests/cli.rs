@@ -433,3 +433,28 @@ fn db_commands_print_one_json_document() {
     let out = p.xtask(["db", "up", "--env", "prod", "--json"]).output();
     assert_eq!(document(&out)["error"]["exit_code"], 2);
 }
+
+#[test]
+fn dev_names_itself_when_it_refuses() {
+    let (p, staging) = project_with_staging();
+    p.write("migrations/1_a.sql", "CREATE TABLE a (id int);\n");
+    // The local database, deployed as staging, carries staging's marker.
+    p.xtask(["migrate-deploy", "--env", "staging"])
+        .env("STAGING_URL", p.db.url())
+        .ok();
+    drop(staging);
+    let err = p.xtask(["dev"]).fails_with(1);
+    assert!(err.contains("`dev`"), "{err}");
+    assert!(!err.contains("`watch`"), "{err}");
+
+    // A .env that points local work at another machine.
+    p.write(
+        ".env",
+        "DATABASE_URL=postgres://app@db.example.com:5432/app\n",
+    );
+    let err = p.xtask(["dev"]).fails_with(2);
+    assert!(
+        err.contains("`dev` only works on a database on this machine"),
+        "{err}"
+    );
+}
