@@ -114,7 +114,10 @@ enum Command {
     },
     /// Record the outcome of a failed migration after a manual repair.
     #[command(
-        after_help = "Example: cargo xtask migrate-resolve --env prod --rolled-back 20261125103000_add_doctor_fields"
+        after_help = "Before --applied on another environment, the file's SQL is tried on the \
+                      local database in a transaction that is rolled back; a warning says when \
+                      it fails there or could not be tried.\n\
+                      Example: cargo xtask migrate-resolve --env prod --rolled-back 20261125103000_add_doctor_fields"
     )]
     MigrateResolve {
         #[command(flatten)]
