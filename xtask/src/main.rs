@@ -7,6 +7,7 @@ mod context;
 mod db;
 mod doctor;
 mod generate;
+mod import;
 mod migrate;
 mod watch;
 
@@ -147,6 +148,20 @@ enum Command {
         #[command(flatten)]
         json: JsonFlag,
     },
+    /// Import Prisma or golang-migrate migrations (and, with --env, their history).
+    #[command(
+        after_help = "Example: cargo xtask import prisma --from prisma/migrations --env prod --yes"
+    )]
+    Import {
+        #[command(flatten)]
+        args: import::Args,
+        #[command(flatten)]
+        env: EnvFlag,
+        #[command(flatten)]
+        json: JsonFlag,
+        #[command(flatten)]
+        yes: YesFlag,
+    },
     /// A verified pg_dump archive of the target (the local database unless --env).
     Backup {
         #[command(flatten)]
@@ -207,7 +222,8 @@ impl Command {
             | Command::Backup { env, json, .. } => flags.env(env).json(json),
             Command::Backups(args) => args.flags(),
             Command::Restore { env, json, yes, .. } => flags.env(env).json(json).yes(yes),
-            Command::MigrateDeploy { env, json, yes, .. } => flags.env(env).json(json).yes(yes),
+            Command::MigrateDeploy { env, json, yes, .. }
+            | Command::Import { env, json, yes, .. } => flags.env(env).json(json).yes(yes),
             Command::MigrateDev { env, json, .. } | Command::MigrateDown { env, json, .. } => {
                 flags.local_env(env).json(json)
             }
@@ -305,6 +321,7 @@ fn main() -> ExitCode {
             Command::MigrateResolve { args, .. } => migrate::resolve(&ctx, args).await,
             Command::MigrateDown { args, .. } => migrate::down(&ctx, args).await,
             Command::Generate { args, .. } => generate::run(&ctx, args).await,
+            Command::Import { args, .. } => import::run(&ctx, args).await,
             Command::Backup { args, .. } => backup::backup(&ctx, args).await,
             Command::Backups(args) => backup::backups(&ctx, args).await,
             Command::Restore { args, .. } => backup::restore(&ctx, args).await,

@@ -9,6 +9,7 @@ pub mod codegen;
 pub mod config;
 pub mod db;
 pub mod doctor;
+pub mod import;
 pub mod local;
 pub mod migrations;
 pub mod pgbin;

@@ -20,6 +20,8 @@ pub mod tested;
 mod execute;
 mod session;
 
+pub(crate) use session::Session;
+
 use serde::Serialize;
 
 pub use apply::{
