@@ -88,7 +88,8 @@ async fn connect_with(url: &DbUrl, log_slow: bool) -> Result<PgConnection, Conne
         let (host, port) = (options.get_host(), options.get_port());
         // Only a loopback host can be the local backend's database; even then the URL may
         // name another server on this machine, so the hint names the address it tried.
-        let loopback = ["127.0.0.1", "localhost", "::1"].contains(&host);
+        // (Parsed, as `Target::is_on_this_machine` decides: `127.1` and `LOCALHOST` too.)
+        let loopback = url.host().is_this_machine();
         let unreachable = reason.contains("refused")
             || reason.contains("no answer")
             || reason.contains("failed to lookup")
