@@ -26,6 +26,7 @@ pub struct Config {
     pub migrate: Migrate,
     pub codegen: Codegen,
     pub backup: Backup,
+    pub lint: Lint,
 }
 
 /// `[backup]`: where archives go and how many are kept.
@@ -176,6 +177,41 @@ pub struct Codegen {
     pub strict: bool,
 }
 
+/// `[lint]`: how the migration lint judges (see `crate::lint`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Lint {
+    /// A table with at least this many rows is large: a lock held for the time it takes to
+    /// scan, rewrite or index it is a blocking finding.
+    pub large_table_rows: u64,
+    /// The PostgreSQL major version assumed when no target database is asked.
+    pub postgres_version: u32,
+    /// Rule id -> `off`, `warning` or `error` (blocking), overriding how the lint judges it.
+    pub rules: BTreeMap<String, RuleLevel>,
+}
+
+/// A rule's level in `[lint.rules]`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RuleLevel {
+    /// Never reported.
+    Off,
+    /// Reported, never blocking.
+    Warning,
+    /// Reported as blocking whenever the statement takes a risk on the target.
+    Error,
+}
+
+impl Default for Lint {
+    fn default() -> Lint {
+        Lint {
+            large_table_rows: 100_000,
+            postgres_version: 15,
+            rules: BTreeMap::new(),
+        }
+    }
+}
+
 impl Default for Config {
     fn default() -> Config {
         Config {
@@ -186,6 +222,7 @@ impl Default for Config {
             migrate: Migrate::default(),
             codegen: Codegen::default(),
             backup: Backup::default(),
+            lint: Lint::default(),
         }
     }
 }
@@ -375,6 +412,26 @@ impl Config {
         if self.codegen.schemas.is_empty() {
             return Err("[codegen] schemas must list at least one schema".into());
         }
+        if self.lint.large_table_rows == 0 {
+            return Err(
+                "[lint] large_table_rows = 0 is out of range: use a row count of 1 or more".into(),
+            );
+        }
+        if !(10..=99).contains(&self.lint.postgres_version) {
+            return Err(format!(
+                "[lint] postgres_version = {} is not a PostgreSQL major version: use e.g. 15",
+                self.lint.postgres_version
+            ));
+        }
+        for rule in self.lint.rules.keys() {
+            if !crate::lint::rules::is_rule(rule) {
+                let known: Vec<&str> = crate::lint::rules::RULES.iter().map(|r| r.name).collect();
+                return Err(format!(
+                    "[lint.rules] names an unknown rule `{rule}`; the rules are: {}",
+                    known.join(", ")
+                ));
+            }
+        }
         Ok(())
     }
 
@@ -557,6 +614,36 @@ mod tests {
         assert!(err.contains("pgshift.toml"), "{err}");
         assert!(err.contains("unknown field `prot`"), "{err}");
         assert!(err.contains("port"), "{err}");
+    }
+
+    #[test]
+    fn lint_table_is_checked() {
+        let dir = tempfile::tempdir().unwrap();
+        let load = |text: &str| {
+            std::fs::write(dir.path().join(CONFIG_FILE), text).unwrap();
+            Config::load(dir.path())
+        };
+        let config = load("[lint]\nlarge_table_rows = 50\n[lint.rules]\nrenaming-table = \"off\"\nban-drop-column = \"error\"\n").unwrap();
+        assert_eq!(config.lint.large_table_rows, 50);
+        assert_eq!(config.lint.rules["renaming-table"], RuleLevel::Off);
+        let err = load("[lint.rules]\nban-drop-colum = \"off\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("unknown rule `ban-drop-colum`; the rules are: adding-field-with-default"),
+            "{err}"
+        );
+        let err = load("[lint.rules]\nban-drop-column = \"blocking\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("off`, `warning`"), "{err}");
+        let err = load("[lint]\nlarge_table_rows = 0\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("large_table_rows = 0 is out of range"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -10,6 +10,7 @@ pub mod config;
 pub mod db;
 pub mod doctor;
 pub mod import;
+pub mod lint;
 pub mod local;
 pub mod migrations;
 pub mod pgbin;

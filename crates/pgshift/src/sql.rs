@@ -175,6 +175,13 @@ pub fn statements(sql: &str, standard_strings: bool) -> Result<Vec<Statement<'_>
     Ok(statements)
 }
 
+/// The statement's parse tree, for the lint (the same parser as the engine's). Locations in
+/// it are byte offsets into `statement.sql`. `None` for a piece the parser refuses.
+pub fn tree(statement: &Statement<'_>) -> Option<NodeEnum> {
+    let parsed = pg_query::parse(statement.sql, pg_query::ParserOptions::DEFAULT).ok()?;
+    parsed.protobuf.stmts.into_iter().next()?.stmt?.node
+}
+
 /// The statement's kind and whether it releases advisory locks. Only statements whose first
 /// keyword can make them anything but `Plain` are parsed into a tree: the INSERTs of a data
 /// migration are not.
