@@ -8,6 +8,7 @@ mod db;
 mod doctor;
 mod generate;
 mod import;
+mod lint;
 mod migrate;
 mod watch;
 
@@ -138,6 +139,15 @@ enum Command {
         #[command(flatten)]
         json: JsonFlag,
     },
+    /// Review migrations for locks, rewrites, data loss and breaking changes (squawk's rules).
+    Lint {
+        #[command(flatten)]
+        args: lint::Args,
+        #[command(flatten)]
+        env: EnvFlag,
+        #[command(flatten)]
+        json: JsonFlag,
+    },
     /// Regenerate the typed Rust bindings from the target database (the local one unless --env).
     #[command(after_help = "Example: cargo xtask generate --check")]
     Generate {
@@ -219,7 +229,8 @@ impl Command {
             | Command::MigrateStatus { env, json, .. }
             | Command::MigrateResolve { env, json, .. }
             | Command::Generate { env, json, .. }
-            | Command::Backup { env, json, .. } => flags.env(env).json(json),
+            | Command::Backup { env, json, .. }
+            | Command::Lint { env, json, .. } => flags.env(env).json(json),
             Command::Backups(args) => args.flags(),
             Command::Restore { env, json, yes, .. } => flags.env(env).json(json).yes(yes),
             Command::MigrateDeploy { env, json, yes, .. }
@@ -320,6 +331,7 @@ fn main() -> ExitCode {
             Command::MigrateReset { args, .. } => migrate::reset(&ctx, args).await,
             Command::MigrateResolve { args, .. } => migrate::resolve(&ctx, args).await,
             Command::MigrateDown { args, .. } => migrate::down(&ctx, args).await,
+            Command::Lint { args, .. } => lint::run(&ctx, args).await,
             Command::Generate { args, .. } => generate::run(&ctx, args).await,
             Command::Import { args, .. } => import::run(&ctx, args).await,
             Command::Backup { args, .. } => backup::backup(&ctx, args).await,

@@ -277,7 +277,18 @@ fn progress(ctx: &Ctx) -> impl FnMut(Progress<'_>) + '_ {
     }
 }
 
+/// The lint's findings on the migrations applied (or to apply), on stderr.
+fn print_lint(ctx: &Ctx, report: &ApplyReport) {
+    if ctx.quiet || report.lint.is_empty() {
+        return;
+    }
+    for finding in &report.lint {
+        eprint!("{}", pgshift::lint::render::finding(finding));
+    }
+}
+
 fn summarise(ctx: &Ctx, report: &ApplyReport) {
+    print_lint(ctx, report);
     let target = format!("{} ({})", report.env, report.database);
     if report.applied.is_empty() {
         ctx.note(&format!(
@@ -359,6 +370,13 @@ pub async fn deploy(ctx: &Ctx, args: DeployArgs) -> Result<ExitCode> {
         )
         .await;
         report_local_check(ctx, &target.env, &check, plan.would_apply.len());
+        // Refused before consent is asked: the deploy would refuse them anyway.
+        if !args.dry_run && pgshift::lint::any_blocking(&plan.lint) {
+            return Err(lift(migrations::MigrateError::LintBlocked {
+                target: shown.clone(),
+                findings: plan.lint,
+            }));
+        }
         // Nothing to apply to a database already marked: nothing would be written.
         let no_writes =
             plan.would_apply.is_empty() && plan.marker.as_deref() == Some(target.env.as_str());
@@ -400,6 +418,7 @@ pub async fn deploy(ctx: &Ctx, args: DeployArgs) -> Result<ExitCode> {
         ctx.emit(&json)?;
     }
     if args.dry_run {
+        print_lint(ctx, &report);
         let target = format!("{} ({})", report.env, report.database);
         if report.would_apply.is_empty() {
             ctx.note(&format!("dry run: nothing to apply to {target}"));

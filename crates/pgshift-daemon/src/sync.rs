@@ -140,6 +140,10 @@ impl Syncer {
                 return Outcome::Failed(text);
             }
         };
+        // The lint's findings on what was applied: printed, never blocking locally.
+        for finding in &report.lint {
+            tracing::warn!("{}", pgshift::lint::render::finding(finding).trim_end());
+        }
         if let Some(waiting) = &report.waiting {
             tracing::info!("{waiting}");
         }

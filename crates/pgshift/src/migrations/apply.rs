@@ -103,6 +103,10 @@ pub struct ApplyReport {
     /// Where `migrate-dev` stopped before a pending migration that is not ready.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub waiting: Option<Waiting>,
+    /// The lint's findings on the migrations to apply (`migrate-dev`: from the files alone,
+    /// never blocking; `migrate-deploy`: against the target, which refuses blocking ones).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub lint: Vec<crate::lint::Finding>,
 }
 
 /// A pending migration that `migrate-dev` (and the daemon) leaves alone for now, with every
@@ -308,6 +312,7 @@ async fn apply_locked(
         checked.push(statements);
     }
     pending.truncate(checked.len());
+    let lint = lint_pending(s, config, target, options, &pending).await?;
     let mut report = ApplyReport {
         env: target.env.clone(),
         database: s.database.clone(),
@@ -317,6 +322,7 @@ async fn apply_locked(
         already_applied: rows.iter().filter(|r| r.state == State::Applied).count(),
         marker: history.marker.clone(),
         waiting,
+        lint,
     };
     if options.dry_run {
         report.would_apply = pending
@@ -381,6 +387,41 @@ async fn apply_locked(
         next = end;
     }
     Ok(report)
+}
+
+/// The lint of the migrations about to be applied: from the files alone for `migrate-dev`
+/// (never blocking), against the target's tables for `migrate-deploy`, which refuses
+/// unacknowledged blocking findings before anything is sent.
+async fn lint_pending(
+    s: &mut Session,
+    config: &Config,
+    target: &Target,
+    options: &ApplyOptions,
+    pending: &[&MigrationFile],
+) -> Result<Vec<crate::lint::Finding>, MigrateError> {
+    use crate::lint::{self, Scope, Source};
+    if pending.is_empty() {
+        return Ok(Vec::new());
+    }
+    let sources: Vec<Source> = pending
+        .iter()
+        .map(|f| Source::of(f, &config.root))
+        .collect();
+    match options.mode {
+        Mode::Dev => Ok(lint::lint_static(&sources, config, Scope::Run)),
+        Mode::Deploy => {
+            let linted =
+                lint::lint_against(&mut s.conn, &target.env, &sources, config, Scope::Run).await;
+            let findings = s.check(linted, "measuring the tables the migrations touch")?;
+            if !options.dry_run && lint::any_blocking(&findings) {
+                return Err(MigrateError::LintBlocked {
+                    target: s.target.clone(),
+                    findings,
+                });
+            }
+            Ok(findings)
+        }
+    }
 }
 
 /// The first applied migration whose file differs from its history but is not settled:

@@ -235,6 +235,13 @@ pub enum MigrateError {
         waited: Duration,
         holder: Option<Box<LockHolder>>,
     },
+    /// `migrate-deploy`: the lint found blocking findings that the migrations do not
+    /// acknowledge; nothing was applied.
+    #[error("{}", lint_blocked(target, findings))]
+    LintBlocked {
+        target: String,
+        findings: Vec<crate::lint::Finding>,
+    },
     /// A command that needs a failed migration (`migrate-resolve`) or an applied one.
     #[error("{0}")]
     Usage(String),
@@ -351,4 +358,26 @@ impl MigrateError {
             _ => Vec::new(),
         }
     }
+}
+
+fn lint_blocked(target: &str, findings: &[crate::lint::Finding]) -> String {
+    let blocking: Vec<&crate::lint::Finding> = findings.iter().filter(|f| f.blocks()).collect();
+    let mut out = format!(
+        "refusing to deploy to {target}: the lint found {} blocking finding{} that no migration \
+         acknowledges; nothing was applied:",
+        blocking.len(),
+        if blocking.len() == 1 { "" } else { "s" }
+    );
+    for f in blocking {
+        out.push_str(&format!(
+            "\n  {}:{}:{}: error[{}]: {}",
+            f.file, f.line, f.col, f.rule, f.message
+        ));
+    }
+    out.push_str(
+        "\nfix the migration, or acknowledge each finding with `-- pgshift:allow RULE reason` on \
+         the line before its statement (before the migration is applied anywhere: the comment is \
+         part of its checksum); `cargo xtask lint --env ENV` shows the details",
+    );
+    out
 }
