@@ -316,6 +316,7 @@ fn help_lists_only_the_flags_a_command_takes_and_an_example() {
         &["migrate-deploy"],
         &["migrate-resolve"],
         &["generate"],
+        &["lint"],
         &["db", "psql"],
     ] {
         let help = help(command);
