@@ -269,7 +269,7 @@ fn editor_litter_and_empty_files_are_ignored() {
     w.wait_for("applied 20260101000001_marker.sql");
     // A file that is still `migrate-new`'s template waits, and so does what follows it.
     let template = |name: &str| {
-        format!("-- {name}: created 2026-01-01 00:00:00 UTC.\n-- Runs in one transaction; to opt out, make `-- no-transaction` the first line.\n\n")
+        format!("-- {name}: created 2026-01-01 00:00:00 UTC.\n-- Runs in one transaction; to opt out, make `-- no-transaction` the first line.\n-- `cargo xtask lint` reviews it; acknowledge a finding with `-- pgshift:allow RULE reason`\n-- on the line before the statement.\n\n")
     };
     p.write("migrations/20260101000002_empty.sql", &template("empty"));
     p.write(

@@ -77,6 +77,9 @@ impl Finding {
     }
 }
 
+/// The rule id of a file PostgreSQL's parser refuses.
+pub const SYNTAX_ERROR: &str = "syntax-error";
+
 /// Whether any finding blocks.
 pub fn any_blocking(findings: &[Finding]) -> bool {
     findings.iter().any(Finding::blocks)
@@ -184,7 +187,7 @@ fn check_file(
                     .into(),
                 excerpt_line: e.line,
                 hit: Hit {
-                    rule: "syntax-error",
+                    rule: SYNTAX_ERROR,
                     location: None,
                     table: None,
                     risk: Risk::Advice,
@@ -429,7 +432,7 @@ pub fn judge(
             Risk::Breaking | Risk::Advice => Severity::Warning,
         };
         let severity = match (level, hit.rule) {
-            (_, "syntax-error") => Severity::Error,
+            (_, SYNTAX_ERROR) => Severity::Error,
             (Some(RuleLevel::Warning), _) => Severity::Warning,
             (Some(RuleLevel::Error), _) => Severity::Error,
             _ => severity,

@@ -407,12 +407,23 @@ async fn lint_pending(
         .iter()
         .map(|f| Source::of(f, &config.root))
         .collect();
+    // A file the parser refuses is the engine's to report: the migrations before it are
+    // applied, and it fails with the server's own message and position.
+    let without_syntax = |mut findings: Vec<lint::Finding>| {
+        findings.retain(|f| f.rule != lint::SYNTAX_ERROR);
+        findings
+    };
     match options.mode {
-        Mode::Dev => Ok(lint::lint_static(&sources, config, Scope::Run)),
+        Mode::Dev => Ok(without_syntax(lint::lint_static(
+            &sources,
+            config,
+            Scope::Run,
+        ))),
         Mode::Deploy => {
             let linted =
                 lint::lint_against(&mut s.conn, &target.env, &sources, config, Scope::Run).await;
-            let findings = s.check(linted, "measuring the tables the migrations touch")?;
+            let findings =
+                without_syntax(s.check(linted, "measuring the tables the migrations touch")?);
             if !options.dry_run && lint::any_blocking(&findings) {
                 return Err(MigrateError::LintBlocked {
                     target: s.target.clone(),

@@ -15,7 +15,9 @@ const VERSION_FORMAT: &str = "%Y%m%d%H%M%S";
 const CREATED_FORMAT: &str = "%Y-%m-%d %H:%M:%S UTC";
 /// What follows the first line of a new migration.
 const TEMPLATE_TAIL: &str =
-    "-- Runs in one transaction; to opt out, make `-- no-transaction` the first line.\n\n";
+    "-- Runs in one transaction; to opt out, make `-- no-transaction` the first line.\n\
+     -- `cargo xtask lint` reviews it; acknowledge a finding with `-- pgshift:allow RULE reason`\n\
+     -- on the line before the statement.\n\n";
 
 /// Whether `text` is still exactly what `create` wrote into the migration `name` (its first
 /// line's time aside): a file its author has not written yet. `migrate-dev` and the daemon
