@@ -383,3 +383,66 @@ fn human_output_of_a_representative_file() {
     "#]]
     .assert_eq(&String::from_utf8_lossy(&out.stdout));
 }
+
+#[test]
+fn trace_shows_what_rewrote_and_what_did_not() {
+    let p = Project::new();
+    p.write(
+        "migrations/1_base.sql",
+        "CREATE TABLE doctor (id int PRIMARY KEY, name varchar(10), age int);\n",
+    );
+    p.xtask(["migrate-dev"]).ok();
+    p.write(
+        "migrations/2_types.sql",
+        "ALTER TABLE doctor ALTER COLUMN name TYPE varchar(20);\n\
+         ALTER TABLE doctor ALTER COLUMN age TYPE bigint;\n\
+         ALTER TABLE doctor ADD COLUMN n int GENERATED ALWAYS AS IDENTITY;\n\
+         CREATE TABLE room (id int);\n\
+         ALTER TABLE room ALTER COLUMN id TYPE bigint;\n",
+    );
+    let out = p.xtask(["lint", "--trace"]).ok();
+    let all = text(&out);
+    assert!(
+        all.contains(
+            "migrations/2_types.sql:1:33: warning[changing-column-type]: changing the type of \
+             doctor.name takes an ACCESS EXCLUSIVE lock and, unless the change is \
+             binary-compatible, rewrites the table and its indexes (table size unknown: --env \
+             NAME measures it) (traced: took ACCESS EXCLUSIVE on doctor; no rewrite)"
+        ),
+        "{all}"
+    );
+    // The lock was taken by line 1, in the same transaction: held, and now a rewrite.
+    assert!(
+        all.contains("(traced: holds ACCESS EXCLUSIVE on doctor and rewrote it)"),
+        "{all}"
+    );
+    // Nothing flags an identity column statically; the trace saw the rewrite.
+    assert!(
+        all.contains(
+            "migrations/2_types.sql:3:1: warning[table-rewrite]: traced: holds ACCESS EXCLUSIVE \
+             on doctor and rewrote it"
+        ),
+        "{all}"
+    );
+    // room is created by the pending migration: no risk, nothing traced on it.
+    assert!(
+        all.contains(
+            "  migrations/2_types.sql:5: ALTER TABLE room ALTER COLUMN id TYPE bigint: no lock on \
+             an existing table, no rewrite"
+        ),
+        "{all}"
+    );
+    let out = p.xtask(["lint", "--trace", "--json"]).ok();
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(json["trace"][1]["rewrote"], serde_json::json!(["doctor"]));
+    assert_eq!(
+        json["trace"][1]["locks"],
+        serde_json::json!([{"table": "doctor", "mode": "AccessExclusiveLock", "newly": false}])
+    );
+    // The scratch databases are gone, and the local database was not touched.
+    assert_eq!(
+        p.db.sql("SELECT count(*) FROM pg_database WHERE datname LIKE 'pgshift_trace_%'"),
+        "0"
+    );
+    assert_eq!(p.db.sql("SELECT to_regclass('room') IS NULL"), "t");
+}

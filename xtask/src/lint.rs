@@ -45,6 +45,10 @@ pub struct Args {
     /// Lint every migration of the folder, each judged on its own.
     #[arg(long, conflicts_with = "files")]
     pub all: bool,
+    /// Apply the pending migrations in a scratch database on the local server (the target's
+    /// history replayed first) and record each statement's locks and rewrites.
+    #[arg(long, conflicts_with_all = ["files", "all"])]
+    pub trace: bool,
     /// Output format (--json prints the JSON report instead).
     #[arg(long, value_enum, default_value = "human")]
     pub format: Format,
@@ -59,6 +63,7 @@ pub async fn run(ctx: &Ctx, args: Args) -> Result<ExitCode> {
     } else {
         None
     };
+    let mut steps = None;
     let (sources, scope) = if !args.files.is_empty() {
         let mut sources = Vec::new();
         for path in &args.files {
@@ -78,17 +83,30 @@ pub async fn run(ctx: &Ctx, args: Args) -> Result<ExitCode> {
         (sources, Scope::EachFile)
     } else {
         let target = target.as_ref().expect("resolved above");
-        (lint::pending_sources(config, target).await?, Scope::Run)
+        let (applied, pending) = lint::partition(config, target).await?;
+        if args.trace {
+            let local = ctx.local_target()?;
+            steps = Some(lint::trace::trace(&local, &config.root, &applied, &pending).await?);
+        }
+        let sources = pending
+            .iter()
+            .map(|f| Source::of(f, &config.root))
+            .collect();
+        (sources, Scope::Run)
     };
-    let (findings, env) = match target.filter(|_| ctx.env_explicit) {
+    let (mut findings, env) = match target.filter(|_| ctx.env_explicit) {
         Some(target) => {
             let findings = lint::lint_on_target(config, &target, &sources, scope).await?;
             (findings, Some(target.env))
         }
         None => (lint::lint_static(&sources, config, scope), None),
     };
+    if let Some(steps) = &steps {
+        lint::apply_trace(&mut findings, steps);
+    }
     let files = sources.iter().map(|s| s.file.clone()).collect();
-    let report = render::Report::new(env, files, findings);
+    let mut report = render::Report::new(env, files, findings);
+    report.trace = steps;
     if ctx.json {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {

@@ -10,6 +10,7 @@
 pub mod context;
 pub mod render;
 pub mod rules;
+pub mod trace;
 
 use std::path::Path;
 
@@ -508,26 +509,100 @@ pub async fn lint_against(
     Ok(judge(candidates, config, Some(&facts)))
 }
 
+/// The migrations of the folder that `target` has applied, and those it has not (pending or
+/// out of order), each in order.
+pub async fn partition(
+    config: &Config,
+    target: &crate::target::Target,
+) -> Result<(Vec<MigrationFile>, Vec<MigrationFile>), crate::migrations::MigrateError> {
+    use crate::migrations::State;
+    let files = crate::migrations::files::discover(&config.paths.migrations)?;
+    let status = crate::migrations::read_status(config, target).await?;
+    let state = |f: &MigrationFile| {
+        status
+            .migrations
+            .iter()
+            .find(|r| r.version == f.version)
+            .map(|r| r.state)
+    };
+    let (mut applied, mut pending) = (Vec::new(), Vec::new());
+    for f in files {
+        match state(&f) {
+            Some(State::Pending | State::OutOfOrder) => pending.push(f),
+            Some(State::Applied | State::Modified) => applied.push(f),
+            _ => {}
+        }
+    }
+    Ok((applied, pending))
+}
+
 /// The migrations of the folder that `target` has not applied (pending or out of order), in
 /// order: what `lint` checks by default.
 pub async fn pending_sources(
     config: &Config,
     target: &crate::target::Target,
 ) -> Result<Vec<Source>, crate::migrations::MigrateError> {
-    use crate::migrations::State;
-    let files = crate::migrations::files::discover(&config.paths.migrations)?;
-    let status = crate::migrations::read_status(config, target).await?;
-    let pending: Vec<i64> = status
-        .migrations
+    let (_, pending) = partition(config, target).await?;
+    Ok(pending
         .iter()
-        .filter(|r| matches!(r.state, State::Pending | State::OutOfOrder))
-        .map(|r| r.version)
-        .collect();
-    Ok(files
-        .iter()
-        .filter(|f| pending.contains(&f.version))
         .map(|f| Source::of(f, &config.root))
         .collect())
+}
+
+/// Rules whose risk is a rewrite: a trace that shows none downgrades them to warnings.
+const REWRITE_RULES: &[&str] = &["changing-column-type", "adding-field-with-default"];
+
+/// The rule id of a rewrite the trace saw where no rule said so.
+pub const TABLE_REWRITE: &str = "table-rewrite";
+
+/// Adds the trace's evidence to the findings: each finding on a traced statement says what
+/// it did; a rewrite rule whose statement rewrote nothing becomes a warning; a statement
+/// that rewrote a table without any finding becomes a `table-rewrite` warning.
+pub fn apply_trace(findings: &mut Vec<Finding>, steps: &[trace::TraceStep]) {
+    for f in findings.iter_mut() {
+        let Some(step) = steps
+            .iter()
+            .find(|s| s.file == f.file && s.line == f.excerpt_line)
+        else {
+            continue;
+        };
+        if REWRITE_RULES.contains(&f.rule.as_str()) && step.rewrote.is_empty() {
+            f.severity = Severity::Warning;
+            f.message
+                .push_str(&format!(" (traced: {}; no rewrite)", step.summary()));
+        } else {
+            f.message
+                .push_str(&format!(" (traced: {})", step.summary()));
+        }
+    }
+    for step in steps.iter().filter(|s| !s.rewrote.is_empty()) {
+        let flagged = findings.iter().any(|f| {
+            f.file == step.file
+                && f.excerpt_line == step.line
+                && REWRITE_RULES.contains(&f.rule.as_str())
+        });
+        if flagged {
+            continue;
+        }
+        findings.push(Finding {
+            file: step.file.clone(),
+            line: step.line,
+            col: 1,
+            rule: TABLE_REWRITE.into(),
+            severity: Severity::Warning,
+            message: format!("traced: {}", step.summary()),
+            excerpt: step.statement.clone(),
+            excerpt_line: step.line,
+            help: "a rewrite holds ACCESS EXCLUSIVE while every row is copied; on a large table, \
+                   add a new column or table and backfill it in batches instead"
+                .into(),
+            table: step.rewrote.first().cloned(),
+            rows: None,
+            bytes: None,
+            acknowledged: None,
+        });
+    }
+    findings.sort_by(|a, b| (&a.file, a.line).cmp(&(&b.file, b.line)));
 }
 
 /// Lints `sources` against `target`'s tables, on a connection of its own (read-only).

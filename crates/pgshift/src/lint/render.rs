@@ -14,6 +14,9 @@ pub struct Report {
     pub files: Vec<String>,
     pub findings: Vec<Finding>,
     pub summary: Summary,
+    /// `--trace`: what each statement of the pending migrations did in the scratch database.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub trace: Option<Vec<super::trace::TraceStep>>,
 }
 
 #[derive(Debug, Clone, Copy, Default, Serialize)]
@@ -41,6 +44,7 @@ impl Report {
             files,
             findings,
             summary,
+            trace: None,
         }
     }
 }
@@ -82,6 +86,19 @@ pub fn human(report: &Report) -> String {
     let mut out = String::new();
     for f in &report.findings {
         out.push_str(&finding(f));
+        out.push('\n');
+    }
+    if let Some(steps) = &report.trace {
+        out.push_str("trace (pending migrations applied in a scratch database):\n");
+        for s in steps {
+            out.push_str(&format!(
+                "  {}:{}: {}: {}\n",
+                s.file,
+                s.line,
+                s.statement,
+                s.summary()
+            ));
+        }
         out.push('\n');
     }
     out.push_str(&summary_line(report));

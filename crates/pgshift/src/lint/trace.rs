@@ -23,8 +23,9 @@ pub struct TraceStep {
     pub line: usize,
     /// The statement's first line of text.
     pub statement: String,
-    /// Locks it took (not held before it), on tables that existed before the migration:
-    /// the strongest mode per table, as PostgreSQL names it (`AccessExclusiveLock`).
+    /// The tables it locked (a mode the migration did not hold before it) among those the
+    /// history made, each with the strongest mode held after it, as PostgreSQL names it
+    /// (`AccessExclusiveLock`).
     pub locks: Vec<TableLock>,
     /// Tables whose data files it replaced: rewritten.
     pub rewrote: Vec<String>,
@@ -33,7 +34,10 @@ pub struct TraceStep {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct TableLock {
     pub table: String,
+    /// The strongest mode the migration's transaction holds on it after the statement.
     pub mode: String,
+    /// This statement raised it to that mode (else an earlier statement of the migration did).
+    pub newly: bool,
 }
 
 impl TraceStep {
@@ -43,7 +47,8 @@ impl TraceStep {
             .locks
             .iter()
             .map(|l| {
-                let mut s = format!("took {} on {}", mode_words(&l.mode), l.table);
+                let verb = if l.newly { "took" } else { "holds" };
+                let mut s = format!("{verb} {} on {}", mode_words(&l.mode), l.table);
                 if self.rewrote.contains(&l.table) {
                     s.push_str(" and rewrote it");
                 }
@@ -181,7 +186,10 @@ async fn replay_and_trace(
             .map_err(|e| TraceError(format!("--trace: {shown}: {e}")))?;
         let before_migration = &existing;
         if !file.no_tx {
-            sqlx::raw_sql("BEGIN").execute(&mut *conn).await.map_err(|e| failed(e, 1))?;
+            sqlx::raw_sql("BEGIN")
+                .execute(&mut *conn)
+                .await
+                .map_err(|e| failed(e, 1))?;
         }
         let mut held = locks(conn, before_migration)
             .await
@@ -198,12 +206,27 @@ async fn replay_and_trace(
             let now_nodes = relfilenodes(conn)
                 .await
                 .map_err(|e| failed(e, statement.line))?;
-            let mut strongest: BTreeMap<String, String> = BTreeMap::new();
-            for (table, mode) in now_held.difference(&held) {
-                let entry = strongest.entry(table.clone()).or_insert_with(|| mode.clone());
-                if mode_rank(mode) > mode_rank(entry) {
-                    *entry = mode.clone();
-                }
+            // Locks add up in a transaction: a table this statement locked (a mode not held
+            // before it) is reported with the strongest mode the migration now holds on it.
+            let strongest_of = |set: &BTreeSet<(String, String)>, table: &str| {
+                set.iter()
+                    .filter(|(t, _)| t == table)
+                    .map(|(_, m)| m.clone())
+                    .max_by_key(|m| mode_rank(m))
+            };
+            let touched: BTreeSet<String> =
+                now_held.difference(&held).map(|(t, _)| t.clone()).collect();
+            let mut taken = Vec::new();
+            for table in touched {
+                let Some(mode) = strongest_of(&now_held, &table) else {
+                    continue;
+                };
+                let before = strongest_of(&held, &table);
+                taken.push(TableLock {
+                    newly: before.is_none_or(|b| mode_rank(&b) < mode_rank(&mode)),
+                    table,
+                    mode,
+                });
             }
             let rewrote: Vec<String> = nodes
                 .iter()
@@ -216,18 +239,24 @@ async fn replay_and_trace(
             steps.push(TraceStep {
                 file: shown.clone(),
                 line: statement.line,
-                statement: statement.sql.lines().next().unwrap_or("").trim().to_string(),
-                locks: strongest
-                    .into_iter()
-                    .map(|(table, mode)| TableLock { table, mode })
-                    .collect(),
+                statement: statement
+                    .sql
+                    .lines()
+                    .next()
+                    .unwrap_or("")
+                    .trim()
+                    .to_string(),
+                locks: taken,
                 rewrote,
             });
             held = now_held;
             nodes = now_nodes;
         }
         if !file.no_tx {
-            sqlx::raw_sql("COMMIT").execute(&mut *conn).await.map_err(|e| failed(e, 1))?;
+            sqlx::raw_sql("COMMIT")
+                .execute(&mut *conn)
+                .await
+                .map_err(|e| failed(e, 1))?;
         }
     }
     Ok(steps)
