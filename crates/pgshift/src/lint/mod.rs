@@ -8,6 +8,7 @@
 //! `judge` turns candidates into `Finding`s; `render` prints them.
 
 pub mod context;
+pub mod impact;
 pub mod render;
 pub mod rules;
 pub mod trace;
@@ -66,6 +67,8 @@ pub struct Finding {
     pub help: String,
     /// The table the statement touches, and its size on the target when one was asked.
     pub table: Option<String>,
+    /// The column, for statements on one.
+    pub column: Option<String>,
     pub rows: Option<i64>,
     pub bytes: Option<i64>,
     pub acknowledged: Option<Acknowledgement>,
@@ -191,6 +194,7 @@ fn check_file(
                     rule: SYNTAX_ERROR,
                     location: None,
                     table: None,
+                    column: None,
                     risk: Risk::Advice,
                     message: e.message,
                     help: "fix the SQL: PostgreSQL refuses this file as it is".into(),
@@ -474,6 +478,7 @@ pub fn judge(
             excerpt_line: c.excerpt_line,
             help,
             table: hit.table.as_ref().map(TableRef::sql),
+            column: hit.column.clone(),
             rows,
             bytes: size.map(|s| s.bytes),
             acknowledged: c.acknowledged,
@@ -485,7 +490,9 @@ pub fn judge(
 /// Lints `sources` without a target: what the files alone say.
 pub fn lint_static(sources: &[Source], config: &Config, scope: Scope) -> Vec<Finding> {
     let candidates = check(sources, config, config.lint.postgres_version, scope);
-    judge(candidates, config, None)
+    let mut findings = judge(candidates, config, None);
+    impact::annotate(&mut findings, config);
+    findings
 }
 
 /// Lints `sources` against the database `conn` is connected to (`env` names it in messages).
@@ -506,7 +513,9 @@ pub async fn lint_against(
         config.lint.large_table_rows,
     )
     .await?;
-    Ok(judge(candidates, config, Some(&facts)))
+    let mut findings = judge(candidates, config, Some(&facts));
+    impact::annotate(&mut findings, config);
+    Ok(findings)
 }
 
 /// The migrations of the folder that `target` has applied, and those it has not (pending or
@@ -597,6 +606,7 @@ pub fn apply_trace(findings: &mut Vec<Finding>, steps: &[trace::TraceStep]) {
                    add a new column or table and backfill it in batches instead"
                 .into(),
             table: step.rewrote.first().cloned(),
+            column: None,
             rows: None,
             bytes: None,
             acknowledged: None,

@@ -39,6 +39,7 @@ pub(super) fn check(node: &NodeEnum, cx: &mut Cx<'_>) {
                  {t} DROP CONSTRAINT {t}_{c}_not_null;`"
             ),
         );
+        cx.on_column(c);
     }
 }
 

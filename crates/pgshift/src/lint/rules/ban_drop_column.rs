@@ -33,6 +33,7 @@ pub(super) fn check(node: &NodeEnum, cx: &mut Cx<'_>) {
                 table.sql()
             ),
         );
+        cx.on_column(&cmd.name);
     }
 }
 

@@ -37,6 +37,7 @@ pub(super) fn check(node: &NodeEnum, cx: &mut Cx<'_>) {
              not rewrite"
                 .into(),
         );
+        cx.on_column(&cmd.name);
     }
 }
 

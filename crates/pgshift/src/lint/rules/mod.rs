@@ -209,6 +209,8 @@ pub(crate) struct Hit {
     /// Byte offset in the statement of what is flagged, when the tree says.
     pub location: Option<usize>,
     pub table: Option<TableRef>,
+    /// The column, for statements on one (what the Rust-code check looks for).
+    pub column: Option<String>,
     pub risk: Risk,
     pub message: String,
     pub help: String,
@@ -302,10 +304,18 @@ impl Cx<'_> {
             rule,
             location: usize::try_from(location).ok(),
             table,
+            column: None,
             risk,
             message,
             help,
         });
+    }
+
+    /// Names the column of the hit just reported.
+    pub(crate) fn on_column(&mut self, column: &str) {
+        if let Some(hit) = self.hits.last_mut() {
+            hit.column = Some(column.to_string());
+        }
     }
 }
 

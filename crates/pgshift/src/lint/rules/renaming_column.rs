@@ -35,6 +35,7 @@ pub(super) fn check(node: &NodeEnum, cx: &mut Cx<'_>) {
          deploy code that uses neither name first)"
             .into(),
     );
+    cx.on_column(&r.subname);
 }
 
 #[cfg(test)]
