@@ -758,3 +758,82 @@ fn help_of_the_backup_commands_gives_flags_and_an_example() {
     let out = p.xtask(["backup", "--help"]).ok();
     assert!(!String::from_utf8_lossy(&out.stdout).contains("--yes"));
 }
+
+#[test]
+fn verify_restore_compares_a_scratch_copy_and_drops_it() {
+    let p = project_with_data();
+    p.db.sql(
+        "CREATE TYPE mood AS ENUM ('ok', 'meh'); \
+         CREATE TABLE moods (id int PRIMARY KEY, m mood NOT NULL DEFAULT 'ok', \
+                             doctor int REFERENCES doctors (id)); \
+         INSERT INTO moods VALUES (1, 'meh', 1), (2, 'ok', 2); \
+         CREATE VIEW happy AS SELECT id FROM moods WHERE m = 'ok'",
+    );
+    for jobs in ["1", "2"] {
+        let out = p
+            .xtask(["backup", "--verify=restore", "--json", "--jobs", jobs])
+            .ok();
+        let report = json(&String::from_utf8_lossy(&out.stdout));
+        assert_eq!(report["manifest"]["restore_verified"], true, "{report}");
+        assert_eq!(rows_of(&report["manifest"], "moods"), 2);
+        assert!(
+            stderr(&out).contains("the schema and every row count are as dumped"),
+            "{}",
+            text(&out)
+        );
+    }
+    assert_eq!(
+        p.db.sql("SELECT count(*) FROM pg_database WHERE datname LIKE 'pgshift_verify_%'"),
+        "0"
+    );
+}
+
+#[test]
+fn on_a_terminal_a_protected_restore_wants_the_database_name_typed_back() {
+    let p = ProdProject::new();
+    p.prod_sql("CREATE TABLE visits (id int); INSERT INTO visits VALUES (1), (2)");
+    let out = p.xtask_prod(["backup", "--env", "prod", "--json"]).ok();
+    let archive = json(&String::from_utf8_lossy(&out.stdout))["archive_path"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    p.prod_sql("INSERT INTO visits VALUES (3)");
+    let on_terminal = |input: &str| -> (i32, String) {
+        let command = format!(
+            "'{}' restore '{archive}' --env prod",
+            env!("CARGO_BIN_EXE_xtask")
+        );
+        let mut child = Command::new("script")
+            .args(["-qec", &command, "/dev/null"])
+            .current_dir(&p.dir)
+            .env("NO_COLOR", "1")
+            .env_remove("DATABASE_URL")
+            .env("PROD_DATABASE_URL", &p.url)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("script (util-linux) runs");
+        use std::io::Write;
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(input.as_bytes())
+            .unwrap();
+        let out = child.wait_with_output().unwrap();
+        (out.status.code().unwrap_or(-1), text(&out))
+    };
+    let (code, shown) = on_terminal("prod\n");
+    assert_eq!(code, 1, "{shown}");
+    assert!(
+        shown.contains(&format!("Type the database name `{}`", p.database))
+            && shown.contains("nothing was restored"),
+        "{shown}"
+    );
+    assert_eq!(p.prod_sql("SELECT count(*) FROM visits"), "3");
+    let (code, shown) = on_terminal(&format!("{}\n", p.database));
+    assert_eq!(code, 0, "{shown}");
+    assert_eq!(p.prod_sql("SELECT count(*) FROM visits"), "2");
+    assert!(!shown.contains(prod_cluster().password()), "{shown}");
+}

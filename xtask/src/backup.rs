@@ -34,6 +34,17 @@ pub struct BackupArgs {
     /// Never delete this backup when pruning.
     #[arg(long)]
     pub keep: bool,
+    /// How to verify before the backup counts: `list` (pg_restore --list names every
+    /// table, sha256), or `restore` (also restore into a scratch database on the local
+    /// server and compare the schema and every row count; dropped after).
+    #[arg(long, value_enum, default_value = "list", value_name = "HOW")]
+    pub verify: Verify,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Verify {
+    List,
+    Restore,
 }
 
 #[derive(clap::Args)]
@@ -132,10 +143,15 @@ pub async fn backup(ctx: &Ctx, args: BackupArgs) -> Result<ExitCode> {
     let target = ctx.target()?;
     context::keep("env", target.env.clone().into());
     context::keep("database", target.url.host_and_database().into());
+    let verify_restore = match args.verify {
+        Verify::List => None,
+        Verify::Restore => Some(ctx.local_target()?.url),
+    };
     let options = BackupOptions {
         label: args.label,
         jobs: args.jobs,
         keep: args.keep,
+        verify_restore,
     };
     ctx.note(&format!(
         "backing up {} ({}) with pg_dump",
@@ -153,6 +169,9 @@ pub async fn backup(ctx: &Ctx, args: BackupArgs) -> Result<ExitCode> {
         ));
     }
     let m = &report.manifest;
+    if m.restore_verified {
+        ctx.note("restored into a scratch database: the schema and every row count are as dumped");
+    }
     ctx.note(&format!(
         "verified backup of {} written: {} ({}, {} tables, {} rows, migration {}, sha256 {})",
         m.env,

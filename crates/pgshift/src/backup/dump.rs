@@ -21,6 +21,9 @@ pub(super) struct Dumped {
     pub tables: Vec<TableRows>,
     pub migration_version: Option<i64>,
     pub marker: Option<String>,
+    /// The schemas and catalog model in the same snapshot, when asked for
+    /// (`--verify=restore` compares them with the restored copy).
+    pub catalog: Option<(Vec<String>, crate::catalog::Catalog)>,
 }
 
 /// The user tables pg_dump dumps: ordinary and partitioned, not temporary, not members of
@@ -41,6 +44,7 @@ pub(super) async fn dump(
     temp: &Path,
     format: Format,
     jobs: u32,
+    read_catalog: bool,
     progress: &mut dyn FnMut(Progress<'_>),
 ) -> Result<Dumped, BackupError> {
     let database = target.url.host_and_database();
@@ -123,7 +127,18 @@ pub(super) async fn dump(
     // failed pg_dump does not wait for the counts.
     let started = Instant::now();
     let status = {
-        let counting = counts(&mut conn);
+        let counting = async {
+            let counted = counts(&mut conn).await?;
+            let catalog = if read_catalog {
+                let schemas = schemas(&mut conn).await?;
+                let catalog =
+                    crate::catalog::introspect_in_transaction(&mut conn, &schemas).await?;
+                Some((schemas, catalog))
+            } else {
+                None
+            };
+            Ok::<_, sqlx::Error>((counted, catalog))
+        };
         tokio::pin!(counting);
         let mut counted = None;
         let status = loop {
@@ -182,7 +197,7 @@ pub(super) async fn dump(
             stderr,
         });
     }
-    let (tables, migration_version, marker) = counted
+    let ((tables, migration_version, marker), catalog) = counted
         .expect("counted when pg_dump succeeded")
         .map_err(db_error("counting the rows of"))?;
     Ok(Dumped {
@@ -191,7 +206,18 @@ pub(super) async fn dump(
         tables,
         migration_version,
         marker,
+        catalog,
     })
+}
+
+/// The schemas pg_dump dumps: all but PostgreSQL's own.
+pub(crate) async fn schemas(conn: &mut PgConnection) -> Result<Vec<String>, sqlx::Error> {
+    sqlx::query_scalar(
+        "SELECT nspname::text FROM pg_catalog.pg_namespace \
+         WHERE nspname !~ '^pg_' AND nspname <> 'information_schema' ORDER BY 1",
+    )
+    .fetch_all(conn)
+    .await
 }
 
 /// Exact row counts of every table, the newest applied migration and the marker, in the

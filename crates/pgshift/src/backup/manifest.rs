@@ -70,6 +70,10 @@ pub struct Manifest {
     /// `pg_restore --list` read the archive, it names every table, and the SHA-256 was
     /// computed from the file as renamed into place.
     pub verified: bool,
+    /// `--verify=restore`: the archive was also restored into a scratch database whose
+    /// catalog model and row counts equal what was dumped.
+    #[serde(default)]
+    pub restore_verified: bool,
     pub tables: Vec<TableRows>,
 }
 

@@ -10,6 +10,7 @@
 mod child;
 mod dump;
 pub mod manifest;
+mod rehearse;
 pub mod restore;
 pub mod retention;
 pub mod verify;
@@ -41,6 +42,9 @@ pub struct BackupOptions {
     pub jobs: u32,
     /// Never pruned.
     pub keep: bool,
+    /// `--verify=restore`: a URL of the local server (any database) on which to restore
+    /// the archive into a scratch database and compare it with what was dumped.
+    pub verify_restore: Option<crate::target::DbUrl>,
 }
 
 /// Steps of a backup or restore, for progress output.
@@ -134,6 +138,8 @@ pub enum BackupError {
     Protected { env: String, database: String },
     #[error("database {database} does not exist on {host}; create it (`createdb {database}`, or `cargo xtask db up` for the local database) and run the restore again; nothing was changed")]
     MissingDatabase { database: String, host: String },
+    #[error("--verify=restore: restoring the archive into a scratch database on {server} did not give back what was dumped: {reason}; nothing was kept")]
+    RestoreCheck { server: String, reason: String },
     #[error("pg_restore into {database} failed ({status}): {stderr}; {consequence}")]
     RestoreFailed {
         database: String,
@@ -227,7 +233,15 @@ async fn make(
     progress: &mut dyn FnMut(Progress<'_>),
 ) -> Result<Manifest, BackupError> {
     let database = target.url.database();
-    let dumped = dump::dump(target, temp, format, options.jobs, progress).await?;
+    let dumped = dump::dump(
+        target,
+        temp,
+        format,
+        options.jobs,
+        options.verify_restore.is_some(),
+        progress,
+    )
+    .await?;
     progress(Progress::Verifying);
     sync_archive(temp)?;
     let (sha256, size_bytes) = verify::sha256_of(temp)?;
@@ -238,6 +252,9 @@ async fn make(
             database: target.url.host_and_database(),
             tables: missing,
         });
+    }
+    if let Some(local) = &options.verify_restore {
+        rehearse::check(temp, &dumped, local, options.jobs).await?;
     }
     let archive = archive_name(
         &target.env,
@@ -281,6 +298,7 @@ async fn make(
         label: options.label.clone(),
         keep: options.keep,
         verified: true,
+        restore_verified: options.verify_restore.is_some(),
         tables: dumped.tables,
     })
 }

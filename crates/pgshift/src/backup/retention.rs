@@ -103,6 +103,7 @@ mod tests {
                 label: None,
                 keep: kept,
                 verified: good,
+                restore_verified: false,
                 tables: vec![],
             },
         }

@@ -265,6 +265,15 @@ pub async fn introspect(
     queries::introspect(conn, schemas).await
 }
 
+/// `introspect` inside the connection's open REPEATABLE READ transaction, whose snapshot
+/// it reads; sets `search_path = pg_catalog` until that transaction ends.
+pub async fn introspect_in_transaction(
+    conn: &mut PgConnection,
+    schemas: &[String],
+) -> Result<Catalog, sqlx::Error> {
+    queries::introspect_in_transaction(conn, schemas).await
+}
+
 /// Connects to `url` and reads the catalog of `schemas`.
 pub async fn read(url: &DbUrl, schemas: &[String]) -> anyhow::Result<Catalog> {
     let mut conn = crate::db::connect(url).await?;

@@ -148,7 +148,6 @@ pub(super) async fn introspect(
     conn: &mut PgConnection,
     schemas: &[String],
 ) -> Result<Catalog, sqlx::Error> {
-    let run = |sql: &str| format!("{RELATIONS}\n{sql}");
     // One snapshot for all queries, so a concurrent migration cannot make them disagree;
     // and search_path = pg_catalog, so that every name PostgreSQL prints (types, defaults,
     // constraint and view definitions) is schema-qualified the same way whatever the
@@ -160,6 +159,21 @@ pub(super) async fn introspect(
     )
     .execute(&mut *tx)
     .await?;
+    let catalog = introspect_in_transaction(&mut tx, schemas).await?;
+    tx.commit().await?;
+    Ok(catalog)
+}
+
+/// `introspect` inside the caller's open REPEATABLE READ transaction (a backup reads the
+/// catalog in the snapshot pg_dump dumps). Sets `search_path` for the rest of it.
+pub(super) async fn introspect_in_transaction(
+    tx: &mut PgConnection,
+    schemas: &[String],
+) -> Result<Catalog, sqlx::Error> {
+    let run = |sql: &str| format!("{RELATIONS}\n{sql}");
+    sqlx::raw_sql("SET LOCAL search_path = pg_catalog")
+        .execute(&mut *tx)
+        .await?;
     let relations = sqlx::query(&run(RELATION_QUERY))
         .bind(schemas)
         .fetch_all(&mut *tx)
@@ -178,7 +192,6 @@ pub(super) async fn introspect(
         .await?;
     let types = sqlx::query(TYPE_QUERY).fetch_all(&mut *tx).await?;
     let composite_rows = sqlx::query(COMPOSITE_QUERY).fetch_all(&mut *tx).await?;
-    tx.commit().await?;
 
     let mut tables: BTreeMap<RelKey, Table> = BTreeMap::new();
     let mut views: BTreeMap<RelKey, View> = BTreeMap::new();
