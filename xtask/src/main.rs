@@ -5,6 +5,7 @@ mod backup;
 mod bench;
 mod context;
 mod db;
+mod deploy;
 mod doctor;
 mod generate;
 mod import;
@@ -158,6 +159,24 @@ enum Command {
         #[command(flatten)]
         json: JsonFlag,
     },
+    /// The production release: target, transport, preflight, consent, backup, rehearsal on a
+    /// copy, apply, verify, then the application's deploy.
+    #[command(
+        after_help = "Exit codes: 0 deployed (or nothing to do); 1 a step failed (the \
+                  output says what state the target is in and what to run next); 2 usage, no \
+                  consent, or insecure transport.\n\
+                  Example: cargo xtask deploy --prod --yes"
+    )]
+    Deploy {
+        #[command(flatten)]
+        args: deploy::Args,
+        #[command(flatten)]
+        env: EnvFlag,
+        #[command(flatten)]
+        json: JsonFlag,
+        #[command(flatten)]
+        yes: YesFlag,
+    },
     /// Import Prisma or golang-migrate migrations (and, with --env, their history).
     #[command(
         after_help = "Example: cargo xtask import prisma --from prisma/migrations --env prod --yes"
@@ -234,7 +253,8 @@ impl Command {
             Command::Backups(args) => args.flags(),
             Command::Restore { env, json, yes, .. } => flags.env(env).json(json).yes(yes),
             Command::MigrateDeploy { env, json, yes, .. }
-            | Command::Import { env, json, yes, .. } => flags.env(env).json(json).yes(yes),
+            | Command::Import { env, json, yes, .. }
+            | Command::Deploy { env, json, yes, .. } => flags.env(env).json(json).yes(yes),
             Command::MigrateDev { env, json, .. } | Command::MigrateDown { env, json, .. } => {
                 flags.local_env(env).json(json)
             }
@@ -303,10 +323,24 @@ fn main() -> ExitCode {
     // command that does not take it is refused without a document.
     let json_document =
         cli.command.flags().json.is_some() && before.json || cli.command.flags().json == Some(true);
-    let (env, json, yes) = match context::merge(&name, before, cli.command.flags()) {
+    let (mut env, json, yes) = match context::merge(&name, before, cli.command.flags()) {
         Ok(flags) => flags,
         Err(error) => return context::report(&error, context::LOCAL, json_document),
     };
+    // `deploy --prod` is `deploy --env prod`; with another --env it is a contradiction.
+    let mut env_explicit = env_explicit;
+    if let Command::Deploy { args, .. } = &cli.command {
+        if args.prod {
+            if env_explicit && env != "prod" {
+                let error = anyhow::Error::from(pgshift::UsageError::Other(format!(
+                    "--prod and --env {env} name different environments; give one of them"
+                )));
+                return context::report(&error, context::LOCAL, json_document);
+            }
+            env = "prod".into();
+            env_explicit = true;
+        }
+    }
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -334,6 +368,7 @@ fn main() -> ExitCode {
             Command::Lint { args, .. } => lint::run(&ctx, args).await,
             Command::Generate { args, .. } => generate::run(&ctx, args).await,
             Command::Import { args, .. } => import::run(&ctx, args).await,
+            Command::Deploy { args, .. } => deploy::run(&ctx, args).await,
             Command::Backup { args, .. } => backup::backup(&ctx, args).await,
             Command::Backups(args) => backup::backups(&ctx, args).await,
             Command::Restore { args, .. } => backup::restore(&ctx, args).await,

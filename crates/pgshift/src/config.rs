@@ -6,7 +6,7 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use serde::{Deserialize, Deserializer};
+use serde::{Deserialize, Deserializer, Serialize};
 
 use crate::UsageError;
 
@@ -27,6 +27,41 @@ pub struct Config {
     pub codegen: Codegen,
     pub backup: Backup,
     pub lint: Lint,
+    pub deploy: Deploy,
+}
+
+/// `[deploy]`: the production pipeline (`cargo xtask deploy`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Deploy {
+    /// The application's deploy, run through `sh -c` after every migration applied and
+    /// verified (`fly deploy`, `kubectl rollout restart ...`).
+    pub command: Option<String>,
+    /// Rehearse the pending migrations on a copy (the backup restored into a scratch
+    /// database on the local server) before production: `full` (default) or `off`.
+    pub rehearse: Rehearse,
+    /// How often a migration that failed only on `lock_timeout` is tried again.
+    pub lock_retries: u32,
+    /// Give the application command the target's URL (password included) as DATABASE_URL.
+    pub pass_database_url: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Rehearse {
+    Full,
+    Off,
+}
+
+impl Default for Deploy {
+    fn default() -> Deploy {
+        Deploy {
+            command: None,
+            rehearse: Rehearse::Full,
+            lock_retries: 3,
+            pass_database_url: false,
+        }
+    }
 }
 
 /// `[backup]`: where archives go and how many are kept.
@@ -134,6 +169,14 @@ pub struct RemoteEnv {
     /// Destructive commands refuse it; deploy asks for typed confirmation.
     #[serde(default)]
     pub protected: bool,
+    /// `deploy` requires `sslmode=require` or stronger for a protected environment on
+    /// another machine; `false` opts out explicitly.
+    #[serde(default = "yes")]
+    pub require_tls: bool,
+}
+
+fn yes() -> bool {
+    true
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -223,6 +266,7 @@ impl Default for Config {
             codegen: Codegen::default(),
             backup: Backup::default(),
             lint: Lint::default(),
+            deploy: Deploy::default(),
         }
     }
 }

@@ -8,6 +8,7 @@ pub mod catalog;
 pub mod codegen;
 pub mod config;
 pub mod db;
+pub mod deploy;
 pub mod doctor;
 pub mod import;
 pub mod lint;

@@ -1,0 +1,614 @@
+//! `deploy`: the production release as a list of named steps, each reporting into one
+//! `DeployReport`, so the output, the JSON report and the failure message come from the
+//! same data. In order, stopping at the first failure: target, transport, preflight,
+//! consent, backup, rehearsal, apply, verify, application. The backup comes before the
+//! rehearsal because the rehearsal runs on it: production-like data, every time.
+
+mod rehearsal;
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+use crate::backup::{self, BackupOptions};
+use crate::catalog::{self, Catalog};
+use crate::config::{Config, Rehearse};
+use crate::migrations::{self, AppliedMigration, ApplyOptions, MigrateError, Mode};
+use crate::target::Target;
+
+pub use rehearsal::RehearsalReport;
+
+/// How to deploy.
+#[derive(Debug, Clone, Default)]
+pub struct DeployOptions {
+    /// Steps up to the rehearsal; nothing changes on the target.
+    pub dry_run: bool,
+    pub no_backup: bool,
+    pub no_rehearse: bool,
+    /// Run the application command even when no migration is pending.
+    pub always_run_command: bool,
+    pub allow_out_of_order: bool,
+}
+
+/// One step's outcome.
+#[derive(Debug, Clone, Serialize)]
+pub struct Step {
+    pub name: &'static str,
+    pub outcome: Outcome,
+    pub detail: String,
+    pub duration_ms: f64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    Ok,
+    Skipped,
+    Failed,
+}
+
+/// Everything a deploy did, written to `<state>/deploys/` and printed by `--json`.
+#[derive(Debug, Clone, Serialize)]
+pub struct DeployReport {
+    pub env: String,
+    /// `host:port/database`, no password.
+    pub database: String,
+    pub dry_run: bool,
+    pub started_at: DateTime<Utc>,
+    pub steps: Vec<Step>,
+    /// The migrations this deploy would apply (the plan), in order.
+    pub pending: Vec<String>,
+    pub applied: Vec<AppliedMigration>,
+    /// The backup holding the state before the deploy.
+    pub backup: Option<PathBuf>,
+    pub rehearsal: Option<RehearsalReport>,
+    /// `succeeded` or `failed`.
+    pub outcome: &'static str,
+    /// What production looks like now and the next command, when the deploy failed.
+    pub next: Option<String>,
+    /// Where this report was written.
+    pub report_path: Option<PathBuf>,
+}
+
+/// What the caller is asked before anything changes: `true` to go on.
+pub struct ConsentRequest<'a> {
+    pub env: &'a str,
+    pub database: &'a str,
+    pub pending: &'a [String],
+}
+
+/// Why a deploy stopped; the report says which step, and what state the target is in.
+#[derive(Debug, thiserror::Error)]
+#[error("{message}")]
+pub struct DeployFailed {
+    pub message: String,
+    pub report: Box<DeployReport>,
+    /// A usage refusal (exit 2): no consent, insecure transport.
+    pub usage: bool,
+}
+
+struct Pipeline<'a> {
+    report: DeployReport,
+    on_step: &'a mut dyn FnMut(&Step),
+}
+
+impl Pipeline<'_> {
+    fn record(&mut self, name: &'static str, started: Instant, outcome: Outcome, detail: String) {
+        let step = Step {
+            name,
+            outcome,
+            detail,
+            duration_ms: (started.elapsed().as_secs_f64() * 1e6).round() / 1e3,
+        };
+        (self.on_step)(&step);
+        self.report.steps.push(step);
+    }
+
+    fn fail(
+        mut self,
+        config: &Config,
+        name: &'static str,
+        started: Instant,
+        message: String,
+        next: String,
+        usage: bool,
+    ) -> DeployFailed {
+        self.record(name, started, Outcome::Failed, message.clone());
+        self.report.outcome = "failed";
+        self.report.next = Some(next);
+        self.report.report_path = write_report(config, &self.report);
+        DeployFailed {
+            message: format!("deploy to {} stopped at {name}: {message}", self.report.env),
+            report: Box::new(self.report),
+            usage,
+        }
+    }
+}
+
+/// Runs the pipeline against `target`. `local` is the local database (for the rehearsal's
+/// scratch database and the "tested locally" check), `consent` is asked once the plan is
+/// known, `on_step` sees each step as it ends.
+pub async fn deploy(
+    config: &Config,
+    target: &Target,
+    local: Option<&Target>,
+    options: &DeployOptions,
+    consent: &mut dyn FnMut(&ConsentRequest<'_>) -> bool,
+    on_step: &mut dyn FnMut(&Step),
+) -> Result<DeployReport, DeployFailed> {
+    let database = target.url.host_and_database();
+    let mut p = Pipeline {
+        report: DeployReport {
+            env: target.env.clone(),
+            database: database.clone(),
+            dry_run: options.dry_run,
+            started_at: Utc::now(),
+            steps: Vec::new(),
+            pending: Vec::new(),
+            applied: Vec::new(),
+            backup: None,
+            rehearsal: None,
+            outcome: "succeeded",
+            next: None,
+            report_path: None,
+        },
+        on_step,
+    };
+    let rerun = format!("cargo xtask deploy --env {}", target.env);
+
+    // 1. Target: what the URL names, and that it is not the local database.
+    let started = Instant::now();
+    if target.is_local() {
+        return Err(p.fail(
+            config,
+            "target",
+            started,
+            "deploy goes to a configured environment, not `local`".into(),
+            "name it: `cargo xtask deploy --prod` (or --env staging)".into(),
+            true,
+        ));
+    }
+    p.record(
+        "target",
+        started,
+        Outcome::Ok,
+        format!("{} ({database})", target.env),
+    );
+
+    // 2. Transport: a protected database on another machine only over verified TLS.
+    let started = Instant::now();
+    let sslmode = sslmode(target);
+    let remote = !target.is_on_this_machine();
+    let require_tls = config
+        .env
+        .get(&target.env)
+        .is_none_or(|env| env.require_tls);
+    let secure = matches!(
+        sslmode.as_deref(),
+        Some("require" | "verify-ca" | "verify-full")
+    );
+    if target.protected && remote && require_tls && !secure {
+        return Err(p.fail(
+            config,
+            "transport",
+            started,
+            format!(
+                "{database} is on another machine and protected, but its URL has sslmode={}; \
+                 nothing was sent",
+                sslmode.as_deref().unwrap_or("prefer (the default)")
+            ),
+            "add `sslmode=verify-full` (with `sslrootcert=...`) to the URL, or set \
+             `require_tls = false` under [env] in pgshift.toml to opt out"
+                .into(),
+            true,
+        ));
+    }
+    p.record(
+        "transport",
+        started,
+        Outcome::Ok,
+        format!("sslmode={}", sslmode.as_deref().unwrap_or("prefer")),
+    );
+
+    // 3. Preflight: the plan, refused when anything is failed, edited, missing or out of
+    // order, or a pending file fails the engine's checks; nothing changes.
+    let started = Instant::now();
+    let plan_options = ApplyOptions {
+        mode: Mode::Deploy,
+        allow_out_of_order: options.allow_out_of_order,
+        dry_run: true,
+    };
+    let plan = match migrations::apply_pending(config, target, &plan_options, &mut |_| {}).await {
+        Ok(plan) => plan,
+        Err(e) => {
+            let next = next_for(&e, &target.env);
+            return Err(p.fail(config, "preflight", started, e.to_string(), next, false));
+        }
+    };
+    p.report.pending = plan.would_apply.iter().map(|m| m.file.clone()).collect();
+    let mut detail = format!("{} pending", p.report.pending.len());
+    if let Some(local) = local {
+        let check =
+            migrations::tested::check_tested_locally(config, Ok(local.clone()), &plan.would_apply)
+                .await;
+        if !check.not_applied_locally.is_empty() {
+            detail.push_str(&format!(
+                "; never applied to the local database: {}",
+                check.not_applied_locally.join(", ")
+            ));
+        }
+    }
+    p.record("preflight", started, Outcome::Ok, detail);
+    let nothing_pending = p.report.pending.is_empty();
+
+    // 4. Consent, before anything is written.
+    let started = Instant::now();
+    if !options.dry_run && (target.protected && !nothing_pending) {
+        let request = ConsentRequest {
+            env: &target.env,
+            database: &target.url.database(),
+            pending: &p.report.pending,
+        };
+        if !consent(&request) {
+            return Err(p.fail(
+                config,
+                "consent",
+                started,
+                "not given; nothing was changed".into(),
+                format!("{rerun} on a terminal (type the database name), or add --yes"),
+                true,
+            ));
+        }
+        p.record("consent", started, Outcome::Ok, "given".into());
+    } else {
+        p.record("consent", started, Outcome::Skipped, "not needed".into());
+    }
+
+    if nothing_pending && !options.always_run_command {
+        let started = Instant::now();
+        p.record(
+            "apply",
+            started,
+            Outcome::Skipped,
+            "nothing to apply; the application step runs only with --always-run-command".into(),
+        );
+        p.report.report_path = write_report(config, &p.report);
+        return Ok(p.report);
+    }
+
+    // 5. Backup: the state before, verified; the rehearsal runs on it.
+    let started = Instant::now();
+    if options.no_backup || nothing_pending {
+        let why = if nothing_pending {
+            "nothing to apply"
+        } else {
+            "--no-backup: this deploy has no backup of the state before it"
+        };
+        p.record("backup", started, Outcome::Skipped, why.into());
+    } else {
+        let backup_options = BackupOptions {
+            label: Some(format!("before deploy to {}", target.env)),
+            ..BackupOptions::default()
+        };
+        match backup::backup(config, target, &backup_options, &mut |_| {}).await {
+            Ok(done) => {
+                let detail = format!(
+                    "{} (migration version {})",
+                    done.archive_path.display(),
+                    done.manifest
+                        .migration_version
+                        .map_or("none".into(), |v| v.to_string())
+                );
+                p.report.backup = Some(done.archive_path);
+                p.record("backup", started, Outcome::Ok, detail);
+            }
+            Err(e) => {
+                return Err(p.fail(
+                    config,
+                    "backup",
+                    started,
+                    e.to_string(),
+                    format!(
+                        "nothing was applied; fix the backup, then {rerun} (or add --no-backup)"
+                    ),
+                    false,
+                ))
+            }
+        }
+    }
+
+    // 6. Rehearsal: the pending migrations on a copy, before production.
+    let started = Instant::now();
+    let rehearse = !options.no_rehearse && config.deploy.rehearse == Rehearse::Full;
+    let mut rehearsed_catalog: Option<Catalog> = None;
+    match (&p.report.backup, local, rehearse, nothing_pending) {
+        (_, _, _, true) => p.record(
+            "rehearsal",
+            started,
+            Outcome::Skipped,
+            "nothing to apply".into(),
+        ),
+        (_, _, false, _) => p.record(
+            "rehearsal",
+            started,
+            Outcome::Skipped,
+            "off ([deploy] rehearse = \"off\" or --no-rehearse)".into(),
+        ),
+        (None, _, true, _) => p.record(
+            "rehearsal",
+            started,
+            Outcome::Skipped,
+            "no backup to rehearse on (--no-backup)".into(),
+        ),
+        (Some(_), None, true, _) => p.record(
+            "rehearsal",
+            started,
+            Outcome::Skipped,
+            "no local database to rehearse on".into(),
+        ),
+        (Some(archive), Some(local), true, false) => {
+            match rehearsal::rehearse(config, local, archive, options.allow_out_of_order).await {
+                Ok((report, catalog)) => {
+                    let detail = report.summary();
+                    p.report.rehearsal = Some(report);
+                    rehearsed_catalog = Some(catalog);
+                    p.record("rehearsal", started, Outcome::Ok, detail);
+                }
+                Err(e) => {
+                    return Err(p.fail(
+                        config,
+                        "rehearsal",
+                        started,
+                        format!("{e:#}"),
+                        format!(
+                            "production is untouched; fix the migration (try it locally with \
+                             `cargo xtask restore --latest --from {}` and `cargo xtask migrate-dev`), \
+                             then {rerun}",
+                            target.env
+                        ),
+                        false,
+                    ))
+                }
+            }
+        }
+    }
+    if options.dry_run {
+        p.report.report_path = write_report(config, &p.report);
+        return Ok(p.report);
+    }
+
+    // 7. Apply, retrying a migration that only timed out waiting for a table lock (it
+    // rolled back whole, so trying again is safe).
+    let started = Instant::now();
+    let apply_options = ApplyOptions {
+        dry_run: false,
+        ..plan_options
+    };
+    let mut attempt = 0;
+    loop {
+        match migrations::apply_pending(config, target, &apply_options, &mut |_| {}).await {
+            Ok(done) => {
+                p.report.applied.extend(done.applied);
+                break;
+            }
+            Err(MigrateError::Failed(f)) if f.lock_wait && attempt < config.deploy.lock_retries => {
+                attempt += 1;
+                let pause = Duration::from_secs(2u64.pow(attempt.min(5)));
+                let line = format!(
+                    "{} timed out waiting for a table lock and was rolled back whole; retry {attempt} of {} in {} s",
+                    f.file,
+                    config.deploy.lock_retries,
+                    pause.as_secs()
+                );
+                (p.on_step)(&Step {
+                    name: "apply",
+                    outcome: Outcome::Ok,
+                    detail: line,
+                    duration_ms: 0.0,
+                });
+                // The failure was logged; a resolution lets the retry go on.
+                let resolved = migrations::resolve::resolve(
+                    config,
+                    target,
+                    f.version,
+                    migrations::resolve::Resolution::RolledBack,
+                    &mut |_| {},
+                )
+                .await;
+                if let Err(e) = resolved {
+                    let next = next_for(&e, &target.env);
+                    return Err(p.fail(config, "apply", started, e.to_string(), next, false));
+                }
+                tokio::time::sleep(pause).await;
+            }
+            Err(e) => {
+                let backup = p
+                    .report
+                    .backup
+                    .as_ref()
+                    .map_or("no backup was taken".to_string(), |b| {
+                        format!("the state before is in {}", b.display())
+                    });
+                let next = format!("{}; {backup}", next_for(&e, &target.env));
+                return Err(p.fail(config, "apply", started, e.to_string(), next, false));
+            }
+        }
+    }
+    let applied = p.report.applied.len();
+    p.record("apply", started, Outcome::Ok, format!("{applied} applied"));
+
+    // 8. Verify: nothing left pending or failed, and the schema is the rehearsal's.
+    let started = Instant::now();
+    let verified = verify(config, target, rehearsed_catalog.as_ref()).await;
+    match verified {
+        Ok(detail) => p.record("verify", started, Outcome::Ok, detail),
+        Err(problem) => {
+            return Err(p.fail(
+                config,
+                "verify",
+                started,
+                problem,
+                format!(
+                    "the migrations are applied; the application was not deployed. Look at \
+                     `cargo xtask migrate-status --env {}`, then deploy the application by hand",
+                    target.env
+                ),
+                false,
+            ))
+        }
+    }
+
+    // 9. Application: only after every migration applied and verified.
+    let started = Instant::now();
+    match &config.deploy.command {
+        None => p.record(
+            "application",
+            started,
+            Outcome::Skipped,
+            "no [deploy] command".into(),
+        ),
+        Some(command) => {
+            let version = migrations::read_status(config, target)
+                .await
+                .ok()
+                .and_then(|s| {
+                    s.migrations
+                        .iter()
+                        .filter(|m| m.state == migrations::State::Applied)
+                        .map(|m| m.version)
+                        .max()
+                });
+            match run_application(config, target, command, version).await {
+                Ok(()) => p.record("application", started, Outcome::Ok, command.clone()),
+                Err(message) => {
+                    return Err(p.fail(
+                        config,
+                        "application",
+                        started,
+                        message,
+                        format!(
+                            "the migrations are applied and verified; rerun the application's \
+                             deploy (`{command}`)"
+                        ),
+                        false,
+                    ))
+                }
+            }
+        }
+    }
+    p.report.report_path = write_report(config, &p.report);
+    Ok(p.report)
+}
+
+/// The URL's `sslmode`, if it names one.
+fn sslmode(target: &Target) -> Option<String> {
+    let url = url::Url::parse(target.url.expose()).ok()?;
+    url.query_pairs()
+        .find(|(k, _)| k == "sslmode")
+        .map(|(_, v)| v.into_owned())
+}
+
+/// The next command for an engine error, carrying the environment.
+fn next_for(error: &MigrateError, env: &str) -> String {
+    match error {
+        MigrateError::Failed(f) => format!(
+            "nothing of {} was applied unless it says partial; fix it, then `cargo xtask \
+             migrate-resolve --env {env} --rolled-back {}` and deploy again",
+            f.file, f.version
+        ),
+        _ => format!("fix what the error names, then `cargo xtask deploy --env {env}`"),
+    }
+}
+
+async fn verify(
+    config: &Config,
+    target: &Target,
+    rehearsed: Option<&Catalog>,
+) -> Result<String, String> {
+    let status = migrations::read_status(config, target)
+        .await
+        .map_err(|e| e.to_string())?;
+    let summary = &status.summary;
+    if summary.has_problems() || summary.pending > 0 {
+        return Err(format!(
+            "after applying, status is not clean: {} pending, {} failed",
+            summary.pending, summary.failed
+        ));
+    }
+    let Some(rehearsed) = rehearsed else {
+        return Ok("status clean (no rehearsal to compare the schema with)".into());
+    };
+    let schemas = &config.codegen.schemas;
+    let actual = catalog::read(&target.url, schemas)
+        .await
+        .map_err(|e| format!("{e:#}"))?;
+    let drift = rehearsal::differences(rehearsed, &actual);
+    if drift.is_empty() {
+        Ok("status clean; schema equals the rehearsal's".into())
+    } else {
+        Err(format!(
+            "the schema differs from the rehearsal's (drift): {}",
+            drift.join("; ")
+        ))
+    }
+}
+
+/// Runs the application's deploy through `sh -c`, output streamed. It gets `PGSHIFT_ENV`
+/// and `PGSHIFT_VERSION`; the target's URL (and so its password) only with
+/// `[deploy] pass_database_url`: the variables that hold URLs are removed otherwise.
+async fn run_application(
+    config: &Config,
+    target: &Target,
+    command: &str,
+    version: Option<i64>,
+) -> Result<(), String> {
+    let mut child = tokio::process::Command::new("sh");
+    child
+        .arg("-c")
+        .arg(command)
+        .current_dir(&config.root)
+        .env("PGSHIFT_ENV", &target.env)
+        .env(
+            "PGSHIFT_VERSION",
+            version.map(|v| v.to_string()).unwrap_or_default(),
+        )
+        .env_remove("DATABASE_URL")
+        .env_remove("PGPASSWORD");
+    for env in config.env.values() {
+        child.env_remove(&env.url_env);
+    }
+    if config.deploy.pass_database_url {
+        child.env("DATABASE_URL", target.url.expose());
+    }
+    let status = child
+        .status()
+        .await
+        .map_err(|e| format!("cannot run `sh -c {command}`: {e}"))?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(format!("`{command}` exited with {status}"))
+    }
+}
+
+/// Writes the report to `<state>/deploys/<UTC time>-<env>.json`; a failure to write it is
+/// logged, never fatal (the deploy's outcome does not depend on it).
+fn write_report(config: &Config, report: &DeployReport) -> Option<PathBuf> {
+    let dir = config.paths.state.join("deploys");
+    let path = dir.join(format!(
+        "{}-{}.json",
+        report.started_at.format("%Y%m%dT%H%M%SZ"),
+        report.env
+    ));
+    let text = serde_json::to_string_pretty(report).ok()?;
+    let written = std::fs::create_dir_all(&dir).and_then(|_| std::fs::write(&path, text));
+    match written {
+        Ok(()) => Some(path),
+        Err(e) => {
+            tracing::warn!("could not write the deploy report {}: {e}", path.display());
+            None
+        }
+    }
+}

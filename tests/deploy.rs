@@ -1,0 +1,145 @@
+//! `cargo xtask deploy --prod`, the whole pipeline, against the TLS + password cluster that
+//! plays production, with the test's own cluster as the local server for the rehearsal.
+
+mod support;
+
+use support::prod::ProdProject;
+use support::{stderr, text};
+
+const COMMAND: &str = "[deploy]\ncommand = \"printf '%s %s %s' \\\"$PGSHIFT_ENV\\\" \\\"$PGSHIFT_VERSION\\\" \\\"${PROD_DATABASE_URL:-no-url}${DATABASE_URL:-}\\\" > deployed.txt\"\n";
+
+fn project() -> ProdProject {
+    let p = ProdProject::new();
+    p.append("pgshift.toml", &format!("\n{COMMAND}"));
+    p.write("migrations/1_a.sql", "CREATE TABLE a (id int);\n");
+    p.write("migrations/2_b.sql", "CREATE TABLE b (id int);\n");
+    p
+}
+
+#[test]
+fn a_deploy_backs_up_rehearses_applies_verifies_then_runs_the_application() {
+    let p = project();
+    let out = p.xtask_prod(["deploy", "--prod", "--yes", "--json"]).ok();
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let steps: Vec<(&str, &str)> = report["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| (s["name"].as_str().unwrap(), s["outcome"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        steps,
+        [
+            ("target", "ok"),
+            ("transport", "ok"),
+            ("preflight", "ok"),
+            ("consent", "ok"),
+            ("backup", "ok"),
+            ("rehearsal", "ok"),
+            ("apply", "ok"),
+            ("verify", "ok"),
+            ("application", "ok"),
+        ],
+        "{}",
+        text(&out)
+    );
+    assert_eq!(report["outcome"], "succeeded");
+    assert_eq!(report["applied"].as_array().unwrap().len(), 2);
+    assert_eq!(
+        report["rehearsal"]["migrations"].as_array().unwrap().len(),
+        2
+    );
+    assert!(std::path::Path::new(report["backup"].as_str().unwrap()).exists());
+    // The application ran after the migrations (it saw version 2), without any URL.
+    assert_eq!(p.read("deployed.txt"), "prod 2 no-url");
+    assert_eq!(p.prod_sql("SELECT count(*) FROM _sqlx_migrations"), "2");
+    // The rehearsal's scratch database is gone.
+    assert_eq!(
+        p.db.sql("SELECT count(*) FROM pg_database WHERE datname LIKE 'pgshift_rehearsal%'"),
+        "0"
+    );
+    // The report on disk, and no password anywhere.
+    let path = report["report_path"].as_str().unwrap();
+    let written = std::fs::read_to_string(path).unwrap();
+    let password = url::Url::parse(&p.url)
+        .unwrap()
+        .password()
+        .unwrap()
+        .to_string();
+    let decoded = percent_decode(&password);
+    for text in [written.as_str(), &text(&out)] {
+        assert!(
+            !text.contains(&password) && !text.contains(&decoded),
+            "{text}"
+        );
+    }
+
+    // Nothing pending: a success that does not run the application again.
+    std::fs::remove_file(p.path("deployed.txt")).unwrap();
+    let out = p.xtask_prod(["deploy", "--prod", "--yes"]).ok();
+    assert!(stderr(&out).contains("nothing to apply"), "{}", text(&out));
+    assert!(!p.path("deployed.txt").exists());
+}
+
+fn percent_decode(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' && i + 2 < bytes.len() {
+            if let Ok(b) = u8::from_str_radix(&text[i + 1..i + 3], 16) {
+                out.push(b);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(bytes[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+#[test]
+fn a_failing_rehearsal_leaves_production_untouched_and_the_application_undeployed() {
+    let p = project();
+    p.xtask_prod(["deploy", "--prod", "--yes"]).ok();
+    std::fs::remove_file(p.path("deployed.txt")).unwrap();
+    // Production holds a row the new constraint refuses; the local database does not.
+    p.prod_sql("INSERT INTO a VALUES (-1)");
+    p.write(
+        "migrations/3_positive.sql",
+        "ALTER TABLE a ADD CONSTRAINT a_positive CHECK (id > 0);\n",
+    );
+    let err = p.xtask_prod(["deploy", "--prod", "--yes"]).fails_with(1);
+    assert!(err.contains("stopped at rehearsal"), "{err}");
+    assert!(err.contains("production is untouched"), "{err}");
+    assert!(err.contains("a_positive"), "{err}");
+    assert_eq!(p.prod_sql("SELECT count(*) FROM _sqlx_migrations"), "2");
+    assert_eq!(
+        p.prod_sql("SELECT count(*) FROM _pgshift_log WHERE version = 3"),
+        "0"
+    );
+    assert!(!p.path("deployed.txt").exists());
+}
+
+#[test]
+fn without_a_terminal_or_yes_nothing_is_done_and_an_unset_url_is_named() {
+    let p = project();
+    let err = p.xtask_prod(["deploy", "--prod"]).fails_with(2);
+    assert!(err.contains("needs consent"), "{err}");
+    assert_eq!(
+        p.prod_sql("SELECT to_regclass('_sqlx_migrations') IS NULL"),
+        "t"
+    );
+    assert!(!p.path(".pgshift/backups").exists());
+    // A stale .env pointing at the local database never stands in for production.
+    let err = p
+        .xtask(["deploy", "--prod", "--yes"])
+        .env_remove("PROD_DATABASE_URL")
+        .fails_with(2);
+    assert!(err.contains("PROD_DATABASE_URL"), "{err}");
+    assert_eq!(
+        p.db.sql("SELECT to_regclass('_sqlx_migrations') IS NULL"),
+        "t"
+    );
+}
