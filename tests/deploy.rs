@@ -33,6 +33,7 @@ fn a_deploy_backs_up_rehearses_applies_verifies_then_runs_the_application() {
             ("target", "ok"),
             ("transport", "ok"),
             ("preflight", "ok"),
+            ("lint", "ok"),
             ("consent", "ok"),
             ("backup", "ok"),
             ("rehearsal", "ok"),
@@ -142,4 +143,22 @@ fn without_a_terminal_or_yes_nothing_is_done_and_an_unset_url_is_named() {
         p.db.sql("SELECT to_regclass('_sqlx_migrations') IS NULL"),
         "t"
     );
+}
+
+#[test]
+fn a_blocking_lint_finding_stops_the_deploy_until_it_is_acknowledged() {
+    let p = project();
+    p.xtask_prod(["deploy", "--prod", "--yes"]).ok();
+    p.prod_sql("INSERT INTO b VALUES (1)");
+    p.write("migrations/3_drop.sql", "ALTER TABLE b DROP COLUMN id;\n");
+    let err = p.xtask_prod(["deploy", "--prod", "--yes"]).fails_with(1);
+    assert!(err.contains("stopped at lint"), "{err}");
+    assert!(err.contains("ban-drop-column"), "{err}");
+    assert_eq!(p.prod_sql("SELECT count(*) FROM _sqlx_migrations"), "2");
+    p.write(
+        "migrations/3_drop.sql",
+        "-- pgshift:allow ban-drop-column the ids moved to table a last release\nALTER TABLE b DROP COLUMN id;\n",
+    );
+    p.xtask_prod(["deploy", "--prod", "--yes"]).ok();
+    assert_eq!(p.prod_sql("SELECT count(*) FROM _sqlx_migrations"), "3");
 }

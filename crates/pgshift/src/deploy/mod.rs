@@ -1,7 +1,7 @@
 //! `deploy`: the production release as a list of named steps, each reporting into one
 //! `DeployReport`, so the output, the JSON report and the failure message come from the
 //! same data. In order, stopping at the first failure: target, transport, preflight,
-//! consent, backup, rehearsal, apply, verify, application. The backup comes before the
+//! lint, consent, backup, rehearsal, apply, verify, application. The backup comes before the
 //! rehearsal because the rehearsal runs on it: production-like data, every time.
 
 mod rehearsal;
@@ -60,6 +60,8 @@ pub struct DeployReport {
     pub steps: Vec<Step>,
     /// The migrations this deploy would apply (the plan), in order.
     pub pending: Vec<String>,
+    /// The lint's findings on the pending files, against this target.
+    pub lint: Vec<crate::lint::Finding>,
     pub applied: Vec<AppliedMigration>,
     /// The backup holding the state before the deploy.
     pub backup: Option<PathBuf>,
@@ -147,6 +149,7 @@ pub async fn deploy(
             started_at: Utc::now(),
             steps: Vec::new(),
             pending: Vec::new(),
+            lint: Vec::new(),
             applied: Vec::new(),
             backup: None,
             rehearsal: None,
@@ -242,6 +245,35 @@ pub async fn deploy(
     }
     p.record("preflight", started, Outcome::Ok, detail);
     let nothing_pending = p.report.pending.is_empty();
+
+    // The lint's review of the pending files against this target (table sizes included):
+    // a blocking finding not acknowledged in its file stops the deploy.
+    let started = Instant::now();
+    let blocking: Vec<String> = plan
+        .lint
+        .iter()
+        .filter(|f| f.blocks())
+        .map(|f| format!("{}:{}: [{}] {}", f.file, f.line, f.rule, f.message))
+        .collect();
+    p.report.lint = plan.lint.clone();
+    if !blocking.is_empty() {
+        return Err(p.fail(
+            config,
+            "lint",
+            started,
+            format!("blocking findings: {}", blocking.join("; ")),
+            "nothing was changed; fix the migrations, or acknowledge a finding with \
+             `-- pgshift:allow RULE reason` on the line before the statement, then deploy again"
+                .into(),
+            false,
+        ));
+    }
+    p.record(
+        "lint",
+        started,
+        Outcome::Ok,
+        format!("{} finding(s), none blocking", plan.lint.len()),
+    );
 
     // 4. Consent, before anything is written.
     let started = Instant::now();
