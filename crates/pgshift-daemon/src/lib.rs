@@ -159,9 +159,15 @@ pub async fn run(config: Config, debounce: Duration) -> anyhow::Result<()> {
                         retry_at = Some(Instant::now() + wait);
                     }
                 }
-                // A file still being written was left for later: come back when it settles.
-                if let Some(at) = w.writes.next_settle() {
-                    debounce.recheck_at(at);
+                // A file still being written was left for later: come back when it settles,
+                // or after a quiet period when the watch no longer remembers the write (the
+                // sync outlasted it) or the file changed under the sync's read.
+                match w.writes.next_settle() {
+                    Some(at) => debounce.recheck_at(at),
+                    None if syncer.waiting_for_a_write() => {
+                        debounce.recheck_at(Instant::now() + debounce.quiet())
+                    }
+                    None => {}
                 }
                 save(&state, &state_dir);
             }

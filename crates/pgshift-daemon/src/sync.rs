@@ -29,6 +29,8 @@ pub struct Syncer {
     /// The bindings may not match the database: at start (the daemon was not watching),
     /// and after migrations were applied but generation did not finish.
     bindings_due: bool,
+    /// The last sync left a pending file for later because it was still being written.
+    waiting_for_a_write: bool,
 }
 
 impl Syncer {
@@ -37,6 +39,7 @@ impl Syncer {
             config,
             target,
             bindings_due: true,
+            waiting_for_a_write: false,
         }
     }
 
@@ -62,9 +65,17 @@ impl Syncer {
         writes: &Writes,
         activity: &mut dyn FnMut(Option<&str>),
     ) -> Outcome {
+        self.waiting_for_a_write = false;
         let outcome = self.sync_steps(writes, activity).await;
         activity(None);
         outcome
+    }
+
+    /// Whether the last sync left a file for later because it was being written. The
+    /// daemon comes back for it even when the watch has forgotten the write by then (a sync
+    /// slower than the watch's memory of it), or the file changed under the sync's read.
+    pub fn waiting_for_a_write(&self) -> bool {
+        self.waiting_for_a_write
     }
 
     async fn sync_steps(
@@ -146,6 +157,7 @@ impl Syncer {
         }
         if let Some(waiting) = &report.waiting {
             tracing::info!("{waiting}");
+            self.waiting_for_a_write = waiting.reason != migrations::WaitReason::NoSql;
         }
         let applied = report.applied.len();
         self.bindings_due |= applied > 0;
