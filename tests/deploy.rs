@@ -162,3 +162,78 @@ fn a_blocking_lint_finding_stops_the_deploy_until_it_is_acknowledged() {
     p.xtask_prod(["deploy", "--prod", "--yes"]).ok();
     assert_eq!(p.prod_sql("SELECT count(*) FROM _sqlx_migrations"), "3");
 }
+
+/// The `xtask deploy ...` arguments a CI or Kubernetes file runs.
+fn deploy_command_in(file: &str) -> Vec<String> {
+    let text = std::fs::read_to_string(support::repo_root().join(file)).unwrap();
+    let line = text
+        .lines()
+        .find(|l| l.contains("xtask deploy"))
+        .unwrap_or_else(|| panic!("{file} runs no `xtask deploy`"));
+    let from = line.find("xtask deploy").unwrap() + "xtask ".len();
+    line[from..]
+        .trim_end_matches(['"', ']', ' '])
+        .split_whitespace()
+        .map(String::from)
+        .collect()
+}
+
+/// The GitHub Actions workflow and the Kubernetes Job run the same command line, and that
+/// command line deploys (without a terminal) against a real server.
+#[test]
+fn the_ci_and_kubernetes_files_run_a_deploy_that_works() {
+    let actions = deploy_command_in("docs/ci/deploy.yml");
+    let job = deploy_command_in("docs/k8s/deploy-job.yaml");
+    assert_eq!(actions, job);
+    assert_eq!(actions, ["deploy", "--prod", "--yes", "--json"]);
+    for file in ["docs/ci/deploy.yml", "docs/k8s/deploy-job.yaml"] {
+        let text = std::fs::read_to_string(support::repo_root().join(file)).unwrap();
+        assert!(text.contains("PROD_DATABASE_URL"), "{file}");
+        assert!(
+            text.contains("db up"),
+            "{file}: the rehearsal needs a local server"
+        );
+    }
+    let p = project();
+    let out = p.xtask_prod(&actions).ok();
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["outcome"], "succeeded", "{}", text(&out));
+}
+
+#[test]
+fn a_dry_run_rehearses_and_changes_nothing_on_production() {
+    let p = project();
+    let out = p
+        .xtask_prod(["deploy", "--prod", "--dry-run", "--json"])
+        .ok();
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let names: Vec<&str> = report["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "target",
+            "transport",
+            "preflight",
+            "lint",
+            "consent",
+            "backup",
+            "rehearsal"
+        ],
+        "{}",
+        text(&out)
+    );
+    assert_eq!(
+        report["rehearsal"]["migrations"].as_array().unwrap().len(),
+        2
+    );
+    assert_eq!(
+        p.prod_sql("SELECT to_regclass('_sqlx_migrations') IS NULL"),
+        "t"
+    );
+    assert!(!p.path("deployed.txt").exists());
+}
