@@ -2,6 +2,7 @@
 //! cluster it starts itself (`pgshift::local::ScratchCluster`).
 
 mod codegen;
+mod lint;
 mod migrate;
 mod watch;
 
@@ -20,6 +21,8 @@ pub enum BenchCommand {
     Codegen(codegen::Args),
     /// Daemon latency from file write to applied + bindings rewritten; idle footprint.
     Watch(watch::Args),
+    /// The static lint over 1,000 realistic migrations, in the library and as a process.
+    Lint(lint::Args),
 }
 
 pub async fn run(ctx: &Ctx, command: BenchCommand) -> Result<ExitCode> {
@@ -27,5 +30,6 @@ pub async fn run(ctx: &Ctx, command: BenchCommand) -> Result<ExitCode> {
         BenchCommand::Migrate(args) => migrate::run(ctx, args).await,
         BenchCommand::Codegen(args) => codegen::run(ctx, args).await,
         BenchCommand::Watch(args) => watch::run(ctx, args).await,
+        BenchCommand::Lint(args) => lint::run(ctx, args).await,
     }
 }
