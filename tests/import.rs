@@ -288,3 +288,36 @@ fn a_golang_migrate_history_imports_in_numeric_order_and_a_dirty_one_stops() {
     // The down files came along: the newest can be reverted.
     p.xtask(["migrate-status", "--exit-code"]).ok();
 }
+
+#[test]
+fn baseline_records_a_hand_made_schema_and_a_fresh_database_runs_it() {
+    let p = Project::new();
+    p.db.sql(
+        "CREATE TYPE status AS ENUM ('new', 'done'); \
+         CREATE TABLE task (id serial PRIMARY KEY, title text NOT NULL, status status NOT NULL DEFAULT 'new'); \
+         CREATE INDEX task_title ON task (lower(title)); \
+         CREATE VIEW open_task AS SELECT id, title FROM task WHERE status = 'new'; \
+         CREATE FUNCTION task_count() RETURNS bigint LANGUAGE sql AS $$ SELECT count(*) FROM task $$; \
+         INSERT INTO task (title) VALUES ('kept');",
+    );
+    let out = p.xtask(["baseline", "--env", "local", "--json"]).ok();
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let file = report["file"].as_str().unwrap();
+    let sql = std::fs::read_to_string(file).unwrap();
+    assert!(sql.contains("CREATE TABLE public.task"), "{sql}");
+    assert!(!sql.contains("\\restrict"), "{sql}");
+    // Recorded, not run: the data is untouched and nothing is pending.
+    p.xtask(["migrate-status", "--exit-code"]).ok();
+    assert_eq!(p.db.sql("SELECT title FROM task"), "kept");
+    // A second baseline is refused: the database has a history now.
+    let err = p.xtask(["baseline", "--env", "local"]).fails_with(1);
+    assert!(err.contains("already holds migrations"), "{err}");
+
+    let fresh = TestDb::new();
+    p.write(".env", &format!("DATABASE_URL={}\n", fresh.url()));
+    p.xtask(["migrate-deploy"]).ok();
+    assert_eq!(
+        catalog_without_prisma(&fresh),
+        catalog_without_prisma(&p.db)
+    );
+}

@@ -89,3 +89,25 @@ pub async fn run(ctx: &Ctx, args: Args) -> Result<ExitCode> {
     ctx.emit(&report)?;
     Ok(ExitCode::SUCCESS)
 }
+
+/// `cargo xtask baseline [--env NAME]`: one migration holding the schema of a database
+/// made without pgshift, recorded as applied there.
+pub async fn baseline(ctx: &Ctx) -> Result<ExitCode> {
+    let target = ctx.target()?;
+    if target.protected && !ctx.yes {
+        return Err(pgshift::UsageError::Other(format!(
+            "environment `{}` is protected: a baseline writes its history tables; run again with --yes",
+            target.env
+        ))
+        .into());
+    }
+    let report = import::baseline(&ctx.config, &target).await?;
+    ctx.note(&format!(
+        "wrote {} and recorded it as applied in {} ({}) without running it",
+        report.file.display(),
+        report.env,
+        report.database
+    ));
+    ctx.emit(&report)?;
+    Ok(ExitCode::SUCCESS)
+}

@@ -177,6 +177,17 @@ enum Command {
         #[command(flatten)]
         yes: YesFlag,
     },
+    /// Write one migration holding the schema of a database made without pgshift, and record
+    /// it as applied there without running it.
+    #[command(after_help = "Example: cargo xtask baseline --env prod --yes")]
+    Baseline {
+        #[command(flatten)]
+        env: EnvFlag,
+        #[command(flatten)]
+        json: JsonFlag,
+        #[command(flatten)]
+        yes: YesFlag,
+    },
     /// Import Prisma or golang-migrate migrations (and, with --env, their history).
     #[command(
         after_help = "Example: cargo xtask import prisma --from prisma/migrations --env prod --yes"
@@ -254,7 +265,8 @@ impl Command {
             Command::Restore { env, json, yes, .. } => flags.env(env).json(json).yes(yes),
             Command::MigrateDeploy { env, json, yes, .. }
             | Command::Import { env, json, yes, .. }
-            | Command::Deploy { env, json, yes, .. } => flags.env(env).json(json).yes(yes),
+            | Command::Deploy { env, json, yes, .. }
+            | Command::Baseline { env, json, yes } => flags.env(env).json(json).yes(yes),
             Command::MigrateDev { env, json, .. } | Command::MigrateDown { env, json, .. } => {
                 flags.local_env(env).json(json)
             }
@@ -368,6 +380,7 @@ fn main() -> ExitCode {
             Command::Lint { args, .. } => lint::run(&ctx, args).await,
             Command::Generate { args, .. } => generate::run(&ctx, args).await,
             Command::Import { args, .. } => import::run(&ctx, args).await,
+            Command::Baseline { .. } => import::baseline(&ctx).await,
             Command::Deploy { args, .. } => deploy::run(&ctx, args).await,
             Command::Backup { args, .. } => backup::backup(&ctx, args).await,
             Command::Backups(args) => backup::backups(&ctx, args).await,

@@ -6,12 +6,15 @@
 //! Each tool is a module that reads its folder into `Source`s (in the tool's order) and its
 //! history table into `Recorded` states; planning, writing and recording are shared.
 
+mod baseline;
 mod golang_migrate;
 mod prisma;
 
 use std::path::{Path, PathBuf};
 
 use serde::Serialize;
+
+pub use baseline::{baseline, BaselineReport};
 
 use crate::config::Config;
 use crate::migrations::files::{self, MigrationFile, NO_TRANSACTION};
