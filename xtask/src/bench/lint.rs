@@ -1,6 +1,7 @@
 //! `cargo xtask bench lint`: the static lint over N realistic migrations (mixed DDL), in the
-//! library and as the whole `cargo xtask lint --all` process. (The squawk comparison and
-//! `--trace` timing of issue 12 are not measured here yet.)
+//! library and as the whole `cargo xtask lint --all` process; then `--trace` of the last 50
+//! as pending, on a scratch cluster, against the replay of the history alone. (The squawk
+//! comparison of issue 12 is not measured here.)
 
 use std::process::{Command, ExitCode, Stdio};
 use std::time::{Duration, Instant};
@@ -23,6 +24,10 @@ pub struct Args {
 /// One realistic migration: a table, then changes to earlier tables.
 fn migration(i: usize) -> String {
     let prev = i.saturating_sub(1);
+    if i == 1 {
+        return "CREATE TABLE t1 (id bigint PRIMARY KEY, name text NOT NULL, parent_id bigint);\n"
+            .into();
+    }
     let mut sql = format!(
         "-- migration {i}\nCREATE TABLE t{i} (\n  id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,\n  \
          name text NOT NULL,\n  created_at timestamptz NOT NULL DEFAULT now(),\n  parent_id bigint\n);\n"
@@ -90,8 +95,31 @@ pub async fn run(ctx: &Ctx, args: Args) -> Result<ExitCode> {
             );
         }
     }
+    // --trace: the history (all but the last 50) replayed, then the 50 traced.
+    ctx.note("starting a scratch cluster for --trace...");
+    let cluster = pgshift::local::ScratchCluster::start()?;
+    let local = pgshift::target::Target {
+        env: "local".into(),
+        url: cluster.url("postgres"),
+        source: pgshift::target::UrlSource::LocalBackend,
+        protected: false,
+    };
+    let split = files.len().saturating_sub(50);
+    let (applied, pending) = files.split_at(split);
+    let mut replay = Duration::MAX;
+    let mut traced = Duration::MAX;
+    let mut steps = 0;
+    for _ in 0..args.runs.max(1) {
+        let start = Instant::now();
+        lint::trace::trace(&local, &config.root, applied, &[]).await?;
+        replay = replay.min(start.elapsed());
+        let start = Instant::now();
+        steps = lint::trace::trace(&local, &config.root, applied, pending)
+            .await?
+            .len();
+        traced = traced.min(start.elapsed());
+    }
     let shown = |d: Duration| format!("{:.0} ms", d.as_secs_f64() * 1000.0);
-    let _ = ctx;
     println!(
         "lint, {} migrations ({} KB), {findings} findings, best of {}:",
         args.migrations,
@@ -102,6 +130,15 @@ pub async fn run(ctx: &Ctx, args: Args) -> Result<ExitCode> {
     println!(
         "  `cargo xtask lint --all` (whole process): {}",
         shown(process)
+    );
+    println!(
+        "  --trace: replaying {} migrations {}; with {} pending traced ({steps} statements) {}: \
+         {} on top of the replay",
+        applied.len(),
+        shown(replay),
+        pending.len(),
+        shown(traced),
+        shown(traced.saturating_sub(replay))
     );
     Ok(ExitCode::SUCCESS)
 }
