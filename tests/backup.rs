@@ -837,3 +837,31 @@ fn on_a_terminal_a_protected_restore_wants_the_database_name_typed_back() {
     assert_eq!(p.prod_sql("SELECT count(*) FROM visits"), "2");
     assert!(!shown.contains(prod_cluster().password()), "{shown}");
 }
+
+#[test]
+fn on_a_terminal_a_backup_shows_a_progress_bar() {
+    let p = project_with_data();
+    let locker = Locker::hold(&p.db.url(), None, "doctors");
+    let command = format!("'{}' backup", env!("CARGO_BIN_EXE_xtask"));
+    let child = Command::new("script")
+        .args(["-qec", &command, "/dev/null"])
+        .current_dir(&p.dir)
+        .env("NO_COLOR", "1")
+        .env_remove("DATABASE_URL")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("script (util-linux) runs");
+    // pg_dump waits for the lock a while: the bar is drawn meanwhile.
+    std::thread::sleep(Duration::from_millis(1500));
+    locker.release();
+    let out = child.wait_with_output().unwrap();
+    let shown = text(&out);
+    assert!(out.status.success(), "{shown}");
+    assert!(shown.contains(" written, "), "{shown}");
+    assert!(
+        shown.contains("verified backup of local written"),
+        "{shown}"
+    );
+}

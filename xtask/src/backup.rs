@@ -371,12 +371,12 @@ pub async fn restore(ctx: &Ctx, args: RestoreArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// Progress: one line rewritten in place on a terminal; start and end lines otherwise
-/// (and under --json, whose stdout stays clean).
+/// Progress: an indicatif bar (bytes written, elapsed time) on a terminal; start and end
+/// lines otherwise (and under --json, whose stdout stays clean).
 struct ProgressPrinter {
     live: bool,
     quiet: bool,
-    drew: bool,
+    bar: Option<indicatif::ProgressBar>,
 }
 
 impl ProgressPrinter {
@@ -384,7 +384,7 @@ impl ProgressPrinter {
         ProgressPrinter {
             live: std::io::stderr().is_terminal() && !ctx.json,
             quiet: ctx.quiet,
-            drew: false,
+            bar: None,
         }
     }
 
@@ -393,12 +393,24 @@ impl ProgressPrinter {
             return;
         }
         match progress {
-            Progress::Written { bytes: n, elapsed } if self.live => {
-                eprint!("\r  {} written, {}   ", bytes(n), seconds(elapsed));
-                self.drew = true;
+            Progress::Written { bytes, .. } => {
+                if let Some(bar) = &self.bar {
+                    bar.set_position(bytes);
+                }
             }
-            Progress::Written { .. } => {}
-            Progress::Dumping { database, .. } => eprintln!("pg_dump of {database} started"),
+            Progress::Dumping { database, .. } => {
+                eprintln!("pg_dump of {database} started");
+                if self.live {
+                    let bar = indicatif::ProgressBar::new_spinner();
+                    if let Ok(style) = indicatif::ProgressStyle::with_template(
+                        "{spinner} {bytes} written, {elapsed}",
+                    ) {
+                        bar.set_style(style);
+                    }
+                    bar.enable_steady_tick(Duration::from_millis(200));
+                    self.bar = Some(bar);
+                }
+            }
             Progress::Verifying => {
                 self.finish();
                 eprintln!("pg_dump done; verifying the archive");
@@ -409,9 +421,8 @@ impl ProgressPrinter {
     }
 
     fn finish(&mut self) {
-        if self.drew {
-            eprintln!();
-            self.drew = false;
+        if let Some(bar) = self.bar.take() {
+            bar.finish();
         }
     }
 }
@@ -423,10 +434,6 @@ fn bytes(n: u64) -> String {
         n if n >= 1 << 10 => format!("{:.1} KiB", n as f64 / 1024.0),
         n => format!("{n} B"),
     }
-}
-
-fn seconds(d: Duration) -> String {
-    format!("{:.0} s", d.as_secs_f64())
 }
 
 fn version(v: Option<i64>) -> String {
