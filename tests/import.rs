@@ -321,3 +321,40 @@ fn baseline_records_a_hand_made_schema_and_a_fresh_database_runs_it() {
         catalog_without_prisma(&p.db)
     );
 }
+
+#[test]
+fn a_dbmate_history_imports_its_sections_and_applied_versions() {
+    let p = Project::new();
+    p.write(
+        "db/migrations/20200101000000_create_users.sql",
+        "-- migrate:up\ncreate table users (\n  id integer,\n  name varchar(255),\n  email varchar(255) not null\n);\n\n-- migrate:down\ndrop table users;\n",
+    );
+    p.write(
+        "db/migrations/20200202000000_users_email.sql",
+        "-- migrate:up transaction:false\ncreate index concurrently users_email on users (email);\n\n-- migrate:down\ndrop index users_email;\n",
+    );
+    p.write(
+        "db/migrations/20200303000000_orders.sql",
+        "-- migrate:up\ncreate table orders (id integer);\n\n-- migrate:down\ndrop table orders;\n",
+    );
+    // What `dbmate up` left after the first two.
+    p.db.sql("create table users (id integer, name varchar(255), email varchar(255) not null)");
+    p.db.sql("create index concurrently users_email on users (email)");
+    p.db.sql("create table schema_migrations (version varchar(128) primary key); insert into schema_migrations values ('20200101000000'), ('20200202000000')");
+    let out = p
+        .xtask(["import", "dbmate", "--env", "local", "--json"])
+        .ok();
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["files"][1]["no_transaction"], true, "{report}");
+    assert_eq!(
+        report["history"]["pending"],
+        serde_json::json!([20200303000000i64])
+    );
+    let down = p.read("migrations/20200101000000_create_users.down.sql");
+    assert_eq!(down, "drop table users;\n");
+    let out = p.xtask(["migrate-deploy"]).ok();
+    let err = stderr(&out);
+    assert!(err.contains("applied 20200303000000_orders"), "{err}");
+    assert!(!err.contains("applied 20200101000000"), "{err}");
+    p.xtask(["migrate-status", "--exit-code"]).ok();
+}

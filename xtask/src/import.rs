@@ -15,7 +15,7 @@ pub struct Args {
     #[arg(value_enum)]
     pub tool: ToolArg,
     /// The tool's migrations folder (default: prisma/migrations for Prisma, migrations for
-    /// golang-migrate), relative to the project root.
+    /// golang-migrate, db/migrations for dbmate), relative to the project root.
     #[arg(long, value_name = "FOLDER")]
     pub from: Option<PathBuf>,
     /// Print what would be written and recorded; change nothing.
@@ -27,12 +27,14 @@ pub struct Args {
 pub enum ToolArg {
     Prisma,
     GolangMigrate,
+    Dbmate,
 }
 
 pub async fn run(ctx: &Ctx, args: Args) -> Result<ExitCode> {
     let tool = match args.tool {
         ToolArg::Prisma => Tool::Prisma,
         ToolArg::GolangMigrate => Tool::GolangMigrate,
+        ToolArg::Dbmate => Tool::Dbmate,
     };
     let from = ctx
         .config

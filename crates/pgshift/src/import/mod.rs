@@ -7,6 +7,7 @@
 //! history table into `Recorded` states; planning, writing and recording are shared.
 
 mod baseline;
+mod dbmate;
 mod golang_migrate;
 mod prisma;
 
@@ -31,6 +32,9 @@ pub enum Tool {
     Prisma,
     /// golang-migrate: `N_name.up.sql`/`.down.sql`, `schema_migrations (version, dirty)`.
     GolangMigrate,
+    /// dbmate: `<version>_name.sql` with `-- migrate:up`/`-- migrate:down` sections,
+    /// `schema_migrations (version)`.
+    Dbmate,
 }
 
 impl Tool {
@@ -39,6 +43,7 @@ impl Tool {
         match self {
             Tool::Prisma => "prisma/migrations",
             Tool::GolangMigrate => "migrations",
+            Tool::Dbmate => "db/migrations",
         }
     }
 }
@@ -155,10 +160,17 @@ pub async fn import(
     target: Option<&Target>,
     dry_run: bool,
 ) -> Result<ImportReport, ImportError> {
-    let sources = match tool {
+    let mut sources = match tool {
         Tool::Prisma => prisma::read_folder(from)?,
         Tool::GolangMigrate => golang_migrate::read_folder(from)?,
+        Tool::Dbmate => dbmate::read_folder(from)?,
     };
+    // Named relative to the project in the files' first line, as a reviewer reads them.
+    for source in &mut sources {
+        if let Ok(relative) = source.origin.strip_prefix(&config.root) {
+            source.origin = relative.to_path_buf();
+        }
+    }
     let folder = &config.paths.migrations;
     let mut files = plan(&sources);
     let without_sql = sources
@@ -189,6 +201,7 @@ pub async fn import(
         let read = match tool {
             Tool::Prisma => prisma::read_history(&mut s, &sources).await,
             Tool::GolangMigrate => golang_migrate::read_history(&mut s, &sources).await,
+            Tool::Dbmate => dbmate::read_history(&mut s, &sources).await,
         };
         match read {
             Ok(states) => recorded = states,
@@ -233,9 +246,13 @@ fn plan(sources: &[Source]) -> Vec<PlannedFile> {
         previous = version;
         let name = clean_name(&source.name);
         let text = files::without_bom(sql.clone());
-        let no_transaction = !text.starts_with(NO_TRANSACTION) && needs_no_transaction(&text);
+        let already = text.starts_with(NO_TRANSACTION);
+        let no_transaction = already || needs_no_transaction(&text);
         let origin = source.origin.display();
-        let contents = if no_transaction {
+        let contents = if already {
+            let rest = &text[NO_TRANSACTION.len()..];
+            format!("{NO_TRANSACTION}\n-- Imported from {origin}.{rest}")
+        } else if no_transaction {
             format!("{NO_TRANSACTION}\n-- Imported from {origin}: it cannot run inside one transaction.\n{text}")
         } else {
             format!("-- Imported from {origin}.\n{text}")
