@@ -2,6 +2,7 @@
 //! cluster it starts itself (`pgshift::local::ScratchCluster`).
 
 mod codegen;
+mod import;
 mod lint;
 mod migrate;
 mod watch;
@@ -23,6 +24,8 @@ pub enum BenchCommand {
     Watch(watch::Args),
     /// The static lint over 1,000 realistic migrations, in the library and as a process.
     Lint(lint::Args),
+    /// `import prisma --env` of a 1,000-folder Prisma history, as a process.
+    Import(import::Args),
 }
 
 pub async fn run(ctx: &Ctx, command: BenchCommand) -> Result<ExitCode> {
@@ -31,5 +34,6 @@ pub async fn run(ctx: &Ctx, command: BenchCommand) -> Result<ExitCode> {
         BenchCommand::Codegen(args) => codegen::run(ctx, args).await,
         BenchCommand::Watch(args) => watch::run(ctx, args).await,
         BenchCommand::Lint(args) => lint::run(ctx, args).await,
+        BenchCommand::Import(args) => import::run(ctx, args).await,
     }
 }
