@@ -610,3 +610,22 @@ fn an_array_of_a_domain_is_an_error_that_says_what_to_do() {
         "{code}"
     );
 }
+
+#[test]
+fn a_partitioned_table_is_one_struct_unless_partitions_are_asked_for() {
+    let p = Project::new();
+    p.db.sql(
+        "CREATE TABLE reading (id bigint NOT NULL, taken_on date NOT NULL) PARTITION BY RANGE (taken_on); \
+         CREATE TABLE reading_2026 PARTITION OF reading FOR VALUES FROM ('2026-01-01') TO ('2027-01-01')",
+    );
+    p.xtask(["generate"]).ok();
+    let code = p.read(BINDINGS);
+    assert!(code.contains("pub struct Reading {"), "{code}");
+    assert!(!code.contains("Reading2026"), "{code}");
+    p.append("pgshift.toml", "\n[codegen]\npartitions = true\n");
+    p.xtask(["generate"]).ok();
+    let code = p.read(BINDINGS);
+    assert!(code.contains("pub struct Reading {"), "{code}");
+    assert!(code.contains("/// A partition of reading.\n"), "{code}");
+    assert!(code.contains("pub struct Reading2026 {\n    pub id: i64,\n    pub taken_on: sqlx::types::chrono::NaiveDate,\n}"), "{code}");
+}

@@ -218,6 +218,8 @@ pub struct Codegen {
     /// A column whose type has no Rust mapping fails `generate`; by default it is left out
     /// of its struct (named in the struct's docs and in a warning).
     pub strict: bool,
+    /// A struct per partition of a partitioned table too (by default only the parent's).
+    pub partitions: bool,
 }
 
 /// `[lint]`: how the migration lint judges (see `crate::lint`).
@@ -315,6 +317,7 @@ impl Default for Codegen {
             types: BTreeMap::new(),
             nullable_array_elements: false,
             strict: false,
+            partitions: false,
         }
     }
 }

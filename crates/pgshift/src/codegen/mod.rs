@@ -183,7 +183,47 @@ async fn introspect(
             config.root.join(crate::config::CONFIG_FILE).display()
         );
     }
-    catalog::introspect(conn, schemas).await.map_err(failed)
+    let mut catalog = catalog::introspect(conn, schemas).await.map_err(failed)?;
+    if config.codegen.partitions {
+        add_partitions(conn, &mut catalog).await.map_err(failed)?;
+    }
+    Ok(catalog)
+}
+
+/// `[codegen] partitions = true`: a struct per partition too. The catalog lists a
+/// partitioned table once (its partitions have its columns); for the bindings each
+/// partition becomes a table of its own with its parent's columns.
+async fn add_partitions(conn: &mut PgConnection, catalog: &mut Catalog) -> Result<(), sqlx::Error> {
+    let partitions: Vec<(String, String, String, String)> = sqlx::query_as(
+        "SELECT n.nspname::text, c.relname::text, pn.nspname::text, p.relname::text          FROM pg_catalog.pg_class c          JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace          JOIN pg_catalog.pg_inherits i ON i.inhrelid = c.oid          JOIN pg_catalog.pg_class p ON p.oid = i.inhparent          JOIN pg_catalog.pg_namespace pn ON pn.oid = p.relnamespace          WHERE c.relispartition AND n.nspname = ANY($1::text[])",
+    )
+    .bind(&catalog.schemas)
+    .fetch_all(&mut *conn)
+    .await?;
+    // Parents first, so a partition of a partition finds its (already added) parent.
+    let mut pending = partitions;
+    while !pending.is_empty() {
+        let before = pending.len();
+        pending.retain(|(schema, name, parent_schema, parent)| {
+            let Some(parent) = catalog.find_table(parent_schema, parent).cloned() else {
+                return true;
+            };
+            catalog.tables.push(catalog::Table {
+                schema: schema.clone(),
+                name: name.clone(),
+                comment: Some(format!("A partition of {}.", parent.name)),
+                ..parent
+            });
+            false
+        });
+        if pending.len() == before {
+            break;
+        }
+    }
+    catalog
+        .tables
+        .sort_by(|a, b| (&a.schema, &a.name).cmp(&(&b.schema, &b.name)));
+    Ok(())
 }
 
 /// The diff from the file at `path` (missing counts as empty) to `expected`, or `None`
