@@ -94,6 +94,11 @@ fn prisma_deploy(db: &TestDb) {
 }
 
 fn catalog_without_prisma(db: &TestDb) -> catalog::Catalog {
+    catalog_without(db, "_prisma_migrations")
+}
+
+/// The catalog of `db` without the other tool's history table.
+fn catalog_without(db: &TestDb, table: &str) -> catalog::Catalog {
     let url = DbUrl::parse(&db.url()).unwrap();
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -102,7 +107,7 @@ fn catalog_without_prisma(db: &TestDb) -> catalog::Catalog {
     let mut catalog = runtime
         .block_on(catalog::read(&url, &["public".to_string()]))
         .unwrap();
-    catalog.tables.retain(|t| t.name != "_prisma_migrations");
+    catalog.tables.retain(|t| t.name != table);
     catalog
 }
 
@@ -285,8 +290,15 @@ fn a_golang_migrate_history_imports_in_numeric_order_and_a_dirty_one_stops() {
     let err = stderr(&out);
     assert!(err.contains("applied 10_orders"), "{err}");
     assert!(!err.contains("applied 1_init"), "{err}");
-    // The down files came along: the newest can be reverted.
     p.xtask(["migrate-status", "--exit-code"]).ok();
+    // A fresh database deployed from the imported files has the original's schema.
+    let fresh = TestDb::new();
+    p.write(".env", &format!("DATABASE_URL={}\n", fresh.url()));
+    p.xtask(["migrate-deploy"]).ok();
+    assert_eq!(
+        catalog_without(&fresh, "schema_migrations"),
+        catalog_without(&p.db, "schema_migrations")
+    );
 }
 
 #[test]
@@ -357,4 +369,11 @@ fn a_dbmate_history_imports_its_sections_and_applied_versions() {
     assert!(err.contains("applied 20200303000000_orders"), "{err}");
     assert!(!err.contains("applied 20200101000000"), "{err}");
     p.xtask(["migrate-status", "--exit-code"]).ok();
+    let fresh = TestDb::new();
+    p.write(".env", &format!("DATABASE_URL={}\n", fresh.url()));
+    p.xtask(["migrate-deploy"]).ok();
+    assert_eq!(
+        catalog_without(&fresh, "schema_migrations"),
+        catalog_without(&p.db, "schema_migrations")
+    );
 }
