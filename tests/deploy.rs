@@ -54,6 +54,12 @@ fn a_deploy_backs_up_rehearses_applies_verifies_then_runs_the_application() {
     // The application ran after the migrations (it saw version 2), without any URL.
     assert_eq!(p.read("deployed.txt"), "prod 2 no-url");
     assert_eq!(p.prod_sql("SELECT count(*) FROM _sqlx_migrations"), "2");
+    // The deploy is on record in production: outcome, version, who.
+    let logged = p.prod_sql(
+        "SELECT version, error LIKE 'succeeded: 2 pending, 2 applied; backup %', os_user IS NOT NULL \
+         FROM _pgshift_log WHERE action = 'deploy'",
+    );
+    assert_eq!(logged, "2|t|t");
     // The rehearsal's scratch database is gone.
     assert_eq!(
         p.db.sql("SELECT count(*) FROM pg_database WHERE datname LIKE 'pgshift_rehearsal%'"),
@@ -236,4 +242,44 @@ fn a_dry_run_rehearses_and_changes_nothing_on_production() {
         "t"
     );
     assert!(!p.path("deployed.txt").exists());
+}
+
+/// A migration that times out waiting for a table lock held in production is rolled back
+/// whole, and tried again until the lock is released.
+#[test]
+fn a_table_lock_in_production_makes_the_deploy_retry_until_it_is_released() {
+    let p = project();
+    p.append(
+        "pgshift.toml",
+        "\n[migrate]\nsession_lock_timeout = \"200ms\"\n",
+    );
+    p.xtask_prod(["deploy", "--prod", "--yes"]).ok();
+    p.write(
+        "migrations/3_column.sql",
+        "ALTER TABLE a ADD COLUMN note text;\n",
+    );
+    let database = p.database.clone();
+    let holder = std::thread::spawn(move || {
+        support::prod_cluster().sql(
+            &database,
+            "BEGIN; LOCK TABLE a IN ACCESS EXCLUSIVE MODE; SELECT pg_sleep(2.5); COMMIT;",
+        )
+    });
+    // Let the holder take the lock before the deploy starts.
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    // Without a backup (which would queue behind the lock itself), straight to apply.
+    let out = p
+        .xtask_prod(["deploy", "--prod", "--yes", "--no-backup"])
+        .ok();
+    holder.join().unwrap();
+    let err = stderr(&out);
+    assert!(
+        err.contains("3_column.sql timed out waiting for a table lock and was rolled back whole; retry 1 of 3"),
+        "{err}"
+    );
+    assert_eq!(p.prod_sql("SELECT count(*) FROM _sqlx_migrations"), "3");
+    assert_eq!(
+        p.prod_sql("SELECT count(*) FROM information_schema.columns WHERE table_name = 'a' AND column_name = 'note'"),
+        "1"
+    );
 }

@@ -54,26 +54,25 @@ fn is_transient(error: &sqlx::Error) -> bool {
     }
 }
 
-/// Opens one connection to `url`, giving up after 10 seconds.
+/// Opens one connection to `url`, giving up after 10 seconds. sqlx's slow-statement
+/// warning is off: pgshift's statements are its own work (a batch of migrations, a backup's
+/// row counts waiting behind a lock), which would be printed whole at WARN whenever one
+/// takes more than a second; the commands say themselves what takes time.
 pub async fn connect(url: &DbUrl) -> Result<PgConnection, ConnectError> {
-    connect_with(url, true).await
+    connect_with(url).await
 }
 
-/// `connect` for a migration session: sqlx's slow-statement warning is off, because a
-/// statement there is a whole batch of migrations (bodies, data) that would be printed at
-/// WARN whenever it takes more than a second.
+/// `connect` for a migration session.
 pub async fn connect_for_migrations(url: &DbUrl) -> Result<PgConnection, ConnectError> {
-    connect_with(url, false).await
+    connect_with(url).await
 }
 
-async fn connect_with(url: &DbUrl, log_slow: bool) -> Result<PgConnection, ConnectError> {
-    let mut options = url
+async fn connect_with(url: &DbUrl) -> Result<PgConnection, ConnectError> {
+    let options = url
         .connect_options()
         .application_name(APPLICATION_NAME)
-        .log_statements(tracing::log::LevelFilter::Trace);
-    if !log_slow {
-        options = options.log_slow_statements(tracing::log::LevelFilter::Off, Duration::MAX);
-    }
+        .log_statements(tracing::log::LevelFilter::Trace)
+        .log_slow_statements(tracing::log::LevelFilter::Off, Duration::MAX);
     let connecting = options.connect();
     let result = match tokio::time::timeout(Duration::from_secs(10), connecting).await {
         Ok(result) => result.map_err(|e| {

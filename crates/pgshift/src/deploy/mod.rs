@@ -72,6 +72,8 @@ pub struct DeployReport {
     pub next: Option<String>,
     /// Where this report was written.
     pub report_path: Option<PathBuf>,
+    /// The project's git commit, when it is a git checkout.
+    pub commit: Option<String>,
 }
 
 /// What the caller is asked before anything changes: `true` to go on.
@@ -131,8 +133,100 @@ impl Pipeline<'_> {
 
 /// Runs the pipeline against `target`. `local` is the local database (for the rehearsal's
 /// scratch database and the "tested locally" check), `consent` is asked once the plan is
-/// known, `on_step` sees each step as it ends.
+/// known, `on_step` sees each step as it ends. A deploy that got past preflight (the target
+/// answered) leaves a `_pgshift_log` row with its outcome, who ran it from where, and the
+/// project's git commit.
 pub async fn deploy(
+    config: &Config,
+    target: &Target,
+    local: Option<&Target>,
+    options: &DeployOptions,
+    consent: &mut dyn FnMut(&ConsentRequest<'_>) -> bool,
+    on_step: &mut dyn FnMut(&Step),
+) -> Result<DeployReport, DeployFailed> {
+    let result = run_pipeline(config, target, local, options, consent, on_step).await;
+    let report = match &result {
+        Ok(report) => report,
+        Err(failed) => &failed.report,
+    };
+    let reached = report
+        .steps
+        .iter()
+        .any(|s| s.name == "preflight" && s.outcome == Outcome::Ok);
+    if reached && !options.dry_run {
+        if let Err(e) = log_deploy(target, report).await {
+            tracing::warn!("could not record the deploy in _pgshift_log: {e}");
+        }
+    }
+    result
+}
+
+/// The project's git commit, when it is a git checkout.
+fn git_commit(config: &Config) -> Option<String> {
+    let out = std::process::Command::new("git")
+        .args(["rev-parse", "HEAD"])
+        .current_dir(&config.root)
+        .stderr(std::process::Stdio::null())
+        .output()
+        .ok()?;
+    out.status
+        .success()
+        .then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
+}
+
+async fn log_deploy(target: &Target, report: &DeployReport) -> Result<(), sqlx::Error> {
+    use crate::migrations::history::{self, action, Actor, LogEntry};
+    let mut conn = match crate::db::connect(&target.url).await {
+        Ok(conn) => conn,
+        Err(e) => return Err(sqlx::Error::Protocol(e.to_string())),
+    };
+    let (schema, _) = history::locate(&mut conn).await?;
+    let exists: bool = sqlx::query_scalar(&format!(
+        "SELECT to_regclass({}) IS NOT NULL",
+        history::lit(&format!("{schema}._pgshift_log"))
+    ))
+    .fetch_one(&mut conn)
+    .await?;
+    if exists {
+        let failed_step = report.steps.iter().find(|s| s.outcome == Outcome::Failed);
+        let summary = format!(
+            "{}{}: {} pending, {} applied; backup {}; commit {}",
+            report.outcome,
+            failed_step.map_or(String::new(), |s| format!(" at {}", s.name)),
+            report.pending.len(),
+            report.applied.len(),
+            report
+                .backup
+                .as_ref()
+                .map_or("none".into(), |b| b.display().to_string()),
+            report
+                .commit
+                .as_deref()
+                .unwrap_or("unknown (not a git checkout)")
+        );
+        let version = report.applied.last().map_or(0, |m| m.version);
+        let elapsed = (Utc::now() - report.started_at)
+            .num_nanoseconds()
+            .unwrap_or_default();
+        let entry = LogEntry {
+            version,
+            file: "deploy",
+            action: action::DEPLOY,
+            checksum: None,
+            duration_ns: Some(elapsed.to_string()),
+            error: Some(&summary),
+            statement: None,
+            line: None,
+            partial: false,
+        }
+        .sql(&Actor::current(&report.env), &schema);
+        sqlx::raw_sql(&entry).execute(&mut conn).await?;
+    }
+    crate::db::close(conn).await;
+    Ok(())
+}
+
+async fn run_pipeline(
     config: &Config,
     target: &Target,
     local: Option<&Target>,
@@ -156,6 +250,7 @@ pub async fn deploy(
             outcome: "succeeded",
             next: None,
             report_path: None,
+            commit: git_commit(config),
         },
         on_step,
     };
@@ -427,12 +522,12 @@ pub async fn deploy(
             }
             Err(MigrateError::Failed(f)) if f.lock_wait && attempt < config.deploy.lock_retries => {
                 attempt += 1;
-                let pause = Duration::from_secs(2u64.pow(attempt.min(5)));
+                let pause = Duration::from_millis(500 << attempt.min(5));
                 let line = format!(
-                    "{} timed out waiting for a table lock and was rolled back whole; retry {attempt} of {} in {} s",
+                    "{} timed out waiting for a table lock and was rolled back whole; retry {attempt} of {} in {:.1} s",
                     f.file,
                     config.deploy.lock_retries,
-                    pause.as_secs()
+                    pause.as_secs_f64()
                 );
                 (p.on_step)(&Step {
                     name: "apply",

@@ -56,6 +56,8 @@ pub mod action {
     pub const REVERTED: &str = "reverted";
     pub const RESOLVED_APPLIED: &str = "resolved-applied";
     pub const RESOLVED_ROLLED_BACK: &str = "resolved-rolled-back";
+    /// A `deploy` run (its outcome in `error`); never read as a migration's state.
+    pub const DEPLOY: &str = "deploy";
 }
 
 /// A row of `_sqlx_migrations`.
