@@ -9,6 +9,7 @@ use anyhow::{ensure, Result};
 use pgshift::local::ScratchCluster;
 use sha2::{Digest, Sha256};
 
+use super::migrate::children_cpu;
 use crate::context::Ctx;
 
 #[derive(clap::Args)]
@@ -96,16 +97,4 @@ pub async fn run(ctx: &Ctx, args: Args) -> Result<ExitCode> {
     );
     drop(cluster);
     Ok(ExitCode::SUCCESS)
-}
-
-/// User + system CPU time of every waited-for child so far.
-fn children_cpu() -> std::time::Duration {
-    use nix::sys::resource::{getrusage, UsageWho};
-    getrusage(UsageWho::RUSAGE_CHILDREN).map_or(std::time::Duration::ZERO, |usage| {
-        let tv = |t: nix::sys::time::TimeVal| {
-            std::time::Duration::from_secs(t.tv_sec() as u64)
-                + std::time::Duration::from_micros(t.tv_usec() as u64)
-        };
-        tv(usage.user_time()) + tv(usage.system_time())
-    })
 }

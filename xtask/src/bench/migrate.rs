@@ -317,7 +317,7 @@ fn run_xtask(
 }
 
 /// User + system CPU time of every waited-for child so far.
-fn children_cpu() -> Duration {
+pub(super) fn children_cpu() -> Duration {
     use nix::sys::resource::{getrusage, UsageWho};
     getrusage(UsageWho::RUSAGE_CHILDREN).map_or(Duration::ZERO, |usage| {
         let tv = |t: nix::sys::time::TimeVal| {
