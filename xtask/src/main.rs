@@ -159,7 +159,7 @@ enum Command {
         #[command(flatten)]
         json: JsonFlag,
     },
-    /// The production release: target, transport, preflight, consent, backup, rehearsal on a
+    /// The production release: target, transport, preflight, lint, consent, backup, rehearsal on a
     /// copy, apply, verify, then the application's deploy.
     #[command(
         after_help = "Exit codes: 0 deployed (or nothing to do); 1 a step failed (the \
@@ -188,7 +188,7 @@ enum Command {
         #[command(flatten)]
         yes: YesFlag,
     },
-    /// Import Prisma or golang-migrate migrations (and, with --env, their history).
+    /// Import Prisma, golang-migrate or dbmate migrations (and, with --env, their history).
     #[command(
         after_help = "Example: cargo xtask import prisma --from prisma/migrations --env prod --yes"
     )]
