@@ -108,10 +108,16 @@ fn password_start(text: &str, starts: &[(usize, usize)]) -> Option<usize> {
     })
 }
 
-/// Whether `text` starts with a PostgreSQL-like scheme (`postgres`, `pg`...), any case.
+/// Whether `text` starts with a PostgreSQL-like scheme word (`postgres`, `postgresql`,
+/// `pg`, `pgsql`...), any case. The whole word counts: `pgshift-local/image:0` (a Docker
+/// image) is no URL.
 fn postgres_like(text: &str) -> bool {
-    let lower = text.get(..8).unwrap_or(text).to_ascii_lowercase();
-    lower.starts_with("postgres") || lower.starts_with("pg")
+    let word = text
+        .split(|c: char| !c.is_ascii_alphanumeric())
+        .next()
+        .unwrap_or_default()
+        .to_ascii_lowercase();
+    word.starts_with("postgres") || ["pg", "pgsql", "postgre"].contains(&word.as_str())
 }
 
 /// Whether `token` starts a URL: `://`, or a PostgreSQL-like scheme followed by a userinfo
@@ -283,6 +289,14 @@ mod tests {
             ("u:pw@h", "u:***@h"),
             ("x :pw@h", "x :***@h"),
             ("(postgres:/u:pw@h)", "(postgres:/u:***@h)"),
+            ("pg://u:pw@h", "pg://u:***@h"),
+            ("PostgreSQL:u:pw@h", "PostgreSQL:u:***@h"),
+            // Words that only start like a scheme are not URLs: a Docker image, a path.
+            (
+                "run `docker pull pgshift-local/absent:0` or set it",
+                "run `docker pull pgshift-local/absent:0` or set it",
+            ),
+            ("pgdata/base:1 is gone", "pgdata/base:1 is gone"),
         ] {
             assert_eq!(redact(text), expected, "{text}");
             assert_eq!(redact(&redact(text)), expected, "{text}");
