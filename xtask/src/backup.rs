@@ -315,15 +315,13 @@ pub async fn restore(ctx: &Ctx, args: RestoreArgs) -> Result<ExitCode> {
             ))
             .into());
         }
-        eprint!(
-            "restore {} into {shown}, a protected environment, replacing what it holds?\nType the database name `{database}` to go on: ",
+        let question = format!(
+            "restore {} into {shown}, a protected environment, replacing what it holds?",
             file.display()
         );
-        let mut answer = String::new();
-        std::io::stdin().read_line(&mut answer)?;
-        if answer.trim() != database {
-            eprintln!("nothing was restored: the name typed is not `{database}`");
-            return Ok(ExitCode::from(1));
+        if !crate::context::database_name_typed_back(&question, &database, "go on")? {
+            // An error, so that --json still prints its one document.
+            anyhow::bail!("nothing was restored: the name typed is not `{database}`");
         }
     }
     let options = RestoreOptions {

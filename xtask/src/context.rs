@@ -446,6 +446,16 @@ pub fn report(error: &anyhow::Error, env: &str, json: bool) -> ExitCode {
     ExitCode::from(code)
 }
 
+/// Asks on the terminal for `database` to be typed back, after `question` (what is about to
+/// happen, and to what). The consent of `migrate-deploy`, `deploy` and `restore` to a
+/// protected environment; true when the name typed is the database's.
+pub fn database_name_typed_back(question: &str, database: &str, to: &str) -> Result<bool> {
+    eprint!("{question}\nType the database name `{database}` to {to}: ");
+    let mut answer = String::new();
+    std::io::stdin().read_line(&mut answer)?;
+    Ok(answer.trim() == database)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

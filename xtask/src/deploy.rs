@@ -57,18 +57,17 @@ pub async fn run(ctx: &Ctx, args: Args) -> Result<ExitCode> {
         if yes {
             return true;
         }
-        eprintln!(
-            "{} migration{} to apply to {}, a protected environment:",
+        let mut question = format!(
+            "{} migration{} to deploy to {}, a protected environment:",
             request.pending.len(),
             if request.pending.len() == 1 { "" } else { "s" },
             request.env
         );
         for file in request.pending {
-            eprintln!("  {file}");
+            question.push_str(&format!("\n  {file}"));
         }
-        eprint!("Type the database name `{}` to deploy: ", request.database);
-        let mut answer = String::new();
-        std::io::stdin().read_line(&mut answer).is_ok() && answer.trim() == request.database
+        crate::context::database_name_typed_back(&question, request.database, "deploy")
+            .unwrap_or(false)
     };
     let mut on_step = |step: &deploy::Step| {
         let mark = match step.outcome {

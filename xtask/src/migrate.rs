@@ -383,18 +383,15 @@ pub async fn deploy(ctx: &Ctx, args: DeployArgs) -> Result<ExitCode> {
         let asked = args.dry_run || ctx.yes || no_writes;
         if !asked {
             let database = target.url.database();
-            eprintln!(
+            let mut question = format!(
                 "{} migration{} to apply to {shown}, a protected environment:",
                 plan.would_apply.len(),
                 if plan.would_apply.len() == 1 { "" } else { "s" }
             );
             for m in &plan.would_apply {
-                eprintln!("  {}", m.file);
+                question.push_str(&format!("\n  {}", m.file));
             }
-            eprint!("Type the database name `{database}` to apply them: ");
-            let mut answer = String::new();
-            std::io::stdin().read_line(&mut answer)?;
-            if answer.trim() != database {
+            if !context::database_name_typed_back(&question, &database, "apply them")? {
                 // An error, so that --json still prints its one document.
                 anyhow::bail!("nothing was applied: the name typed is not `{database}`");
             }

@@ -59,15 +59,6 @@ fn is_transient(error: &sqlx::Error) -> bool {
 /// row counts waiting behind a lock), which would be printed whole at WARN whenever one
 /// takes more than a second; the commands say themselves what takes time.
 pub async fn connect(url: &DbUrl) -> Result<PgConnection, ConnectError> {
-    connect_with(url).await
-}
-
-/// `connect` for a migration session.
-pub async fn connect_for_migrations(url: &DbUrl) -> Result<PgConnection, ConnectError> {
-    connect_with(url).await
-}
-
-async fn connect_with(url: &DbUrl) -> Result<PgConnection, ConnectError> {
     let options = url
         .connect_options()
         .application_name(APPLICATION_NAME)

@@ -81,7 +81,7 @@ pub struct Lines(Vec<usize>);
 impl Lines {
     pub fn new(text: &str) -> Lines {
         let mut starts = vec![0];
-        starts.extend(memchr_newlines(text.as_bytes()).map(|i| i + 1));
+        starts.extend(newlines(text.as_bytes()).map(|i| i + 1));
         Lines(starts)
     }
 
@@ -91,7 +91,7 @@ impl Lines {
     }
 }
 
-fn memchr_newlines(bytes: &[u8]) -> impl Iterator<Item = usize> + '_ {
+fn newlines(bytes: &[u8]) -> impl Iterator<Item = usize> + '_ {
     bytes
         .iter()
         .enumerate()
@@ -101,7 +101,7 @@ fn memchr_newlines(bytes: &[u8]) -> impl Iterator<Item = usize> + '_ {
 
 /// The 1-based line of byte offset `at` in `text` (one lookup; use `Lines` for many).
 pub fn line_of(text: &str, at: usize) -> usize {
-    memchr_newlines(&text.as_bytes()[..at.min(text.len())]).count() + 1
+    newlines(&text.as_bytes()[..at.min(text.len())]).count() + 1
 }
 
 /// Splits `sql` into its statements and classifies each, as the server would read the whole

@@ -35,7 +35,7 @@ pub(crate) struct Session {
 impl Session {
     /// Connects and sets the session's timeouts from `[migrate]`.
     pub async fn open(config: &Config, target: &Target) -> Result<Session, MigrateError> {
-        let conn = crate::db::connect_for_migrations(&target.url).await?;
+        let conn = crate::db::connect(&target.url).await?;
         let settings = format!(
             "SET lock_timeout = '{}ms'; SET statement_timeout = '{}ms'; SET client_min_messages = warning",
             config.migrate.session_lock_timeout.as_millis(),
