@@ -16,6 +16,7 @@ pub mod resolve;
 pub mod revert;
 pub mod status;
 pub mod tested;
+pub mod trace;
 
 mod execute;
 mod session;

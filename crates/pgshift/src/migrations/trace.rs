@@ -1,0 +1,216 @@
+//! What a migration's statements do to the tables that existed before it, observed on the
+//! server: after each statement, the table locks this session holds (`pg_locks` for
+//! `pg_backend_pid()`; inside the migration's transaction they add up until COMMIT) and the
+//! tables whose data file was replaced (their relfilenode changed: a rewrite). `lint --trace`
+//! and the deploy's rehearsal both observe statements through `Tracer`.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde::Serialize;
+use sqlx::PgConnection;
+
+/// A table lock a statement took.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct TableLock {
+    pub table: String,
+    /// The strongest mode the migration's transaction holds on it after the statement, as
+    /// PostgreSQL names it (`AccessExclusiveLock`).
+    pub mode: String,
+    /// This statement raised it to that mode (else an earlier statement of the migration did).
+    pub newly: bool,
+}
+
+/// What one statement did to the tables that existed before its migration.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct StatementEffect {
+    /// The tables it locked (a mode the migration did not hold before it), each with the
+    /// strongest mode held after it.
+    pub locks: Vec<TableLock>,
+    /// Tables whose data files it replaced: rewritten.
+    pub rewrote: Vec<String>,
+}
+
+impl StatementEffect {
+    /// `took ACCESS EXCLUSIVE on doctor and rewrote it`.
+    pub fn summary(&self) -> String {
+        let mut parts: Vec<String> = self
+            .locks
+            .iter()
+            .map(|l| {
+                let verb = if l.newly { "took" } else { "holds" };
+                let mut s = format!("{verb} {} on {}", mode_words(&l.mode), l.table);
+                if self.rewrote.contains(&l.table) {
+                    s.push_str(" and rewrote it");
+                }
+                s
+            })
+            .collect();
+        for t in &self.rewrote {
+            if !self.locks.iter().any(|l| &l.table == t) {
+                parts.push(format!("rewrote {t}"));
+            }
+        }
+        if parts.is_empty() {
+            "no lock on an existing table, no rewrite".into()
+        } else {
+            parts.join(", ")
+        }
+    }
+}
+
+/// `AccessExclusiveLock` as `ACCESS EXCLUSIVE`.
+pub fn mode_words(mode: &str) -> String {
+    let base = mode.strip_suffix("Lock").unwrap_or(mode);
+    let mut out = String::new();
+    for (i, c) in base.chars().enumerate() {
+        if c.is_ascii_uppercase() && i > 0 {
+            out.push(' ');
+        }
+        out.push(c.to_ascii_uppercase());
+    }
+    out
+}
+
+/// The rank of a table lock mode, weakest first.
+pub fn mode_rank(mode: &str) -> usize {
+    const ORDER: [&str; 8] = [
+        "AccessShareLock",
+        "RowShareLock",
+        "RowExclusiveLock",
+        "ShareUpdateExclusiveLock",
+        "ShareLock",
+        "ShareRowExclusiveLock",
+        "ExclusiveLock",
+        "AccessExclusiveLock",
+    ];
+    ORDER.iter().position(|m| *m == mode).unwrap_or(0)
+}
+
+/// Each user table's data file (`relfilenode`; 0 for a partitioned table, which has none),
+/// by `regclass` name.
+pub async fn tables(conn: &mut PgConnection) -> Result<BTreeMap<String, i64>, sqlx::Error> {
+    Ok(observe(conn).await?.1)
+}
+
+/// Follows one migration, statement by statement, on the connection that runs it.
+#[derive(Debug)]
+pub struct Tracer {
+    existing: BTreeSet<String>,
+    held: BTreeSet<(String, String)>,
+    nodes: BTreeMap<String, i64>,
+}
+
+impl Tracer {
+    /// Starts following a migration before its first statement (inside its transaction
+    /// when it has one). Locks and rewrites count on the tables of `existing` only; `None`
+    /// means the tables that exist now.
+    pub async fn start(
+        conn: &mut PgConnection,
+        existing: Option<BTreeSet<String>>,
+    ) -> Result<Tracer, sqlx::Error> {
+        let (held, nodes) = observe(conn).await?;
+        let existing = existing.unwrap_or_else(|| nodes.keys().cloned().collect());
+        Ok(Tracer {
+            held: held
+                .into_iter()
+                .filter(|(t, _)| existing.contains(t))
+                .collect(),
+            existing,
+            nodes,
+        })
+    }
+
+    /// What the statement that just ran did: the existing tables it locked (a mode the
+    /// migration did not hold before it, reported with the strongest mode held now) and
+    /// rewrote.
+    pub async fn after_statement(
+        &mut self,
+        conn: &mut PgConnection,
+    ) -> Result<StatementEffect, sqlx::Error> {
+        let (held, nodes) = observe(conn).await?;
+        let held: BTreeSet<(String, String)> = held
+            .into_iter()
+            .filter(|(t, _)| self.existing.contains(t))
+            .collect();
+        let strongest_of = |set: &BTreeSet<(String, String)>, table: &str| {
+            set.iter()
+                .filter(|(t, _)| t == table)
+                .map(|(_, m)| m.clone())
+                .max_by_key(|m| mode_rank(m))
+        };
+        let touched: BTreeSet<&String> = held.difference(&self.held).map(|(t, _)| t).collect();
+        let mut locks = Vec::new();
+        for table in touched {
+            let Some(mode) = strongest_of(&held, table) else {
+                continue;
+            };
+            let before = strongest_of(&self.held, table);
+            locks.push(TableLock {
+                newly: before.is_none_or(|b| mode_rank(&b) < mode_rank(&mode)),
+                table: table.clone(),
+                mode,
+            });
+        }
+        let rewrote = self
+            .nodes
+            .iter()
+            .filter(|(table, node)| {
+                self.existing.contains(*table) && nodes.get(*table).is_some_and(|n| n != *node)
+            })
+            .map(|(table, _)| table.clone())
+            .collect();
+        self.held = held;
+        self.nodes = nodes;
+        Ok(StatementEffect { locks, rewrote })
+    }
+}
+
+/// The table locks this session holds and each user table's data file, in one round trip.
+async fn observe(
+    conn: &mut PgConnection,
+) -> Result<(BTreeSet<(String, String)>, BTreeMap<String, i64>), sqlx::Error> {
+    // Names as `regclass` prints them with the default search_path, whatever the migration
+    // set it to: `public` tables unqualified.
+    let rows: Vec<(bool, String, String, i64)> = sqlx::query_as(
+        "WITH rel AS ( \
+           SELECT c.oid, c.relkind, c.relfilenode, n.nspname, \
+                  CASE WHEN n.nspname = 'public' THEN pg_catalog.quote_ident(c.relname) \
+                       ELSE pg_catalog.quote_ident(n.nspname) || '.' || \
+                            pg_catalog.quote_ident(c.relname) END AS name \
+           FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
+           WHERE c.relkind IN ('r', 'm', 'p') \
+             AND n.nspname NOT IN ('pg_catalog', 'information_schema') \
+             AND n.nspname NOT LIKE 'pg\\_toast%' AND n.nspname NOT LIKE 'pg\\_temp%') \
+         SELECT true, rel.name, l.mode, 0::int8 FROM pg_catalog.pg_locks l \
+         JOIN rel ON rel.oid = l.relation \
+         WHERE l.pid = pg_catalog.pg_backend_pid() AND l.locktype = 'relation' AND l.granted \
+           AND l.database = (SELECT oid FROM pg_catalog.pg_database \
+                             WHERE datname = pg_catalog.current_database()) \
+         UNION ALL \
+         SELECT false, rel.name, '', rel.relfilenode::int8 FROM rel",
+    )
+    .fetch_all(&mut *conn)
+    .await?;
+    let mut held = BTreeSet::new();
+    let mut nodes = BTreeMap::new();
+    for (lock, table, mode, node) in rows {
+        if lock {
+            held.insert((table, mode));
+        } else {
+            nodes.insert(table, node);
+        }
+    }
+    Ok((held, nodes))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn modes() {
+        assert_eq!(mode_words("AccessExclusiveLock"), "ACCESS EXCLUSIVE");
+        assert_eq!(mode_words("ShareLock"), "SHARE");
+        assert!(mode_rank("AccessExclusiveLock") > mode_rank("ShareLock"));
+    }
+}
