@@ -95,6 +95,9 @@ pub struct Paths {
     pub bindings: PathBuf,
     /// pgshift's own state: the embedded cluster, the daemon's lock and log. Git-ignored.
     pub state: PathBuf,
+    /// The schema folder (schema as code): `.sql` files holding the desired schema, from
+    /// which `migrate-dev --name` writes migrations. Optional: without it nothing changes.
+    pub schema: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -279,6 +282,7 @@ impl Default for Paths {
             migrations: "migrations".into(),
             bindings: "crates/db-schema/src/generated.rs".into(),
             state: ".pgshift".into(),
+            schema: None,
         }
     }
 }
@@ -362,6 +366,9 @@ impl Config {
             *path = root.join(&*path);
         }
         if let Some(dir) = &mut config.backup.dir {
+            *dir = root.join(&*dir);
+        }
+        if let Some(dir) = &mut config.paths.schema {
             *dir = root.join(&*dir);
         }
         Ok(config)

@@ -15,6 +15,7 @@ pub mod lint;
 pub mod local;
 pub mod migrations;
 pub mod pgbin;
+pub mod schema;
 pub mod sql;
 pub mod target;
 

@@ -4,6 +4,7 @@
 pub mod docker;
 pub mod embedded;
 pub mod scratch;
+pub mod shadow;
 
 use std::path::PathBuf;
 use std::time::Duration;

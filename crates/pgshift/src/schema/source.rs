@@ -1,0 +1,219 @@
+//! Sources: the states of a schema that can be compared. `empty`; `migrations` (the
+//! migrations folder replayed by the engine into a shadow database); `schema` (the schema
+//! folder loaded into a shadow database); `env:NAME` (a configured environment's catalog,
+//! read only); a URL. Each becomes a `Catalog`.
+
+use std::fmt;
+
+use super::folder::{self, RenameComment};
+use super::load;
+use crate::catalog::{self, Catalog};
+use crate::config::Config;
+use crate::local::shadow::ShadowDatabase;
+use crate::migrations::{self, ApplyOptions, Mode};
+use crate::target::{DbUrl, Target};
+use crate::UsageError;
+
+/// A state of the schema, as `--from`/`--to` name it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Source {
+    /// No objects at all.
+    Empty,
+    /// The migrations folder, replayed into a shadow database.
+    Migrations,
+    /// The schema folder (`[paths] schema`), loaded into a shadow database.
+    Schema,
+    /// The database of an environment (`local` or an `[env.NAME]`), read only.
+    Env(String),
+    /// Any database, read only.
+    Url(DbUrl),
+}
+
+impl Source {
+    /// `empty`, `migrations`, `schema`, `env:NAME`, or a `postgres://` URL.
+    pub fn parse(text: &str) -> Result<Source, UsageError> {
+        let text = text.trim();
+        match text {
+            "empty" => return Ok(Source::Empty),
+            "migrations" => return Ok(Source::Migrations),
+            "schema" => return Ok(Source::Schema),
+            _ => {}
+        }
+        if let Some(env) = text.strip_prefix("env:") {
+            if env.is_empty() {
+                return Err(UsageError::Other(
+                    "`env:` needs an environment's name, e.g. env:prod".into(),
+                ));
+            }
+            return Ok(Source::Env(env.to_string()));
+        }
+        if text.contains("://") {
+            return DbUrl::parse(text)
+                .map(Source::Url)
+                .map_err(|message| UsageError::BadUrl {
+                    origin: "the source".into(),
+                    message,
+                });
+        }
+        Err(UsageError::Other(format!(
+            "`{}` is not a source; use empty, migrations, schema, env:NAME or a postgres:// URL",
+            crate::target::redact(text)
+        )))
+    }
+
+    /// Whether reading it needs a shadow database on the local server.
+    pub fn needs_shadow(&self) -> bool {
+        matches!(self, Source::Migrations | Source::Schema)
+    }
+}
+
+impl fmt::Display for Source {
+    /// As the user wrote it, a URL redacted.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Source::Empty => f.write_str("empty"),
+            Source::Migrations => f.write_str("migrations"),
+            Source::Schema => f.write_str("schema"),
+            Source::Env(env) => write!(f, "env:{env}"),
+            Source::Url(url) => write!(f, "{url}"),
+        }
+    }
+}
+
+/// A source read: its catalog, and for the schema folder its rename comments.
+#[derive(Debug, Clone, Default)]
+pub struct SchemaState {
+    pub catalog: Catalog,
+    pub renames: Vec<RenameComment>,
+}
+
+/// What reading a source needs besides the source itself.
+pub struct Context<'a> {
+    pub config: &'a Config,
+    /// The command, for the refusal of a non-local shadow server.
+    pub command: &'a str,
+    /// Resolves an environment's name to its target (`local` too: its server holds the
+    /// shadow databases).
+    pub resolve: &'a (dyn Fn(&str) -> anyhow::Result<Target> + Sync),
+}
+
+/// Reads `source` into a catalog of `[codegen] schemas`.
+pub async fn read(cx: &Context<'_>, source: &Source) -> anyhow::Result<SchemaState> {
+    let schemas = &cx.config.codegen.schemas;
+    match source {
+        Source::Empty => Ok(SchemaState {
+            catalog: Catalog {
+                schemas: schemas.clone(),
+                ..Catalog::default()
+            },
+            renames: Vec::new(),
+        }),
+        Source::Migrations => {
+            let local = local_server(cx)?;
+            Ok(SchemaState {
+                catalog: migrations_catalog(cx.config, &local).await?,
+                renames: Vec::new(),
+            })
+        }
+        Source::Schema => {
+            let local = local_server(cx)?;
+            schema_state(cx.config, &local).await
+        }
+        Source::Env(env) => {
+            let target = (cx.resolve)(env)?;
+            catalog::read(&target.url, schemas).await
+        }
+        .map(|catalog| SchemaState {
+            catalog,
+            renames: Vec::new(),
+        }),
+        Source::Url(url) => Ok(SchemaState {
+            catalog: catalog::read(url, schemas).await?,
+            renames: Vec::new(),
+        }),
+    }
+}
+
+/// The local target, whose server holds the shadow databases: only on this machine.
+fn local_server(cx: &Context<'_>) -> anyhow::Result<Target> {
+    let local = (cx.resolve)(crate::target::LOCAL_ENV)?;
+    local.require_local(cx.command)?;
+    Ok(local)
+}
+
+/// The schema folder's files, or a usage error when `[paths] schema` is not set.
+pub fn schema_files(config: &Config) -> anyhow::Result<Vec<folder::SchemaFile>> {
+    let folder = schema_folder(config)?;
+    folder::discover(folder, &config.root).map_err(|e| UsageError::Other(e).into())
+}
+
+/// `[paths] schema`, or a usage error saying how to set it.
+pub fn schema_folder(config: &Config) -> Result<&std::path::Path, UsageError> {
+    config.paths.schema.as_deref().ok_or_else(|| {
+        UsageError::Other(
+            "this project has no schema folder; add `schema = \"schema\"` under [paths] in \
+             pgshift.toml (and `cargo xtask schema pull` writes it from a database)"
+                .into(),
+        )
+    })
+}
+
+/// The schema folder loaded into a shadow database on `local`'s server, read back.
+pub async fn schema_state(config: &Config, local: &Target) -> anyhow::Result<SchemaState> {
+    let files = schema_files(config)?;
+    let parsed = load::parse(&files).map_err(UsageError::Other)?;
+    let shadow = ShadowDatabase::create(&local.url, "schema").await?;
+    let result = async {
+        load::load(shadow.url(), &parsed).await?;
+        catalog::read(shadow.url(), &config.codegen.schemas).await
+    }
+    .await;
+    shadow.drop().await;
+    Ok(SchemaState {
+        catalog: result?,
+        renames: parsed.renames,
+    })
+}
+
+/// The migrations folder replayed into a shadow database on `local`'s server by the
+/// migration engine (as `migrate-dev` applies them), read back.
+pub async fn migrations_catalog(config: &Config, local: &Target) -> anyhow::Result<Catalog> {
+    let shadow = ShadowDatabase::create(&local.url, "migrations").await?;
+    let result = async {
+        replay(config, local, shadow.url()).await?;
+        catalog::read(shadow.url(), &config.codegen.schemas).await
+    }
+    .await;
+    shadow.drop().await;
+    result
+}
+
+/// Applies every migration to the empty database `shadow` with the engine.
+async fn replay(config: &Config, local: &Target, shadow: &DbUrl) -> anyhow::Result<()> {
+    let copy = Target {
+        env: local.env.clone(),
+        url: shadow.clone(),
+        source: local.source.clone(),
+        protected: false,
+    };
+    let options = ApplyOptions {
+        mode: Mode::Dev,
+        allow_out_of_order: false,
+        dry_run: false,
+    };
+    let report = migrations::apply_pending(config, &copy, &options, &mut |_| {})
+        .await
+        .map_err(|e| {
+            anyhow::anyhow!(
+                "replaying the migrations into a shadow database: {}",
+                crate::target::redact(&e.to_string())
+            )
+        })?;
+    if let Some(waiting) = report.waiting {
+        anyhow::bail!(
+            "replaying the migrations into a shadow database stopped: {waiting}; write it or \
+             delete it"
+        );
+    }
+    Ok(())
+}
