@@ -9,6 +9,7 @@ pub mod codegen;
 pub mod config;
 pub mod db;
 pub mod deploy;
+pub mod diff;
 pub mod doctor;
 pub mod import;
 pub mod lint;

@@ -76,6 +76,8 @@ pub struct Column {
     pub identity: Option<Identity>,
     /// The expression of a generated (stored) column.
     pub generated: Option<String>,
+    /// The collation when it is not the type's default, qualified: `pg_catalog."C"`.
+    pub collation: Option<String>,
     pub comment: Option<String>,
 }
 

@@ -50,6 +50,8 @@ SELECT r.nspname, r.relname, a.attname::text AS attname,
        CASE WHEN a.attgenerated = '' THEN pg_catalog.pg_get_expr(ad.adbin, ad.adrelid) END AS default_expr,
        CASE WHEN a.attgenerated <> '' THEN pg_catalog.pg_get_expr(ad.adbin, ad.adrelid) END AS generated,
        a.attidentity::text AS identity,
+       CASE WHEN a.attcollation <> 0 AND a.attcollation <> t.typcollation
+            THEN pg_catalog.quote_ident(cn.nspname) || '.' || pg_catalog.quote_ident(col.collname) END AS collation,
        ds.description AS comment
 FROM rel r
 JOIN pg_catalog.pg_attribute a ON a.attrelid = r.oid AND a.attnum > 0 AND NOT a.attisdropped
@@ -60,6 +62,8 @@ JOIN pg_catalog.pg_type e
   ON e.oid = CASE WHEN t.typcategory = 'A' AND t.typelem <> 0 THEN t.typelem ELSE t.oid END
 JOIN pg_catalog.pg_namespace en ON en.oid = e.typnamespace
 LEFT JOIN pg_catalog.pg_attrdef ad ON ad.adrelid = a.attrelid AND ad.adnum = a.attnum
+LEFT JOIN pg_catalog.pg_collation col ON col.oid = a.attcollation
+LEFT JOIN pg_catalog.pg_namespace cn ON cn.oid = col.collnamespace
 ORDER BY r.oid, a.attnum";
 
 const CONSTRAINT_QUERY: &str = r"
@@ -255,6 +259,7 @@ pub(super) async fn introspect_in_transaction(
                 _ => None,
             },
             generated: row.try_get("generated")?,
+            collation: row.try_get("collation")?,
             comment: row.try_get("comment")?,
         };
         if let Some(table) = tables.get_mut(&key) {
