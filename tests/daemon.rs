@@ -747,3 +747,209 @@ fn an_absurd_debounce_is_refused() {
     assert!(err.contains("--debounce-ms"), "{err}");
     assert!(err.contains("0..=60000"), "{err}");
 }
+
+/// The manifests (finished backups) in the project's local backup folder.
+fn local_backups(p: &Project) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(p.path(".pgshift/backups/local"))
+        .map(|entries| {
+            entries
+                .flatten()
+                .map(|e| e.file_name().to_string_lossy().to_string())
+                .filter(|n| n.ends_with(".json"))
+                .collect()
+        })
+        .unwrap_or_default();
+    names.sort();
+    names
+}
+
+/// Waits until the background daemon's log holds `needle` `times` times.
+fn wait_for_daemon_log(p: &Project, needle: &str, times: usize) -> String {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let log = std::fs::read_to_string(p.path(".pgshift/daemon.log")).unwrap_or_default();
+        if log.matches(needle).count() >= times {
+            return log;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "timed out waiting for {times} x {needle:?}; daemon log:\n{log}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn scheduled_backups_are_verified_pruned_and_shown_by_daemon_status() {
+    let p = Project::new();
+    p.append(
+        "pgshift.toml",
+        "[backup]\nschedule = \"*/2 * * * * *\"\nkeep_last = 2\n",
+    );
+    p.write(
+        "migrations/20260101000000_patients.sql",
+        "CREATE TABLE patients (id int);\nINSERT INTO patients VALUES (1), (2), (3);\n",
+    );
+    p.xtask(["daemon", "start"]).ok();
+    let log = wait_for_daemon_log(&p, "scheduled backup verified", 3);
+    assert!(log.contains("applied 20260101000000_patients.sql"), "{log}");
+    assert!(log.contains("retention pruned"), "{log}");
+
+    let json: serde_json::Value =
+        serde_json::from_str(&p.xtask(["daemon", "status", "--json"]).stdout()).unwrap();
+    let backup = &json["state"]["backup"];
+    assert_eq!(backup["schedule"], "*/2 * * * * *", "{json}");
+    assert_eq!(backup["timezone"], "UTC", "{json}");
+    let next: chrono::DateTime<chrono::Utc> =
+        serde_json::from_value(backup["next_run"].clone()).unwrap();
+    assert!(
+        next > chrono::Utc::now() - chrono::TimeDelta::seconds(3),
+        "{json}"
+    );
+    assert!(
+        next < chrono::Utc::now() + chrono::TimeDelta::seconds(10),
+        "{json}"
+    );
+    let last = &backup["last"];
+    assert_eq!(last["ok"], true, "{json}");
+    assert!(last["error"].is_null(), "{json}");
+    let archive = std::path::PathBuf::from(last["archive"].as_str().unwrap());
+    assert!(
+        archive.starts_with(p.path(".pgshift/backups/local")),
+        "{json}"
+    );
+    let human = p.xtask(["daemon", "status"]).stdout();
+    assert!(
+        human.contains("backups:    \"*/2 * * * * *\" (UTC), next 20"),
+        "{human}"
+    );
+    assert!(human.contains("last backup: ok, "), "{human}");
+
+    p.xtask(["daemon", "stop"]).ok();
+    // keep_last = 2: every verified backup pruned all but the newest two.
+    let manifests = local_backups(&p);
+    assert_eq!(manifests.len(), 2, "{manifests:?}");
+    // The newest is verified, with the rows the database held, and labelled.
+    let listed: serde_json::Value =
+        serde_json::from_str(&p.xtask(["backups", "--json"]).stdout()).unwrap();
+    let newest = &listed["backups"][0];
+    assert_eq!(newest["good"], true, "{listed}");
+    assert_eq!(newest["manifest"]["label"], "scheduled", "{listed}");
+    let patients = newest["manifest"]["tables"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["table"] == "patients")
+        .unwrap_or_else(|| panic!("{listed}"))
+        .clone();
+    assert_eq!(patients["rows"], 3, "{listed}");
+    p.xtask(["backups", "verify"])
+        .arg(newest["archive_path"].as_str().unwrap())
+        .ok();
+}
+
+#[test]
+fn a_failing_scheduled_backup_is_logged_and_the_watcher_goes_on() {
+    let p = Project::new();
+    // The backup folder lies under a regular file: creating it fails, even for root.
+    p.write("not-a-folder", "");
+    p.append(
+        "pgshift.toml",
+        "[backup]\nschedule = \"*/2 * * * * *\"\ndir = \"not-a-folder/backups\"\n",
+    );
+    let w = Watch::start(&p);
+    let log = w.wait_for("scheduled backup failed");
+    let line = log
+        .lines()
+        .find(|l| l.contains("scheduled backup failed"))
+        .unwrap();
+    assert!(line.contains("ERROR"), "{line}");
+    assert!(line.contains("creating the backup folder"), "{line}");
+    assert!(line.contains("not-a-folder/backups/local"), "{line}");
+    assert!(line.contains("Not a directory"), "{line}");
+    assert!(line.contains("; next at 20"), "{line}");
+    p.write(
+        "migrations/20260101000000_after_failure.sql",
+        "CREATE TABLE after_failure (id int);\n",
+    );
+    w.wait_for("applied 20260101000000_after_failure.sql");
+    assert_eq!(tables(&p.db), "after_failure");
+    // It keeps trying at the scheduled times.
+    w.wait_until(
+        |log| log.matches("scheduled backup failed").count() >= 2,
+        "a second failed run",
+    );
+}
+
+#[test]
+fn a_missed_scheduled_backup_is_taken_once_at_start_up() {
+    let p = Project::new();
+    p.append("pgshift.toml", "[backup]\nschedule = \"0 0 3 * * *\"\n");
+    // The last run recorded is years old: the machine slept through many 03:00s.
+    p.write(
+        ".pgshift/backup-schedule.json",
+        r#"{"since": "2020-01-01T00:00:00Z", "last": null}"#,
+    );
+    let mut w = Watch::start(&p);
+    let log = w.wait_for("scheduled backup verified");
+    assert!(
+        log.contains("did not run (no daemon was running); taking it now"),
+        "{log}"
+    );
+    assert_eq!(local_backups(&p).len(), 1);
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(w.count("taking the scheduled backup"), 1, "{}", w.log());
+    w.terminate();
+    let record: serde_json::Value =
+        serde_json::from_str(&p.read(".pgshift/backup-schedule.json")).unwrap();
+    assert_eq!(record["last"]["ok"], true, "{record}");
+
+    // Started again, nothing was missed since: no backup, the next one is tomorrow's 03:00.
+    let mut w = Watch::start(&p);
+    let log = w.wait_for("scheduled backups: \"0 0 3 * * *\" (UTC), next at ");
+    assert!(log.contains(" 03:00:00 UTC"), "{log}");
+    std::thread::sleep(Duration::from_millis(500));
+    w.terminate();
+    assert!(
+        !w.log().contains("taking the scheduled backup"),
+        "{}",
+        w.log()
+    );
+    assert_eq!(local_backups(&p).len(), 1);
+}
+
+#[test]
+fn a_first_start_with_a_schedule_takes_no_backup() {
+    let p = Project::new();
+    p.append(
+        "pgshift.toml",
+        "[backup]\nschedule = \"0 0 3 * * *\"\ntimezone = \"Europe/Paris\"\n",
+    );
+    let mut w = Watch::start(&p);
+    w.wait_for("scheduled backups: \"0 0 3 * * *\" (Europe/Paris), next at ");
+    std::thread::sleep(Duration::from_millis(500));
+    w.terminate();
+    assert!(
+        !w.log().contains("taking the scheduled backup"),
+        "{}",
+        w.log()
+    );
+    assert!(local_backups(&p).is_empty());
+    let record: serde_json::Value =
+        serde_json::from_str(&p.read(".pgshift/backup-schedule.json")).unwrap();
+    assert!(record["since"].is_string(), "{record}");
+    assert!(record["last"].is_null(), "{record}");
+}
+
+#[test]
+fn a_broken_schedule_is_refused_at_start_naming_the_key() {
+    let p = Project::new();
+    p.append("pgshift.toml", "[backup]\nschedule = \"0 3 * * *\"\n");
+    let err = p.xtask(["daemon", "start"]).fails_with(2);
+    assert!(err.contains("pgshift.toml"), "{err}");
+    assert!(
+        err.contains("[backup] schedule = \"0 3 * * *\" is not a cron expression"),
+        "{err}"
+    );
+    assert!(err.contains("e.g. \"0 0 3 * * *\""), "{err}");
+}

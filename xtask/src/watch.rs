@@ -45,7 +45,8 @@ pub enum DaemonCommand {
         #[command(flatten)]
         env: LocalEnvFlag,
     },
-    /// Pid, uptime, last event and last error of the background daemon.
+    /// Pid, uptime, last event and last error of the background daemon; with
+    /// `[backup] schedule`, the next scheduled backup and the last one's result.
     #[command(after_help = "Example: cargo xtask daemon status --json")]
     Status {
         #[command(flatten)]
@@ -304,6 +305,35 @@ fn status(ctx: &Ctx) -> Result<ExitCode> {
                 s.activity
                     .map_or_else(|| "idle".to_string(), |a| a + &since)
             );
+            if let Some(backup) = &s.backup {
+                let at = |t: chrono::DateTime<chrono::Utc>| t.format("%Y-%m-%d %H:%M:%S UTC");
+                println!(
+                    "backups:    \"{}\" ({}), next {}",
+                    backup.schedule,
+                    backup.timezone,
+                    backup.next_run.map_or_else(
+                        || "- (the schedule has no time left)".to_string(),
+                        |next| format!("{} (in {})", at(next), human(next - now))
+                    )
+                );
+                let last = match (&backup.running_since, &backup.last) {
+                    (Some(since), _) => format!("running (for {})", human(now - *since)),
+                    (None, None) => "-".to_string(),
+                    (None, Some(run)) if run.ok => format!(
+                        "ok, {} ({} ago)",
+                        run.archive
+                            .as_ref()
+                            .map_or_else(String::new, |a| a.display().to_string()),
+                        human(now - run.finished_at)
+                    ),
+                    (None, Some(run)) => format!(
+                        "failed ({} ago): {}",
+                        human(now - run.finished_at),
+                        run.error.as_deref().unwrap_or("-")
+                    ),
+                };
+                println!("last backup: {last}");
+            }
         }
     }
     Ok(ExitCode::SUCCESS)

@@ -6,6 +6,7 @@
 //! database that carries a protected environment's marker is refused by the engine.
 
 pub mod lock;
+pub mod scheduled;
 pub mod state;
 mod sync;
 pub mod watcher;
@@ -20,6 +21,7 @@ use tokio::signal::unix::{signal, SignalKind};
 use tokio::time::{sleep_until, Instant};
 
 use crate::lock::ProjectLock;
+use crate::scheduled::Scheduler;
 use crate::state::DaemonState;
 use crate::sync::{Outcome, Syncer};
 use crate::watcher::{Change, Debounce, FolderWatcher};
@@ -46,6 +48,8 @@ pub async fn run(config: Config, debounce: Duration) -> anyhow::Result<()> {
     let target = local_target(&config)?;
     let mut syncer = Syncer::new(config.clone(), target);
     syncer.refuse_protected().await?;
+    // `[backup] schedule`: a deadline armed for the next run only (a missed run is due now).
+    let mut backups = Scheduler::start(&config)?;
 
     let migrations = config.paths.migrations.clone();
     let mut watcher = Some(FolderWatcher::new(&migrations, debounce)?);
@@ -56,6 +60,19 @@ pub async fn run(config: Config, debounce: Duration) -> anyhow::Result<()> {
     // new pid before it says the daemon runs.
     let mut state = DaemonState::new();
     tracing::info!("watching {} for {}", migrations.display(), syncer.target());
+    if let Some(backups) = &backups {
+        let status = backups.status();
+        tracing::info!(
+            "scheduled backups: \"{}\" ({}), next at {}",
+            status.schedule,
+            status.timezone,
+            status.next_run.map_or_else(
+                || "-".to_string(),
+                |at| at.format("%Y-%m-%d %H:%M:%S UTC").to_string()
+            )
+        );
+        state.backup = Some(status);
+    }
     state.event("started");
     save(&state, &state_dir);
 
@@ -68,7 +85,8 @@ pub async fn run(config: Config, debounce: Duration) -> anyhow::Result<()> {
     let mut folder_check_at: Option<Instant> = None;
 
     loop {
-        let due = [debounce.deadline(), retry_at, folder_check_at]
+        let backup_at = backups.as_ref().and_then(Scheduler::deadline);
+        let due = [debounce.deadline(), retry_at, folder_check_at, backup_at]
             .into_iter()
             .flatten()
             .min();
@@ -112,6 +130,29 @@ pub async fn run(config: Config, debounce: Duration) -> anyhow::Result<()> {
                         }
                         None => folder_check_at = Some(Instant::now() + FOLDER_CHECK),
                     }
+                    continue;
+                }
+                if let Some(scheduler) = backups.as_mut().and_then(|b| b.is_due().then_some(b)) {
+                    // Like a sync, a backup runs to its end before a signal is looked at;
+                    // `daemon stop` waits for it and says so.
+                    scheduler.begin();
+                    state.backup = Some(scheduler.status());
+                    state.activity(Some("taking the scheduled backup"));
+                    save(&state, &state_dir);
+                    scheduler.run(&config, syncer.target()).await;
+                    let status = scheduler.status();
+                    match &status.last {
+                        Some(last) if !last.ok => {
+                            state.error(&format!(
+                                "scheduled backup failed: {}",
+                                last.error.as_deref().unwrap_or("-")
+                            ));
+                        }
+                        _ => state.event("scheduled backup verified"),
+                    }
+                    state.backup = Some(status);
+                    state.activity(None);
+                    save(&state, &state_dir);
                     continue;
                 }
                 let Some(w) = watcher.as_ref() else { continue };

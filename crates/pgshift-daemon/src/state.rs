@@ -20,6 +20,9 @@ pub struct DaemonState {
     pub activity: Option<String>,
     #[serde(default)]
     pub activity_since: Option<DateTime<Utc>>,
+    /// The `[backup] schedule`: next run and last result. `None` without a schedule.
+    #[serde(default)]
+    pub backup: Option<crate::scheduled::ScheduleStatus>,
 }
 
 pub fn state_path(state_dir: &Path) -> PathBuf {
@@ -42,6 +45,7 @@ impl DaemonState {
             last_error_at: None,
             activity: None,
             activity_since: None,
+            backup: None,
         }
     }
 

@@ -77,12 +77,27 @@ pub struct Backup {
     pub keep_days: Option<u32>,
     /// Archive or manifest file names that pruning never deletes.
     pub keep: Vec<String>,
+    /// When the daemon (`watch`, `dev`, `daemon start`) takes a local backup: a cron
+    /// expression, seconds first (`0 0 3 * * *`).
+    pub schedule: Option<String>,
+    /// The time zone of `schedule`: an IANA name, `UTC` (default) or a fixed offset.
+    pub timezone: Option<String>,
 }
 
 impl Backup {
     /// Whether pruning deletes anything at all: with neither key set, every backup is kept.
     pub fn prunes(&self) -> bool {
         self.keep_last.is_some() || self.keep_days.is_some()
+    }
+
+    /// The daemon's backup schedule, if `schedule` is set (checked when the config loaded).
+    pub fn schedule(&self) -> Result<Option<crate::backup::schedule::BackupSchedule>, String> {
+        self.schedule
+            .as_deref()
+            .map(|expression| {
+                crate::backup::schedule::BackupSchedule::parse(expression, self.timezone.as_deref())
+            })
+            .transpose()
     }
 }
 
@@ -463,6 +478,13 @@ impl Config {
                  `cargo xtask backups` shows them"
             ));
         }
+        if let (None, Some(timezone)) = (&self.backup.schedule, &self.backup.timezone) {
+            return Err(format!(
+                "[backup] timezone = {timezone:?} is set without [backup] schedule; add a \
+                 schedule (e.g. schedule = \"0 0 3 * * *\") or remove the timezone"
+            ));
+        }
+        self.backup.schedule()?;
         if self.codegen.schemas.is_empty() {
             return Err("[codegen] schemas must list at least one schema".into());
         }
@@ -698,6 +720,29 @@ mod tests {
             err.contains("large_table_rows = 0 is out of range"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn backup_schedule_and_timezone_are_checked_at_load() {
+        let dir = tempfile::tempdir().unwrap();
+        let load = |text: &str| {
+            std::fs::write(dir.path().join(CONFIG_FILE), text).unwrap();
+            Config::load(dir.path()).map_err(|e| e.to_string())
+        };
+        let config =
+            load("[backup]\nschedule = \"0 0 3 * * *\"\ntimezone = \"Europe/Paris\"\n").unwrap();
+        let schedule = config.backup.schedule().unwrap().unwrap();
+        assert_eq!(schedule.timezone, "Europe/Paris");
+        let err = load("[backup]\nschedule = \"every night\"\n").unwrap_err();
+        assert!(err.contains("pgshift.toml"), "{err}");
+        assert!(err.contains("[backup] schedule = \"every night\""), "{err}");
+        let err = load("[backup]\nschedule = \"0 0 3 * * *\"\ntimezone = \"Paris\"\n").unwrap_err();
+        assert!(
+            err.contains("[backup] timezone = \"Paris\" is not a time zone"),
+            "{err}"
+        );
+        let err = load("[backup]\ntimezone = \"UTC\"\n").unwrap_err();
+        assert!(err.contains("without [backup] schedule"), "{err}");
     }
 
     #[test]

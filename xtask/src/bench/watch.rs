@@ -21,6 +21,10 @@ pub struct Args {
     /// How long to watch the idle daemon, in seconds.
     #[arg(long, default_value_t = 10)]
     idle_seconds: u64,
+    /// `[backup] schedule` of the project, so that the idle figures include the armed
+    /// backup timer; `--backup-schedule ''` runs without one.
+    #[arg(long, default_value = "0 0 3 * * *")]
+    backup_schedule: String,
 }
 
 pub async fn run(_ctx: &Ctx, args: Args) -> Result<ExitCode> {
@@ -35,6 +39,12 @@ pub async fn run(_ctx: &Ctx, args: Args) -> Result<ExitCode> {
         project.path().join(".env"),
         format!("DATABASE_URL={}\n", scratch.url("postgres").expose()),
     )?;
+    if !args.backup_schedule.is_empty() {
+        std::fs::write(
+            project.path().join("pgshift.toml"),
+            format!("[backup]\nschedule = {:?}\n", args.backup_schedule),
+        )?;
+    }
 
     let mut child = KillOnDrop(
         std::process::Command::new(std::env::current_exe()?)
@@ -102,8 +112,13 @@ pub async fn run(_ctx: &Ctx, args: Args) -> Result<ExitCode> {
     std::thread::sleep(Duration::from_secs(args.idle_seconds));
     let after = ProcSample::read(pid)?;
     println!(
-        "idle for {} s: resident memory {:.1} MB, CPU time {} ms, wakeups {}",
+        "idle for {} s ({}): resident memory {:.1} MB, CPU time {} ms, wakeups {}",
         args.idle_seconds,
+        if args.backup_schedule.is_empty() {
+            "no backup schedule".to_string()
+        } else {
+            format!("[backup] schedule = {:?}", args.backup_schedule)
+        },
         after.rss_kb as f64 / 1024.0,
         (after.cpu_ticks - before.cpu_ticks) * 1000 / ticks_per_second(),
         after.switches - before.switches

@@ -13,6 +13,7 @@ pub mod manifest;
 mod rehearse;
 pub mod restore;
 pub mod retention;
+pub mod schedule;
 pub mod verify;
 
 use std::fs::{File, OpenOptions};
