@@ -283,3 +283,133 @@ fn a_table_lock_in_production_makes_the_deploy_retry_until_it_is_released() {
         "1"
     );
 }
+
+/// The rehearsal applies each migration statement by statement and reports, per migration,
+/// its duration, the locks it took on tables that existed before it, and its rewrites.
+#[test]
+fn the_rehearsal_reports_each_migrations_locks_on_existing_tables_and_rewrites() {
+    let p = project();
+    p.xtask_prod(["deploy", "--prod", "--yes"]).ok();
+    p.prod_sql("INSERT INTO a SELECT generate_series(1, 100)");
+    p.write(
+        "migrations/3_widen.sql",
+        "ALTER TABLE a ALTER COLUMN id TYPE bigint;\n",
+    );
+    p.write("migrations/4_new.sql", "CREATE TABLE c (id int);\n");
+    p.write(
+        "migrations/5_index.sql",
+        "-- no-transaction\nCREATE INDEX CONCURRENTLY b_id ON b (id);\n",
+    );
+    let out = p
+        .xtask_prod(["deploy", "--prod", "--dry-run", "--json"])
+        .ok();
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let rehearsal = &report["rehearsal"];
+    assert_eq!(rehearsal["mode"], "full", "{}", text(&out));
+    assert_eq!(rehearsal["rows"], 100);
+    let migrations = rehearsal["migrations"].as_array().unwrap();
+    assert_eq!(migrations.len(), 3, "{}", text(&out));
+
+    let widen = &migrations[0];
+    assert_eq!(widen["file"], "3_widen.sql");
+    assert_eq!(
+        widen["locks"],
+        serde_json::json!([{"table": "a", "mode": "AccessExclusiveLock"}])
+    );
+    assert_eq!(widen["rewrote"], serde_json::json!(["a"]));
+    assert!(widen["duration_ms"].as_f64().unwrap() > 0.0);
+    let statement = &widen["statements"][0];
+    assert_eq!(statement["line"], 1);
+    assert_eq!(statement["locks"][0]["newly"], true);
+    assert_eq!(statement["rewrote"], serde_json::json!(["a"]));
+
+    // A new table: no lock on any table that existed before the migration.
+    let new = &migrations[1];
+    assert_eq!(new["file"], "4_new.sql");
+    assert_eq!(new["locks"], serde_json::json!([]));
+    assert_eq!(new["rewrote"], serde_json::json!([]));
+
+    let index = &migrations[2];
+    assert_eq!(index["no_transaction"], true);
+    assert_eq!(index["rewrote"], serde_json::json!([]));
+    assert_eq!(rehearsal["rewritten"], serde_json::json!(["a"]));
+
+    // The same for a person: a line per migration under the rehearsal step.
+    let out = p.xtask_prod(["deploy", "--prod", "--dry-run"]).ok();
+    let err = stderr(&out);
+    assert!(
+        err.contains("3_widen.sql") && err.contains("ACCESS EXCLUSIVE on a (rewritten)"),
+        "{err}"
+    );
+    assert!(
+        err.contains("4_new.sql") && err.contains("no lock on an existing table, no rewrite"),
+        "{err}"
+    );
+    assert!(
+        err.contains("locks not observable (-- no-transaction"),
+        "{err}"
+    );
+    // Production is as it was.
+    assert_eq!(p.prod_sql("SELECT count(*) FROM _sqlx_migrations"), "2");
+    assert_eq!(p.prod_sql("SELECT to_regclass('c') IS NULL"), "t");
+}
+
+/// `[deploy] rehearse = "schema"`: the target's schema alone (no rows) is the copy, the
+/// history comes with it so exactly the pending migrations run there, and verify still
+/// compares production with the rehearsal's catalog. It needs no backup.
+#[test]
+fn a_schema_rehearsal_runs_on_the_schema_alone_and_production_is_verified_against_it() {
+    let p = project();
+    p.append("pgshift.toml", "rehearse = \"schema\"\n");
+    p.xtask_prod(["deploy", "--prod", "--yes"]).ok();
+    p.prod_sql("INSERT INTO a SELECT generate_series(1, 500)");
+    p.write(
+        "migrations/3_column.sql",
+        "ALTER TABLE a ADD COLUMN note text;\nCREATE INDEX a_note ON a (note);\n",
+    );
+    let out = p
+        .xtask_prod(["deploy", "--prod", "--yes", "--no-backup", "--json"])
+        .ok();
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let step = |name: &str| {
+        report["steps"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["name"] == name)
+            .unwrap()
+            .clone()
+    };
+    assert_eq!(step("rehearsal")["outcome"], "ok", "{}", text(&out));
+    assert!(
+        step("rehearsal")["detail"]
+            .as_str()
+            .unwrap()
+            .contains("schema-only copy (no rows)"),
+        "{}",
+        text(&out)
+    );
+    assert_eq!(step("backup")["outcome"], "skipped");
+    assert_eq!(step("verify")["outcome"], "ok");
+    assert_eq!(
+        step("verify")["detail"],
+        "status clean; schema equals the rehearsal's"
+    );
+    let rehearsal = &report["rehearsal"];
+    assert_eq!(rehearsal["mode"], "schema");
+    // The copy had the tables and the history, and not one row of them.
+    assert_eq!(rehearsal["rows"], 0);
+    let migrations = rehearsal["migrations"].as_array().unwrap();
+    assert_eq!(migrations.len(), 1, "only the pending migration ran");
+    assert_eq!(migrations[0]["file"], "3_column.sql");
+    assert_eq!(
+        migrations[0]["locks"],
+        serde_json::json!([{"table": "a", "mode": "AccessExclusiveLock"}])
+    );
+    assert_eq!(p.prod_sql("SELECT count(*) FROM a"), "500");
+    assert_eq!(p.prod_sql("SELECT count(*) FROM _sqlx_migrations"), "3");
+    assert_eq!(
+        p.db.sql("SELECT count(*) FROM pg_database WHERE datname LIKE 'pgshift_rehearsal%'"),
+        "0"
+    );
+}

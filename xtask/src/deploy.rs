@@ -17,7 +17,8 @@ pub struct Args {
     /// Run target, transport, preflight, backup and rehearsal; change nothing on the target.
     #[arg(long)]
     pub dry_run: bool,
-    /// Skip the backup (the report and the log say so; no rehearsal without it).
+    /// Skip the backup (the report and the log say so; without it only `[deploy] rehearse =
+    /// "schema"` rehearses).
     #[arg(long)]
     pub no_backup: bool,
     /// Skip the rehearsal on a copy.
@@ -79,6 +80,9 @@ pub async fn run(ctx: &Ctx, args: Args) -> Result<ExitCode> {
             "{:<12} {mark:<8} {} ({:.0} ms)",
             step.name, step.detail, step.duration_ms
         ));
+        for line in &step.lines {
+            ctx.note(&format!("{:<21}{line}", ""));
+        }
     };
     match deploy::deploy(
         &ctx.config,

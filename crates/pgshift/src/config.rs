@@ -37,8 +37,9 @@ pub struct Deploy {
     /// The application's deploy, run through `sh -c` after every migration applied and
     /// verified (`fly deploy`, `kubectl rollout restart ...`).
     pub command: Option<String>,
-    /// Rehearse the pending migrations on a copy (the backup restored into a scratch
-    /// database on the local server) before production: `full` (default) or `off`.
+    /// Rehearse the pending migrations on a copy in a scratch database on the local server
+    /// before production: `full` (default: the backup restored, data included), `schema`
+    /// (a schema-only dump of the target, for databases too big to copy) or `off`.
     pub rehearse: Rehearse,
     /// How often a migration that failed only on `lock_timeout` is tried again.
     pub lock_retries: u32,
@@ -50,6 +51,7 @@ pub struct Deploy {
 #[serde(rename_all = "lowercase")]
 pub enum Rehearse {
     Full,
+    Schema,
     Off,
 }
 

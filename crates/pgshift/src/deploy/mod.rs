@@ -5,6 +5,7 @@
 //! rehearsal because the rehearsal runs on it: production-like data, every time.
 
 mod rehearsal;
+mod schema_dump;
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -18,7 +19,7 @@ use crate::config::{Config, Rehearse};
 use crate::migrations::{self, AppliedMigration, ApplyOptions, MigrateError, Mode};
 use crate::target::Target;
 
-pub use rehearsal::RehearsalReport;
+pub use rehearsal::{MigrationLock, RehearsalReport, RehearsedMigration};
 
 /// How to deploy.
 #[derive(Debug, Clone, Default)]
@@ -39,6 +40,10 @@ pub struct Step {
     pub outcome: Outcome,
     pub detail: String,
     pub duration_ms: f64,
+    /// More lines for a person (the rehearsal's per-migration locks); the JSON report has
+    /// the same as data.
+    #[serde(skip)]
+    pub lines: Vec<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -100,11 +105,23 @@ struct Pipeline<'a> {
 
 impl Pipeline<'_> {
     fn record(&mut self, name: &'static str, started: Instant, outcome: Outcome, detail: String) {
+        self.record_lines(name, started, outcome, detail, Vec::new());
+    }
+
+    fn record_lines(
+        &mut self,
+        name: &'static str,
+        started: Instant,
+        outcome: Outcome,
+        detail: String,
+        lines: Vec<String>,
+    ) {
         let step = Step {
             name,
             outcome,
             detail,
             duration_ms: (started.elapsed().as_secs_f64() * 1e6).round() / 1e3,
+            lines,
         };
         (self.on_step)(&step);
         self.report.steps.push(step);
@@ -446,42 +463,34 @@ async fn run_pipeline(
         }
     }
 
-    // 6. Rehearsal: the pending migrations on a copy, before production.
+    // 6. Rehearsal: the pending migrations on a copy, before production: the backup's data,
+    // or the schema alone (dumped now) for databases too big to copy.
     let started = Instant::now();
-    let rehearse = !options.no_rehearse && config.deploy.rehearse == Rehearse::Full;
+    let mode = if options.no_rehearse {
+        Rehearse::Off
+    } else {
+        config.deploy.rehearse
+    };
     let mut rehearsed_catalog: Option<Catalog> = None;
-    match (&p.report.backup, local, rehearse, nothing_pending) {
-        (_, _, _, true) => p.record(
-            "rehearsal",
-            started,
-            Outcome::Skipped,
-            "nothing to apply".into(),
-        ),
-        (_, _, false, _) => p.record(
-            "rehearsal",
-            started,
-            Outcome::Skipped,
-            "off ([deploy] rehearse = \"off\" or --no-rehearse)".into(),
-        ),
-        (None, _, true, _) => p.record(
-            "rehearsal",
-            started,
-            Outcome::Skipped,
-            "no backup to rehearse on (--no-backup)".into(),
-        ),
-        (Some(_), None, true, _) => p.record(
-            "rehearsal",
-            started,
-            Outcome::Skipped,
-            "no local database to rehearse on".into(),
-        ),
-        (Some(archive), Some(local), true, false) => {
-            match rehearsal::rehearse(config, local, archive, options.allow_out_of_order).await {
+    let source = match (mode, &p.report.backup, local) {
+        _ if nothing_pending => Err("nothing to apply"),
+        (Rehearse::Off, _, _) => Err("off ([deploy] rehearse = \"off\" or --no-rehearse)"),
+        (_, _, None) => Err("no local database to rehearse on"),
+        (Rehearse::Full, None, _) => Err("no backup to rehearse on (--no-backup)"),
+        (Rehearse::Full, Some(archive), Some(local)) => {
+            Ok((local, rehearsal::Source::Backup(archive)))
+        }
+        (Rehearse::Schema, _, Some(local)) => Ok((local, rehearsal::Source::Schema(target))),
+    };
+    match source {
+        Err(why) => p.record("rehearsal", started, Outcome::Skipped, why.into()),
+        Ok((local, source)) => {
+            match rehearsal::rehearse(config, local, source, options.allow_out_of_order).await {
                 Ok((report, catalog)) => {
-                    let detail = report.summary();
+                    let (detail, lines) = (report.summary(), report.lines());
                     p.report.rehearsal = Some(report);
                     rehearsed_catalog = Some(catalog);
-                    p.record("rehearsal", started, Outcome::Ok, detail);
+                    p.record_lines("rehearsal", started, Outcome::Ok, detail, lines);
                 }
                 Err(e) => {
                     return Err(p.fail(
@@ -534,6 +543,7 @@ async fn run_pipeline(
                     outcome: Outcome::Ok,
                     detail: line,
                     duration_ms: 0.0,
+                    lines: Vec::new(),
                 });
                 // The failure was logged; a resolution lets the retry go on.
                 let resolved = migrations::resolve::resolve(

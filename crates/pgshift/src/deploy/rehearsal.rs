@@ -1,61 +1,161 @@
-//! The rehearsal: the deploy's backup restored into a scratch database on the local
-//! server, the pending migrations applied there through the same engine, each one timed,
-//! and the tables they rewrote named (their relfilenode changed). Its catalog afterwards is
-//! what production must look like once the same migrations ran there.
+//! The rehearsal: the target's data (the deploy's backup) or, with `[deploy] rehearse =
+//! "schema"`, its schema alone (`schema_dump`), restored into a scratch database on the
+//! local server; the pending migrations applied there through the same engine, statement by
+//! statement (`migrations::apply_pending_traced`), each statement followed by
+//! `migrations::trace::Tracer`: its duration, the locks it took on tables that existed
+//! before its migration, and the tables it rewrote (their relfilenode changed). Its catalog
+//! afterwards is what production must look like once the same migrations ran there.
 
 use std::collections::BTreeMap;
 use std::path::Path;
+use std::time::Duration;
 
 use anyhow::Context;
 use serde::Serialize;
 
+use super::schema_dump;
 use crate::backup::{self, RestoreOptions};
 use crate::catalog::{self, Catalog};
-use crate::config::Config;
-use crate::migrations::{self, ApplyOptions, Mode};
+use crate::config::{Config, Rehearse};
+use crate::migrations::trace::{mode_rank, mode_words};
+use crate::migrations::{self, ApplyOptions, Mode, TracedStatement};
 use crate::target::Target;
 
 /// What the rehearsal found.
 #[derive(Debug, Clone, Serialize)]
 pub struct RehearsalReport {
+    /// `full` (the backup, data included) or `schema` (the schema alone, no rows).
+    pub mode: Rehearse,
     /// The scratch database (dropped afterwards).
     pub database: String,
+    /// The rows the copy's tables held before the migrations ran, the history tables left
+    /// out (0 for `schema`).
+    pub rows: i64,
     pub migrations: Vec<RehearsedMigration>,
     /// Tables of the copy whose storage the migrations rewrote (relfilenode changed): a
     /// rewrite holds an ACCESS EXCLUSIVE lock for as long as it takes on production.
     pub rewritten: Vec<String>,
 }
 
+/// One pending migration as it ran on the copy.
 #[derive(Debug, Clone, Serialize)]
 pub struct RehearsedMigration {
     pub file: String,
+    /// Its statements' time, without the rehearsal's own queries between them.
     pub duration_ms: f64,
+    /// `-- no-transaction`: each statement committed on its own and released its locks
+    /// before they could be read, so `locks` is empty (rewrites are still seen).
+    pub no_transaction: bool,
+    /// The strongest lock the migration took on each table that existed before it.
+    pub locks: Vec<MigrationLock>,
+    /// Tables that existed before it whose storage it rewrote.
+    pub rewrote: Vec<String>,
+    pub statements: Vec<TracedStatement>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct MigrationLock {
+    pub table: String,
+    /// As PostgreSQL names it: `AccessExclusiveLock`.
+    pub mode: String,
+}
+
+impl RehearsedMigration {
+    fn of(traced: migrations::TracedMigration) -> RehearsedMigration {
+        let mut locks: BTreeMap<String, String> = BTreeMap::new();
+        let mut rewrote: Vec<String> = Vec::new();
+        for st in &traced.statements {
+            for lock in &st.effect.locks {
+                let stronger = locks
+                    .get(&lock.table)
+                    .is_none_or(|m| mode_rank(m) < mode_rank(&lock.mode));
+                if stronger {
+                    locks.insert(lock.table.clone(), lock.mode.clone());
+                }
+            }
+            for table in &st.effect.rewrote {
+                if !rewrote.contains(table) {
+                    rewrote.push(table.clone());
+                }
+            }
+        }
+        let duration: Duration = traced.statements.iter().map(|st| st.duration).sum();
+        RehearsedMigration {
+            file: traced.file,
+            duration_ms: (duration.as_secs_f64() * 1e6).round() / 1e3,
+            no_transaction: traced.no_transaction,
+            locks: locks
+                .into_iter()
+                .map(|(table, mode)| MigrationLock { table, mode })
+                .collect(),
+            rewrote,
+            statements: traced.statements,
+        }
+    }
+
+    /// `3_x.sql 12.3 ms: ACCESS EXCLUSIVE on doctor (rewritten)`.
+    pub fn summary(&self) -> String {
+        let mut parts: Vec<String> = self
+            .locks
+            .iter()
+            .map(|l| {
+                let rewritten = if self.rewrote.contains(&l.table) {
+                    " (rewritten)"
+                } else {
+                    ""
+                };
+                format!("{} on {}{rewritten}", mode_words(&l.mode), l.table)
+            })
+            .collect();
+        for table in &self.rewrote {
+            if !self.locks.iter().any(|l| &l.table == table) {
+                parts.push(format!("rewrote {table}"));
+            }
+        }
+        let what = match (parts.is_empty(), self.no_transaction) {
+            (true, false) => "no lock on an existing table, no rewrite".to_string(),
+            (true, true) => "no rewrite; locks not observable (-- no-transaction: each statement \
+                 committed on its own)"
+                .to_string(),
+            (false, _) => parts.join(", "),
+        };
+        format!("{} {:.1} ms: {what}", self.file, self.duration_ms)
+    }
 }
 
 impl RehearsalReport {
+    /// One line: how many migrations ran on what, and what they rewrote.
     pub fn summary(&self) -> String {
-        let timings: Vec<String> = self
-            .migrations
-            .iter()
-            .map(|m| format!("{} {:.1} ms", m.file, m.duration_ms))
-            .collect();
+        let on = match self.mode {
+            Rehearse::Schema => "a schema-only copy (no rows)".to_string(),
+            _ => format!("a copy with the backup's data ({} rows)", self.rows),
+        };
         let rewrites = if self.rewritten.is_empty() {
             "no table rewritten".to_string()
         } else {
             format!("rewrote {}", self.rewritten.join(", "))
         };
-        format!(
-            "{} applied on a copy ({}); {rewrites}",
-            self.migrations.len(),
-            timings.join(", ")
-        )
+        format!("{} applied on {on}; {rewrites}", self.migrations.len())
     }
+
+    /// A line per migration: its duration, locks and rewrites.
+    pub fn lines(&self) -> Vec<String> {
+        self.migrations.iter().map(|m| m.summary()).collect()
+    }
+}
+
+/// Where the rehearsal's copy comes from.
+pub(super) enum Source<'a> {
+    /// The deploy's backup, restored whole.
+    Backup(&'a Path),
+    /// The target's schema, dumped now.
+    Schema(&'a Target),
 }
 
 pub(super) async fn rehearse(
     config: &Config,
     local: &Target,
-    archive: &Path,
+    source: Source<'_>,
     allow_out_of_order: bool,
 ) -> anyhow::Result<(RehearsalReport, Catalog)> {
     let name = format!(
@@ -70,7 +170,7 @@ pub(super) async fn rehearse(
         .execute(&mut admin)
         .await
         .with_context(|| format!("creating the scratch database {name} on the local server"))?;
-    let result = run(config, local, archive, &name, allow_out_of_order).await;
+    let result = run(config, local, source, &name, allow_out_of_order).await;
     let dropped = sqlx::raw_sql(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
         .execute(&mut admin)
         .await;
@@ -84,7 +184,7 @@ pub(super) async fn rehearse(
 async fn run(
     config: &Config,
     local: &Target,
-    archive: &Path,
+    source: Source<'_>,
     name: &str,
     allow_out_of_order: bool,
 ) -> anyhow::Result<(RehearsalReport, Catalog)> {
@@ -93,60 +193,64 @@ async fn run(
         jobs: 1,
         allow_protected: false,
     };
-    backup::restore(config, local, archive, &options, &mut |_| {})
-        .await
-        .context("restoring the backup into the scratch database")?;
     let copy = Target {
         env: local.env.clone(),
         url: local.url.with_database(name),
         source: local.source.clone(),
         protected: false,
     };
-    let before = relfilenodes(&copy).await?;
+    let (mode, rows) = match source {
+        Source::Backup(archive) => {
+            let restored = backup::restore(config, local, archive, &options, &mut |_| {})
+                .await
+                .context("restoring the backup into the scratch database")?;
+            (Rehearse::Full, user_rows(&restored))
+        }
+        Source::Schema(target) => {
+            let (_dir, archive) = schema_dump::archive_dir()?;
+            let history = schema_dump::dump(target, &archive).await?;
+            let restored = backup::restore(config, local, &archive, &options, &mut |_| {})
+                .await
+                .context("restoring the schema into the scratch database")?;
+            schema_dump::write_history(&copy.url, &history).await?;
+            (Rehearse::Schema, user_rows(&restored))
+        }
+    };
     let apply = ApplyOptions {
         mode: Mode::Deploy,
         allow_out_of_order,
         dry_run: false,
     };
-    let applied = migrations::apply_pending(config, &copy, &apply, &mut |_| {})
+    let (_, traced) = migrations::apply_pending_traced(config, &copy, &apply, &mut |_| {})
         .await
         .map_err(|e| anyhow::anyhow!("on the copy of production: {e}"))?;
-    let after = relfilenodes(&copy).await?;
-    let rewritten = before
-        .iter()
-        .filter(|(table, node)| after.get(*table).is_some_and(|n| n != *node))
-        .map(|(table, _)| table.clone())
-        .collect();
+    let migrations: Vec<RehearsedMigration> =
+        traced.into_iter().map(RehearsedMigration::of).collect();
+    let mut rewritten: Vec<String> = Vec::new();
+    for table in migrations.iter().flat_map(|m| &m.rewrote) {
+        if !rewritten.contains(table) {
+            rewritten.push(table.clone());
+        }
+    }
     let catalog = catalog::read(&copy.url, &config.codegen.schemas).await?;
     let report = RehearsalReport {
+        mode,
         database: name.to_string(),
-        migrations: applied
-            .applied
-            .iter()
-            .map(|m| RehearsedMigration {
-                file: m.file.clone(),
-                duration_ms: (m.duration.as_secs_f64() * 1e6).round() / 1e3,
-            })
-            .collect(),
+        rows,
+        migrations,
         rewritten,
     };
     Ok((report, catalog))
 }
 
-/// The storage file of every table and materialized view outside the system schemas.
-async fn relfilenodes(target: &Target) -> anyhow::Result<BTreeMap<String, i64>> {
-    let mut conn = crate::db::connect(&target.url).await?;
-    let rows: Vec<(String, i64)> = sqlx::query_as(
-        "SELECT n.nspname || '.' || c.relname, c.relfilenode::bigint \
-         FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
-         WHERE c.relkind IN ('r', 'm') AND n.nspname NOT IN ('pg_catalog', 'information_schema') \
-           AND n.nspname NOT LIKE 'pg\\_%' AND c.relname <> '_sqlx_migrations' \
-           AND c.relname NOT LIKE '\\_pgshift\\_%'",
-    )
-    .fetch_all(&mut conn)
-    .await?;
-    crate::db::close(conn).await;
-    Ok(rows.into_iter().collect())
+/// The rows a restored copy holds outside the history tables.
+fn user_rows(restored: &backup::RestoreReport) -> i64 {
+    restored
+        .tables
+        .iter()
+        .filter(|t| t.table != "_sqlx_migrations" && !t.table.starts_with("_pgshift_"))
+        .map(|t| t.rows)
+        .sum()
 }
 
 /// The objects that differ between two catalogs, by name: what the rehearsal expected and

@@ -183,7 +183,7 @@ pub async fn migrate_dev_settled(
         allow_out_of_order: false,
         dry_run: false,
     };
-    apply_with(config, target, &options, settled, progress).await
+    apply_with(config, target, &options, settled, progress, None).await
 }
 
 /// Refuses a target that is not local (`Target::require_local`), as a `MigrateError`.
@@ -200,7 +200,41 @@ pub async fn apply_pending(
     options: &ApplyOptions,
     progress: &mut dyn FnMut(Progress<'_>),
 ) -> Result<ApplyReport, MigrateError> {
-    apply_with(config, target, options, &|_| true, progress).await
+    apply_with(config, target, options, &|_| true, progress, None).await
+}
+
+/// A migration applied statement by statement, with what each statement did to the tables
+/// that existed before the migration.
+#[derive(Debug, Clone, Serialize)]
+pub struct TracedMigration {
+    pub file: String,
+    /// Runs outside a transaction: each statement committed on its own, so its locks were
+    /// released before they could be read (rewrites are still seen).
+    pub no_transaction: bool,
+    pub statements: Vec<execute::TracedStatement>,
+}
+
+/// `apply_pending`, each migration's statements sent one by one (inside its transaction,
+/// with the same guard and history rows) and followed by `trace::Tracer`: for the deploy's
+/// rehearsal, which wants each statement's locks and rewrites. Slower than `apply_pending`
+/// (one migration per message, a query after each statement).
+pub async fn apply_pending_traced(
+    config: &Config,
+    target: &Target,
+    options: &ApplyOptions,
+    progress: &mut dyn FnMut(Progress<'_>),
+) -> Result<(ApplyReport, Vec<TracedMigration>), MigrateError> {
+    let mut traces = Vec::new();
+    let report = apply_with(
+        config,
+        target,
+        options,
+        &|_| true,
+        progress,
+        Some(&mut traces),
+    )
+    .await?;
+    Ok((report, traces))
 }
 
 async fn apply_with(
@@ -209,6 +243,7 @@ async fn apply_with(
     options: &ApplyOptions,
     settled: &(dyn Fn(&std::path::Path) -> bool + Sync),
     progress: &mut dyn FnMut(Progress<'_>),
+    traces: Option<&mut Vec<TracedMigration>>,
 ) -> Result<ApplyReport, MigrateError> {
     if options.mode == Mode::Dev {
         require_local(target, Mode::Dev.command())?;
@@ -228,12 +263,14 @@ async fn apply_with(
         &files,
         settled,
         progress,
+        traces,
     )
     .await;
     session.close().await;
     result
 }
 
+#[allow(clippy::too_many_arguments)]
 async fn apply_locked(
     s: &mut Session,
     config: &Config,
@@ -242,6 +279,7 @@ async fn apply_locked(
     files: &[MigrationFile],
     settled: &(dyn Fn(&std::path::Path) -> bool + Sync),
     progress: &mut dyn FnMut(Progress<'_>),
+    mut traces: Option<&mut Vec<TracedMigration>>,
 ) -> Result<ApplyReport, MigrateError> {
     let actor = Actor::current(&target.env);
     if !options.dry_run {
@@ -338,10 +376,31 @@ async fn apply_locked(
     }
     let mut next = 0;
     while next < pending.len() {
-        if pending[next].no_tx {
-            let file = pending[next];
+        let file = pending[next];
+        if let Some(traces) = traces.as_deref_mut() {
             progress(Progress::Applying(file));
-            let duration = apply_without_transaction(s, file, &checked[next], &actor).await?;
+            let mut statements = Vec::new();
+            let duration = if file.no_tx {
+                let trace = Some(&mut statements);
+                apply_without_transaction(s, file, &checked[next], &actor, trace).await?
+            } else {
+                let job = tx_job(file, &checked[next], &actor, &s.schema);
+                let (duration, traced) = execute::in_transaction_traced(s, job, &actor).await?;
+                statements = traced;
+                duration
+            };
+            traces.push(TracedMigration {
+                file: file.file_name.clone(),
+                no_transaction: file.no_tx,
+                statements,
+            });
+            applied(&mut report, file, duration, progress);
+            next += 1;
+            continue;
+        }
+        if file.no_tx {
+            progress(Progress::Applying(file));
+            let duration = apply_without_transaction(s, file, &checked[next], &actor, None).await?;
             applied(&mut report, file, duration, progress);
             next += 1;
             continue;
@@ -360,19 +419,7 @@ async fn apply_locked(
             end += 1;
         }
         let jobs: Vec<execute::TxJob> = (next..end)
-            .map(|i| execute::TxJob {
-                file: pending[i],
-                statements: &checked[i],
-                bookkeeping: applied_bookkeeping(pending[i], &actor, &s.schema),
-                partial: history::sqlx_insert(
-                    &s.schema,
-                    pending[i].version,
-                    &pending[i].description,
-                    false,
-                    &pending[i].checksum,
-                    "-1",
-                ),
-            })
+            .map(|i| tx_job(pending[i], &checked[i], &actor, &s.schema))
             .collect();
         for job in &jobs {
             progress(Progress::Applying(job.file));
@@ -607,6 +654,33 @@ pub fn preflight(
     Ok(statements)
 }
 
+/// A transactional migration with its history rows.
+fn tx_job<'a>(
+    file: &'a MigrationFile,
+    statements: &'a [Statement<'a>],
+    actor: &Actor,
+    schema: &str,
+) -> execute::TxJob<'a> {
+    execute::TxJob {
+        file,
+        statements,
+        bookkeeping: applied_bookkeeping(file, actor, schema),
+        partial: unfinished_row(file, schema),
+    }
+}
+
+/// The `_sqlx_migrations` row of a migration that may be partly applied (`success = false`).
+fn unfinished_row(file: &MigrationFile, schema: &str) -> String {
+    history::sqlx_insert(
+        schema,
+        file.version,
+        &file.description,
+        false,
+        &file.checksum,
+        "-1",
+    )
+}
+
 /// The history rows of a transactional migration, written in its transaction.
 fn applied_bookkeeping(file: &MigrationFile, actor: &Actor, schema: &str) -> Vec<String> {
     vec![
@@ -627,19 +701,13 @@ async fn apply_without_transaction(
     file: &MigrationFile,
     statements: &[Statement<'_>],
     actor: &Actor,
+    trace: Option<&mut Vec<execute::TracedStatement>>,
 ) -> Result<Duration, MigrateError> {
     // A row with success = false first: if the process dies part-way, the database says so,
     // and sqlx's own Migrator refuses to go on (it reports the version as dirty).
     let schema = &s.schema.clone();
     let steps = execute::NoTxSteps {
-        before: history::sqlx_insert(
-            schema,
-            file.version,
-            &file.description,
-            false,
-            &file.checksum,
-            "-1",
-        ),
+        before: unfinished_row(file, schema),
         after: &|elapsed: Duration| {
             format!(
                 "UPDATE {schema}._sqlx_migrations SET success = true, execution_time = {ns} WHERE version = {v}; {log}",
@@ -653,7 +721,7 @@ async fn apply_without_transaction(
             file.version
         ),
     };
-    execute::without_transaction(s, file, statements, actor, &steps).await
+    execute::without_transaction(s, file, statements, actor, &steps, trace).await
 }
 
 fn applied_log(file: &MigrationFile, duration_ns: String) -> LogEntry<'_> {

@@ -4,10 +4,13 @@
 
 use std::time::{Duration, Instant};
 
+use serde::Serialize;
+
 use super::error::{MigrateError, MigrationFailure};
 use super::files::MigrationFile;
 use super::history::{action, Actor, LogEntry};
 use super::session::{Session, CLEAN_SLATE_COMMANDS};
+use super::trace::{StatementEffect, Tracer};
 use crate::sql::{self, Kind, Statement};
 
 /// The server-side duration of the current migration, in nanoseconds, from the start its
@@ -230,6 +233,170 @@ pub(crate) async fn in_transactions(
     (durations, Some(failure))
 }
 
+/// A statement of a migration run on its own, and what it did to the tables that existed
+/// before the migration (`trace::Tracer`).
+#[derive(Debug, Clone, Serialize)]
+pub struct TracedStatement {
+    /// 1-based line of its first token in the file.
+    pub line: usize,
+    /// Its first line of text.
+    pub statement: String,
+    #[serde(rename = "duration_ms", serialize_with = "super::apply::as_millis")]
+    pub duration: Duration,
+    #[serde(flatten)]
+    pub effect: StatementEffect,
+}
+
+impl TracedStatement {
+    fn of(st: &Statement<'_>, duration: Duration, effect: StatementEffect) -> TracedStatement {
+        TracedStatement {
+            line: st.line,
+            statement: st.sql.lines().next().unwrap_or("").trim().to_string(),
+            duration,
+            effect,
+        }
+    }
+}
+
+/// `in_transaction`, one statement per message with `Tracer` reading what each did. The
+/// opening, the guard and the history rows are the same; a file whose statements cannot be
+/// sent one by one as they were read (the parser refused it, or it changes
+/// `standard_conforming_strings`, which changes how the server reads the next message) goes
+/// whole, traced as one step. Returns the migration's server-side duration and the steps.
+pub(crate) async fn in_transaction_traced(
+    s: &mut Session,
+    job: TxJob<'_>,
+    actor: &Actor,
+) -> Result<(Duration, Vec<TracedStatement>), MigrateError> {
+    let reset = sqlx::raw_sql(&s.clean_slate()).execute(&mut s.conn).await;
+    s.check(reset, "resetting the session")?;
+    let opened = sqlx::raw_sql(&opening(s)).execute(&mut s.conn).await;
+    s.check(opened, "opening the migration's transaction")?;
+    let file = job.file;
+    let whole;
+    let statements = match job.statements.first() {
+        Some(first)
+            if job
+                .statements
+                .iter()
+                .any(|st| matches!(st.kind, Kind::Unparsed | Kind::SetsStandardStrings)) =>
+        {
+            whole = [Statement {
+                sql: &file.sql[first.start..],
+                ..first.clone()
+            }];
+            &whole[..]
+        }
+        _ => job.statements,
+    };
+    let mut tracer = match Tracer::start(&mut s.conn, None).await {
+        Ok(tracer) => tracer,
+        Err(e) => {
+            rollback_if_open(s).await;
+            return Err(MigrateError::db(
+                &s.target,
+                "reading the tables and locks",
+                e,
+            ));
+        }
+    };
+    let mut steps = Vec::with_capacity(statements.len());
+    for st in statements {
+        let started = Instant::now();
+        let sent = sqlx::raw_sql(st.sql).execute(&mut s.conn).await;
+        let duration = started.elapsed();
+        let error = match sent {
+            Ok(_) => match tracer.after_statement(&mut s.conn).await {
+                Ok(effect) => {
+                    steps.push(TracedStatement::of(st, duration, effect));
+                    continue;
+                }
+                Err(e) => {
+                    rollback_if_open(s).await;
+                    return Err(MigrateError::db(
+                        &s.target,
+                        &format!(
+                            "reading the locks after line {} of {}",
+                            st.line, file.file_name
+                        ),
+                        e,
+                    ));
+                }
+            },
+            Err(error) => error,
+        };
+        if connection_lost(s, &error).await {
+            return Err(MigrateError::ConnectionLost {
+                target: s.target.clone(),
+                action: format!("applying {}", file.file_name),
+                message: format!(
+                    "{}; it went during the statement at line {}, inside the migration's \
+                     transaction, which did not commit",
+                    crate::target::redact(&error.to_string()),
+                    st.line
+                ),
+            });
+        }
+        rollback_if_open(s).await;
+        let info = ServerError::from(&error);
+        let line = located(file, st, &info);
+        let message = info.message.clone();
+        let failure = fail(
+            s,
+            file,
+            actor,
+            message,
+            info,
+            Some(line),
+            Some(st.text()),
+            false,
+        );
+        return Err(failure.await);
+    }
+    let mut ending = format!("\n;\n{BOOKKEEPING_PRELUDE}{}", guard(s));
+    for statement in &job.bookkeeping {
+        ending.push_str(statement);
+        ending.push_str(";\n");
+    }
+    ending.push_str(&format!(
+        "SELECT {ELAPSED_NS} AS pgshift_elapsed_ns;\nCOMMIT;\n"
+    ));
+    let (completed, mut durations, result) = run_counting(s, &ending).await;
+    let Err(error) = result else {
+        return Ok((durations.pop().unwrap_or_default(), steps));
+    };
+    if connection_lost(s, &error).await {
+        return Err(MigrateError::ConnectionLost {
+            target: s.target.clone(),
+            action: format!("recording {} in the history", file.file_name),
+            message: format!(
+                "{}; it may or may not be committed; run `cargo xtask migrate-status` to see",
+                crate::target::redact(&error.to_string())
+            ),
+        });
+    }
+    let info = ServerError::from(&error);
+    rollback_if_open(s).await;
+    let guarded = matches!(
+        info.code.as_deref(),
+        Some(TRANSACTION_ENDED | LOCK_RELEASED)
+    );
+    if completed == BOOKKEEPING_PRELUDE_COMMANDS && guarded {
+        let ended = info.code.as_deref() == Some(TRANSACTION_ENDED);
+        return Err(guard_failure(s, &job, actor, info, ended).await);
+    }
+    let message = format!("recording it in the history failed: {}", info.message);
+    Err(fail(s, file, actor, message, info, None, None, false).await)
+}
+
+/// The line in `file` of a server error raised by statement `st`, sent alone.
+fn located(file: &MigrationFile, st: &Statement<'_>, info: &ServerError) -> usize {
+    let sent_at = st.sql.as_ptr() as usize - file.sql.as_ptr() as usize;
+    info.position
+        .and_then(|p| char_to_byte(st.sql, p))
+        .map_or(st.line, |b| sql::line_of(&file.sql, sent_at + b))
+}
+
 /// The history statements around a `-- no-transaction` file.
 pub(crate) struct NoTxSteps<'a> {
     /// Sent first: marks the migration as in progress.
@@ -248,6 +415,7 @@ pub(crate) async fn without_transaction(
     statements: &[Statement<'_>],
     actor: &Actor,
     steps: &NoTxSteps<'_>,
+    mut trace: Option<&mut Vec<TracedStatement>>,
 ) -> Result<Duration, MigrateError> {
     let started = Instant::now();
     let before = format!("{}; {}", s.clean_slate(), steps.before);
@@ -268,11 +436,29 @@ pub(crate) async fn without_transaction(
         }
         _ => statements,
     };
+    // Traced, each statement's locks are gone by the time they could be read (it committed
+    // on its own); its rewrites are not.
+    let mut tracer = match trace {
+        Some(_) => {
+            let started = Tracer::start(&mut s.conn, None).await;
+            Some(s.check(started, "reading the tables")?)
+        }
+        None => None,
+    };
     for (i, st) in statements.iter().enumerate() {
+        let sent_at = Instant::now();
         let sent = sqlx::raw_sql(st.sql).execute(&mut s.conn).await;
+        let duration = sent_at.elapsed();
         let error = match sent {
             Ok(_) => match after_statement(s).await {
-                Ok(None) => continue,
+                Ok(None) => {
+                    if let (Some(tracer), Some(trace)) = (tracer.as_mut(), trace.as_deref_mut()) {
+                        let effect = tracer.after_statement(&mut s.conn).await;
+                        let effect = s.check(effect, "reading the tables")?;
+                        trace.push(TracedStatement::of(st, duration, effect));
+                    }
+                    continue;
+                }
                 // What ran is committed; what comes next would run unguarded or be read
                 // differently from how it was checked: stop here, truthfully.
                 Ok(Some(why)) => {
@@ -320,11 +506,7 @@ pub(crate) async fn without_transaction(
         // aborted, which would refuse the history rows.
         rollback_if_open(s).await;
         let info = ServerError::from(&error);
-        let sent_at = st.sql.as_ptr() as usize - file.sql.as_ptr() as usize;
-        let line = info
-            .position
-            .and_then(|p| char_to_byte(st.sql, p))
-            .map_or(st.line, |b| sql::line_of(&file.sql, sent_at + b));
+        let line = located(file, st, &info);
         // A failed CONCURRENTLY statement is not rolled back whole: the server leaves the
         // index it was building behind, INVALID. Retrying would then fail forever with
         // "already exists", so the failure is kept as possibly partial (the `false` row

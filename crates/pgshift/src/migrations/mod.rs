@@ -26,10 +26,11 @@ pub(crate) use session::Session;
 use serde::Serialize;
 
 pub use apply::{
-    apply_pending, migrate_dev, migrate_dev_settled, AppliedMigration, ApplyOptions, ApplyReport,
-    Mode, Progress, WaitReason, Waiting,
+    apply_pending, apply_pending_traced, migrate_dev, migrate_dev_settled, AppliedMigration,
+    ApplyOptions, ApplyReport, Mode, Progress, TracedMigration, WaitReason, Waiting,
 };
 pub use error::{EditedMigration, MigrateError, MigrationFailure, Problem};
+pub use execute::TracedStatement;
 pub use files::{FileErrors, FileProblem, MigrationFile};
 pub use lock::LockHolder;
 pub use status::{State, StatusRow, Summary};

@@ -169,7 +169,7 @@ async fn revert_locked(
                     down.version
                 ),
             };
-            execute::without_transaction(s, down, statements, &actor, &steps).await?
+            execute::without_transaction(s, down, statements, &actor, &steps, None).await?
         } else {
             let job = execute::TxJob {
                 file: down,
