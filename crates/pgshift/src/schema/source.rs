@@ -178,6 +178,38 @@ pub async fn schema_state(config: &Config, local: &Target) -> anyhow::Result<Sch
 /// The migrations folder replayed into a shadow database on `local`'s server by the
 /// migration engine (as `migrate-dev` applies them), read back.
 pub async fn migrations_catalog(config: &Config, local: &Target) -> anyhow::Result<Catalog> {
+    replayed_catalog(config, local).await
+}
+
+/// Only the migrations whose versions are in `versions` (those a database has applied),
+/// replayed as `migrations_catalog` does: their files are copied into a temporary folder
+/// that the engine reads instead of the migrations folder.
+pub async fn applied_migrations_catalog(
+    config: &Config,
+    local: &Target,
+    versions: &std::collections::BTreeSet<i64>,
+) -> anyhow::Result<Catalog> {
+    let files = migrations::files::discover(&config.paths.migrations)?;
+    if files.iter().all(|f| versions.contains(&f.version)) {
+        return replayed_catalog(config, local).await;
+    }
+    let folder = tempfile::Builder::new()
+        .prefix("pgshift-applied-")
+        .tempdir()
+        .map_err(|e| anyhow::anyhow!("cannot make a temporary folder: {e}"))?;
+    for file in files.iter().filter(|f| versions.contains(&f.version)) {
+        for path in std::iter::once(&file.path).chain(file.down.as_ref()) {
+            let name = path.file_name().expect("a migration file has a name");
+            std::fs::copy(path, folder.path().join(name))
+                .map_err(|e| anyhow::anyhow!("cannot copy {}: {e}", path.display()))?;
+        }
+    }
+    let mut only_applied = config.clone();
+    only_applied.paths.migrations = folder.path().to_path_buf();
+    replayed_catalog(&only_applied, local).await
+}
+
+async fn replayed_catalog(config: &Config, local: &Target) -> anyhow::Result<Catalog> {
     let shadow = ShadowDatabase::create(&local.url, "migrations").await?;
     let result = async {
         replay(config, local, shadow.url()).await?;
