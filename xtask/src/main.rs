@@ -11,6 +11,7 @@ mod generate;
 mod import;
 mod lint;
 mod migrate;
+mod schema;
 mod watch;
 
 use std::process::ExitCode;
@@ -27,7 +28,8 @@ use context::{Ctx, EnvFlag, Flags, JsonFlag, LocalEnvFlag, YesFlag};
     after_help = "--env, --json and --yes work before or after the command's name, for the \
                   commands that take them (each command's --help lists its own).\n\
                   Exit codes: 0 success; 1 failure; 2 usage or configuration error; \
-                  migrate-status --exit-code: 3 pending, 4 failed/modified/missing.\n\
+                  migrate-status --exit-code: 3 pending, 4 failed/modified/missing, 5 drift \
+                  (--drift); migrate-diff --exit-code: 2 when the two states differ.\n\
                   Example: cargo xtask migrate-status --env staging",
     version
 )]
@@ -140,6 +142,17 @@ enum Command {
         #[command(flatten)]
         json: JsonFlag,
     },
+    /// Compare two states of the schema (empty, migrations, schema, env:NAME, a URL): a
+    /// summary of the changes with their hazards, or the SQL.
+    MigrateDiff {
+        #[command(flatten)]
+        args: schema::DiffArgs,
+        #[command(flatten)]
+        json: JsonFlag,
+    },
+    /// The schema folder ([paths] schema): `schema pull` writes it from a database.
+    #[command(subcommand)]
+    Schema(schema::SchemaCommand),
     /// Review migrations for locks, rewrites, data loss and breaking changes (squawk's rules).
     Lint {
         #[command(flatten)]
@@ -254,7 +267,10 @@ impl Command {
         let flags = Flags::default();
         match self {
             Command::Db(command) => command.flags(),
-            Command::MigrateNew { json, .. } => flags.json(json),
+            Command::MigrateNew { json, .. } | Command::MigrateDiff { json, .. } => {
+                flags.json(json)
+            }
+            Command::Schema(command) => command.flags(),
             Command::Doctor { env, json, .. }
             | Command::MigrateStatus { env, json, .. }
             | Command::MigrateResolve { env, json, .. }
@@ -377,6 +393,8 @@ fn main() -> ExitCode {
             Command::MigrateReset { args, .. } => migrate::reset(&ctx, args).await,
             Command::MigrateResolve { args, .. } => migrate::resolve(&ctx, args).await,
             Command::MigrateDown { args, .. } => migrate::down(&ctx, args).await,
+            Command::MigrateDiff { args, .. } => schema::migrate_diff(&ctx, args).await,
+            Command::Schema(command) => schema::run(&ctx, command).await,
             Command::Lint { args, .. } => lint::run(&ctx, args).await,
             Command::Generate { args, .. } => generate::run(&ctx, args).await,
             Command::Import { args, .. } => import::run(&ctx, args).await,

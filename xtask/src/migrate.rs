@@ -66,6 +66,10 @@ pub struct DevArgs {
     /// With --name: create the migration without applying anything.
     #[arg(long, requires = "name")]
     pub create_only: bool,
+    /// With --name and a schema folder: write new indexes on existing tables as CREATE INDEX
+    /// CONCURRENTLY (the migration is then `-- no-transaction`).
+    #[arg(long, requires = "name")]
+    pub concurrently: bool,
     /// Apply pending migrations older than the newest applied one (after a branch merge).
     #[arg(long)]
     pub allow_out_of_order: bool,
@@ -75,13 +79,22 @@ pub async fn dev(ctx: &Ctx, args: DevArgs) -> Result<ExitCode> {
     let target = ctx.target()?;
     target.require_local("migrate-dev")?;
     let mut created = Vec::new();
+    let mut changes = None;
     if let Some(name) = &args.name {
-        let new_args = NewArgs {
-            name: name.clone(),
-            reversible: false,
-            simple: false,
-        };
-        created = create(ctx, &new_args)?.0;
+        if ctx.config.paths.schema.is_some() {
+            // Schema as code: the migration is what takes the migrations to the schema folder.
+            let generated =
+                crate::schema::generate_migration(ctx, &target, name, args.concurrently).await?;
+            created.extend(generated.file.clone());
+            changes = Some(generated.diff.changes);
+        } else {
+            let new_args = NewArgs {
+                name: name.clone(),
+                reversible: false,
+                simple: false,
+            };
+            created = create(ctx, &new_args)?.0;
+        }
         context::keep("created", serde_json::json!(created));
         if !ctx.json {
             for file in &created {
@@ -89,7 +102,16 @@ pub async fn dev(ctx: &Ctx, args: DevArgs) -> Result<ExitCode> {
             }
         }
         if args.create_only {
-            ctx.emit(&serde_json::json!({ "created": created }))?;
+            let lint = match (&changes, created.first()) {
+                (Some(_), Some(file)) => crate::schema::lint_generated(ctx, file),
+                _ => Vec::new(),
+            };
+            let mut document = serde_json::json!({ "created": created });
+            if let Some(changes) = &changes {
+                document["changes"] = serde_json::json!(changes);
+                document["lint"] = serde_json::json!(lint);
+            }
+            ctx.emit(&document)?;
             return Ok(ExitCode::SUCCESS);
         }
     }
@@ -102,11 +124,15 @@ pub async fn dev(ctx: &Ctx, args: DevArgs) -> Result<ExitCode> {
         .await
         .map_err(lift)?;
     summarise(ctx, &report);
+    // A change made by hand would go into the bindings unseen: say so first.
+    let drift = crate::schema::warn_local_drift(ctx, &target).await;
     let outcome = crate::generate::regenerate(ctx, &target).await?;
     ctx.emit(&Applied {
         created,
+        changes,
         report: &report,
         bindings: crate::generate::bindings(ctx, &outcome),
+        drift,
     })?;
     Ok(ExitCode::SUCCESS)
 }
@@ -117,34 +143,66 @@ pub async fn dev(ctx: &Ctx, args: DevArgs) -> Result<ExitCode> {
 struct Applied<'a> {
     #[serde(skip_serializing_if = "Vec::is_empty")]
     created: Vec<String>,
+    /// `migrate-dev --name` with a schema folder: the changes of the migration it wrote.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    changes: Option<Vec<pgshift::diff::Change>>,
     #[serde(flatten)]
     report: &'a ApplyReport,
     bindings: serde_json::Value,
+    /// `migrate-dev`: the local database compared with its migrations before the bindings
+    /// were regenerated (absent when the check could not run).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    drift: Option<pgshift::schema::drift::Drift>,
 }
 
 #[derive(clap::Args)]
 #[command(
     after_help = "Exit codes with --exit-code: 0 everything applied; 3 pending (or \
-                        out-of-order) migrations; 4 failed, modified or missing migrations. \
+                        out-of-order) migrations; 4 failed, modified or missing migrations; 5 \
+                        drift (with --drift). \
                         Without --exit-code: 0 whatever the state; 1 when status cannot be read.\n\
                         Example: cargo xtask migrate-status --env staging --exit-code"
 )]
 pub struct StatusArgs {
-    /// Exit 3 when migrations are pending, 4 when any is failed, modified or missing.
+    /// Exit 3 when migrations are pending, 4 when any is failed, modified or missing, 5 when
+    /// --drift finds drift.
     #[arg(long)]
     pub exit_code: bool,
+    /// Also compare the database's schema with its applied migrations replayed in a shadow
+    /// database on the local server, and name every object that differs (read-only on the
+    /// target, so a protected environment is allowed).
+    #[arg(long)]
+    pub drift: bool,
 }
 
 pub async fn status(ctx: &Ctx, args: StatusArgs) -> Result<ExitCode> {
     let target = ctx.target()?;
     let status = migrations::read_status(&ctx.config, &target).await?;
+    let drift = if args.drift {
+        Some(crate::schema::drift(ctx, &target).await?)
+    } else {
+        None
+    };
     if ctx.json {
-        ctx.emit(&status)?;
+        #[derive(serde::Serialize)]
+        struct WithDrift<'a> {
+            #[serde(flatten)]
+            status: &'a Status,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            drift: Option<&'a pgshift::schema::drift::Drift>,
+        }
+        ctx.emit(&WithDrift {
+            status: &status,
+            drift: drift.as_ref(),
+        })?;
     } else {
         print!(
             "{}",
             status_table(&status, context::colour(&std::io::stdout()))
         );
+        if let Some(drift) = &drift {
+            print!("{}", crate::schema::drift_report(drift));
+        }
     }
     let summary = &status.summary;
     Ok(if !args.exit_code {
@@ -153,6 +211,8 @@ pub async fn status(ctx: &Ctx, args: StatusArgs) -> Result<ExitCode> {
         ExitCode::from(4)
     } else if summary.pending + summary.out_of_order > 0 {
         ExitCode::from(3)
+    } else if drift.as_ref().is_some_and(|d| !d.is_clean()) {
+        ExitCode::from(5)
     } else {
         ExitCode::SUCCESS
     })
@@ -527,8 +587,10 @@ pub async fn reset(ctx: &Ctx, args: ResetArgs) -> Result<ExitCode> {
     let outcome = crate::generate::regenerate(ctx, &target).await?;
     ctx.emit(&Applied {
         created: Vec::new(),
+        changes: None,
         report: &report,
         bindings: crate::generate::bindings(ctx, &outcome),
+        drift: None,
     })?;
     Ok(ExitCode::SUCCESS)
 }

@@ -164,6 +164,23 @@ impl Syncer {
         if !self.bindings_due {
             return Outcome::Done(None);
         }
+        // Before the bindings follow the database: a change made there by hand (not by a
+        // migration) would go into them unseen. Checked only now, when they are about to
+        // be regenerated, never while idle.
+        activity(Some("checking the local database for drift"));
+        match pgshift::schema::drift::check(&self.config, &self.target, &self.target).await {
+            Ok(drift) => {
+                for line in pgshift::schema::drift::warning(&drift) {
+                    tracing::warn!("{line}");
+                }
+            }
+            Err(e) => tracing::warn!(
+                "{}",
+                pgshift::target::redact(&format!(
+                    "could not check the local database for drift: {e:#}"
+                ))
+            ),
+        }
         let generating = Instant::now();
         activity(Some("regenerating the bindings"));
         match pgshift::codegen::generate(&self.config, &self.target.url).await {

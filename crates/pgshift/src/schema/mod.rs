@@ -6,8 +6,11 @@
 //! them in a shadow database (`local::shadow`), `source` turns every source into a catalog
 //! (the migrations are replayed by the migration engine, never psql).
 
+pub mod drift;
 pub mod folder;
 pub mod load;
+pub mod plan;
+pub mod pull;
 pub mod source;
 
 pub use source::{read, Context, SchemaState, Source};

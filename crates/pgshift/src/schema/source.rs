@@ -61,6 +61,15 @@ impl Source {
         )))
     }
 
+    /// Refuses, before any work, a source this project cannot read: `schema` without
+    /// `[paths] schema`.
+    pub fn check(&self, config: &Config) -> Result<(), UsageError> {
+        if *self == Source::Schema {
+            schema_folder(config)?;
+        }
+        Ok(())
+    }
+
     /// Whether reading it needs a shadow database on the local server.
     pub fn needs_shadow(&self) -> bool {
         matches!(self, Source::Migrations | Source::Schema)
@@ -94,7 +103,7 @@ pub struct Context<'a> {
     pub command: &'a str,
     /// Resolves an environment's name to its target (`local` too: its server holds the
     /// shadow databases).
-    pub resolve: &'a (dyn Fn(&str) -> anyhow::Result<Target> + Sync),
+    pub resolve: &'a dyn Fn(&str) -> anyhow::Result<Target>,
 }
 
 /// Reads `source` into a catalog of `[codegen] schemas`.
@@ -176,37 +185,52 @@ pub async fn schema_state(config: &Config, local: &Target) -> anyhow::Result<Sch
 }
 
 /// The migrations folder replayed into a shadow database on `local`'s server by the
-/// migration engine (as `migrate-dev` applies them), read back.
+/// migration engine (as `migrate-dev` applies them), read back. A migration that is still
+/// the empty template `migrate-new` wrote holds no SQL and is left out (`migrate-dev` waits
+/// for it, which would stop the replay there).
 pub async fn migrations_catalog(config: &Config, local: &Target) -> anyhow::Result<Catalog> {
-    replayed_catalog(config, local).await
+    replayed_subset(config, local, &|_| true).await
 }
 
 /// Only the migrations whose versions are in `versions` (those a database has applied),
-/// replayed as `migrations_catalog` does: their files are copied into a temporary folder
-/// that the engine reads instead of the migrations folder.
+/// replayed as `migrations_catalog` does.
 pub async fn applied_migrations_catalog(
     config: &Config,
     local: &Target,
     versions: &std::collections::BTreeSet<i64>,
 ) -> anyhow::Result<Catalog> {
+    replayed_subset(config, local, &|f| versions.contains(&f.version)).await
+}
+
+/// The migrations `keep` keeps (without untouched templates), replayed. When that is not
+/// the whole folder, their files are copied into a temporary folder that the engine reads
+/// instead.
+async fn replayed_subset(
+    config: &Config,
+    local: &Target,
+    keep: &(dyn Fn(&migrations::MigrationFile) -> bool + Sync),
+) -> anyhow::Result<Catalog> {
     let files = migrations::files::discover(&config.paths.migrations)?;
-    if files.iter().all(|f| versions.contains(&f.version)) {
+    let kept = |f: &migrations::MigrationFile| {
+        keep(f) && !migrations::new::is_untouched_template(f.name_without_version(), &f.sql)
+    };
+    if files.iter().all(kept) {
         return replayed_catalog(config, local).await;
     }
     let folder = tempfile::Builder::new()
-        .prefix("pgshift-applied-")
+        .prefix("pgshift-replay-")
         .tempdir()
         .map_err(|e| anyhow::anyhow!("cannot make a temporary folder: {e}"))?;
-    for file in files.iter().filter(|f| versions.contains(&f.version)) {
+    for file in files.iter().filter(|f| kept(f)) {
         for path in std::iter::once(&file.path).chain(file.down.as_ref()) {
             let name = path.file_name().expect("a migration file has a name");
             std::fs::copy(path, folder.path().join(name))
                 .map_err(|e| anyhow::anyhow!("cannot copy {}: {e}", path.display()))?;
         }
     }
-    let mut only_applied = config.clone();
-    only_applied.paths.migrations = folder.path().to_path_buf();
-    replayed_catalog(&only_applied, local).await
+    let mut subset = config.clone();
+    subset.paths.migrations = folder.path().to_path_buf();
+    replayed_catalog(&subset, local).await
 }
 
 async fn replayed_catalog(config: &Config, local: &Target) -> anyhow::Result<Catalog> {

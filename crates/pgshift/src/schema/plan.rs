@@ -1,0 +1,45 @@
+//! `migrate-dev --name` with a schema folder: the migration that takes the migrations'
+//! state to the schema folder's, computed in two shadow databases on the local server.
+
+use super::folder::RenameComment;
+use super::source;
+use crate::config::Config;
+use crate::diff::{self, Diff, ObjectKind, Options, Rename};
+use crate::target::Target;
+
+/// The diff from the migrations (all of them, replayed) to the schema folder, with the
+/// folder's rename comments and `concurrently`.
+pub async fn next_migration(
+    config: &Config,
+    local: &Target,
+    concurrently: bool,
+) -> anyhow::Result<Diff> {
+    let schema = source::schema_state(config, local).await?;
+    let migrations = source::migrations_catalog(config, local).await?;
+    let options = Options {
+        concurrently,
+        renames: renames(&schema.renames),
+    };
+    Ok(diff::diff(&migrations, &schema.catalog, &options))
+}
+
+/// The rename comments as the diff takes them: tables first, then columns (whose `table` is
+/// the table's new name).
+pub fn renames(comments: &[RenameComment]) -> Vec<Rename> {
+    let mut renames: Vec<Rename> = comments
+        .iter()
+        .map(|c| Rename {
+            kind: if c.column.is_some() {
+                ObjectKind::Column
+            } else {
+                ObjectKind::Table
+            },
+            schema: c.schema.clone(),
+            table: c.column.as_ref().map(|_| c.table.clone()),
+            from: c.from.clone(),
+            to: c.to().to_string(),
+        })
+        .collect();
+    renames.sort_by_key(|r| r.kind != ObjectKind::Table);
+    renames
+}

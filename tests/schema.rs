@@ -1,0 +1,570 @@
+//! Schema as code through the real binary: `migrate-diff` between sources, drift
+//! (`migrate-status --drift`, and migrate-dev's warning before the bindings), `migrate-dev
+//! --name` writing migrations from the schema folder, `schema pull`, and the shadow
+//! databases all of these make on the local server (dropped every time).
+
+mod support;
+
+use support::prod::ProdProject;
+use support::{stderr, text, Project};
+
+const DOCTOR: &str = "CREATE TABLE doctor (\n  id bigint PRIMARY KEY,\n  name text NOT NULL\n);\n";
+
+/// A project with a schema folder and one migration creating `doctor`.
+fn project() -> Project {
+    let p = Project::new();
+    p.append("pgshift.toml", "\n[paths]\nschema = \"schema\"\n");
+    p.write("migrations/1_create_doctor.sql", DOCTOR);
+    p
+}
+
+/// The shadow databases on the test cluster whose process is gone: left behind. (Other
+/// tests of this binary make theirs at the same time, with live pids.)
+fn shadows(p: &Project) -> String {
+    let names =
+        p.db.sql("SELECT datname FROM pg_database WHERE datname LIKE 'pgshift\\_%'");
+    names
+        .lines()
+        .filter(|name| {
+            let pid = name.split('_').nth(2).unwrap_or("");
+            pid != DEAD_PID && !std::path::Path::new(&format!("/proc/{pid}")).exists()
+        })
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+/// Above the kernel's pid_max ceiling: a process that cannot be alive.
+const DEAD_PID: &str = "4194305";
+
+#[test]
+fn migrate_diff_compares_sources_summary_script_json_and_exit_code() {
+    let p = project();
+    p.write(
+        "schema/doctor.sql",
+        "CREATE TABLE doctor (\n  id bigint PRIMARY KEY,\n  name text NOT NULL,\n  nickname text\n);\n",
+    );
+
+    // Different: a summary, exit 2 with --exit-code.
+    let out = p
+        .xtask([
+            "migrate-diff",
+            "--from",
+            "migrations",
+            "--to",
+            "schema",
+            "--exit-code",
+        ])
+        .output();
+    let all = text(&out);
+    assert_eq!(out.status.code(), Some(2), "{all}");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.starts_with("migrations -> schema: 1 change\n"),
+        "{all}"
+    );
+    assert!(stdout.contains("nickname"), "{all}");
+
+    // The SQL.
+    let script = p
+        .xtask([
+            "migrate-diff",
+            "--from",
+            "migrations",
+            "--to",
+            "schema",
+            "--script",
+        ])
+        .stdout();
+    assert!(script.contains("ALTER TABLE"), "{script}");
+    assert!(script.contains("ADD COLUMN nickname text"), "{script}");
+
+    // The same state: nothing, exit 0 even with --exit-code.
+    let same = p
+        .xtask([
+            "migrate-diff",
+            "--from",
+            "migrations",
+            "--to",
+            "migrations",
+            "--exit-code",
+        ])
+        .stdout();
+    assert_eq!(same, "no difference between migrations and migrations\n");
+
+    // From nothing, as JSON.
+    let out = p
+        .xtask([
+            "migrate-diff",
+            "--from",
+            "empty",
+            "--to",
+            "schema",
+            "--json",
+        ])
+        .ok();
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(doc["ok"], true);
+    assert_eq!(doc["from"], "empty");
+    assert_eq!(doc["to"], "schema");
+    assert_eq!(doc["differs"], true);
+    let changes = doc["changes"].as_array().unwrap();
+    assert!(
+        changes.iter().any(|c| c["object"]["kind"] == "table"
+            && c["object"]["name"] == "doctor"
+            && c["action"] == "create"),
+        "{doc:#}"
+    );
+    assert!(
+        doc["script"].as_str().unwrap().contains("CREATE TABLE"),
+        "{doc:#}"
+    );
+
+    // An unknown source is a usage error.
+    let err = p
+        .xtask(["migrate-diff", "--from", "nothing", "--to", "schema"])
+        .fails_with(2);
+    assert!(err.contains("`nothing` is not a source"), "{err}");
+    assert_eq!(shadows(&p), "", "shadow databases left behind");
+}
+
+#[test]
+fn a_bad_schema_file_names_its_file_and_line_and_leaves_no_shadow_database() {
+    let p = project();
+    p.write("schema/01_doctor.sql", DOCTOR);
+    // The statement that starts on line 4 refers to a column that no file defines.
+    p.write(
+        "schema/02_index.sql",
+        "-- Indexes.\r\n\r\nCREATE INDEX doctor_name ON doctor (name);\r\nCREATE INDEX doctor_age ON doctor\r\n  (age);\r\n",
+    );
+    let err = p
+        .xtask(["migrate-diff", "--from", "migrations", "--to", "schema"])
+        .fails_with(1);
+    assert!(
+        err.contains("schema/02_index.sql:4: column \"age\" does not exist; fix the schema folder"),
+        "{err}"
+    );
+    // Where the server points inside a statement, that line.
+    p.write(
+        "schema/02_index.sql",
+        "CREATE TABLE visit (\n  id bigint,\n  kind visit_kind\n);\n",
+    );
+    let err = p
+        .xtask(["migrate-diff", "--from", "migrations", "--to", "schema"])
+        .fails_with(1);
+    assert!(
+        err.contains("schema/02_index.sql:3: type \"visit_kind\" does not exist"),
+        "{err}"
+    );
+    // A syntax error, found before any database is made.
+    p.write(
+        "schema/02_index.sql",
+        "\u{feff}CREATE INDEX doctor_name ON doctor (name);\nCREATE TABLE x (;\n",
+    );
+    let err = p
+        .xtask(["migrate-diff", "--from", "empty", "--to", "schema"])
+        .fails_with(2);
+    assert!(err.contains("schema/02_index.sql:2: "), "{err}");
+    assert_eq!(shadows(&p), "", "shadow databases left behind");
+}
+
+#[test]
+fn files_in_any_order_load_and_a_bom_and_crlf_are_fine() {
+    let p = project();
+    // Foreign keys point at a table of a later file and of an earlier one, in a subfolder;
+    // CRLF line ends and a byte order mark.
+    p.write(
+        "schema/a_visit.sql",
+        "\u{feff}CREATE TABLE visit (\r\n  id bigint PRIMARY KEY,\r\n  doctor_id bigint REFERENCES doctor (id)\r\n);\r\n",
+    );
+    p.write("schema/b_doctor.sql", DOCTOR);
+    p.write(
+        "schema/c_more/clinic.sql",
+        "CREATE TABLE clinic (id bigint PRIMARY KEY, head bigint REFERENCES doctor (id));\n",
+    );
+    let out = p
+        .xtask([
+            "migrate-diff",
+            "--from",
+            "migrations",
+            "--to",
+            "schema",
+            "--json",
+        ])
+        .ok();
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let created: Vec<String> = doc["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["action"] == "create")
+        .map(|c| {
+            format!(
+                "{} {}",
+                c["object"]["kind"].as_str().unwrap(),
+                c["object"]["name"].as_str().unwrap()
+            )
+        })
+        .collect();
+    assert!(created.contains(&"table visit".to_string()), "{doc:#}");
+    assert!(created.contains(&"table clinic".to_string()), "{doc:#}");
+    assert!(!created.contains(&"table doctor".to_string()), "{doc:#}");
+}
+
+#[test]
+fn a_column_added_by_hand_is_drift_and_migrate_dev_warns_before_the_bindings() {
+    let p = project();
+    p.xtask(["migrate-dev"]).ok();
+    let clean = p.xtask(["migrate-status", "--drift"]).stdout();
+    assert!(
+        clean.contains("no drift: local (") && clean.contains("matches its 1 applied migration\n"),
+        "{clean}"
+    );
+
+    // The story: a column added with ALTER TABLE went silently into the bindings.
+    p.db.sql("ALTER TABLE doctor ADD COLUMN nickname text");
+    let out = p
+        .xtask(["migrate-status", "--drift", "--exit-code"])
+        .output();
+    let all = text(&out);
+    assert_eq!(out.status.code(), Some(5), "{all}");
+    assert!(
+        all.contains("column doctor.nickname exists in local but not in the migrations"),
+        "{all}"
+    );
+
+    let out = p.xtask(["migrate-status", "--drift", "--json"]).ok();
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let drift = &doc["drift"];
+    assert_eq!(drift["env"], "local");
+    assert_eq!(drift["migrations"], 1);
+    assert_eq!(drift["differences"][0]["action"], "create");
+    assert_eq!(drift["differences"][0]["object"]["kind"], "column");
+    assert_eq!(drift["differences"][0]["object"]["name"], "nickname");
+    assert_eq!(
+        drift["differences"][0]["message"],
+        "column doctor.nickname exists in local but not in the migrations"
+    );
+
+    // migrate-dev says so before it regenerates the bindings (which still follow the database).
+    let out = p.xtask(["migrate-dev"]).ok();
+    let err = stderr(&out);
+    let warned = err
+        .find("warning: the local database (")
+        .unwrap_or_else(|| panic!("no drift warning:\n{err}"));
+    assert!(
+        err.contains("column doctor.nickname exists in local but not in the migrations"),
+        "{err}"
+    );
+    let regenerated = err
+        .find("bindings updated")
+        .or(err.find("bindings unchanged"))
+        .unwrap();
+    assert!(warned < regenerated, "{err}");
+
+    // A migration that adds it ends the drift.
+    p.db.sql("ALTER TABLE doctor DROP COLUMN nickname");
+    p.write(
+        "migrations/2_nickname.sql",
+        "ALTER TABLE doctor ADD COLUMN nickname text;\n",
+    );
+    let out = p.xtask(["migrate-dev", "--json"]).ok();
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        doc["drift"]["differences"],
+        serde_json::json!([]),
+        "{doc:#}"
+    );
+    assert!(!stderr(&out).contains("drifted"), "{}", stderr(&out));
+    assert_eq!(shadows(&p), "", "shadow databases left behind");
+}
+
+#[test]
+fn migrate_dev_writes_the_migration_from_the_schema_folder() {
+    let p = project();
+    p.xtask(["migrate-dev"]).ok();
+    p.write(
+        "schema/doctor.sql",
+        "CREATE TABLE doctor (\n  id bigint PRIMARY KEY,\n  name text NOT NULL,\n  nickname text\n);\n\
+         CREATE INDEX doctor_name ON doctor (name);\n",
+    );
+
+    // --create-only: written, linted, not applied.
+    let out = p
+        .xtask(["migrate-dev", "--name", "add_nickname", "--create-only"])
+        .ok();
+    let file = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    assert!(
+        file.starts_with("migrations/") && file.ends_with("_add_nickname.sql"),
+        "{}",
+        text(&out)
+    );
+    let sql = p.read(&file);
+    assert!(sql.starts_with("-- Changes:\n"), "{sql}");
+    assert!(sql.contains("ADD COLUMN nickname text"), "{sql}");
+    assert!(sql.contains("CREATE INDEX doctor_name"), "{sql}");
+    // The lint ran on it: an index on an existing table without CONCURRENTLY.
+    assert!(
+        stderr(&out).contains("require-concurrent-index-creation"),
+        "{}",
+        text(&out)
+    );
+    assert_eq!(
+        p.db.sql("SELECT count(*) FROM information_schema.columns WHERE column_name = 'nickname'"),
+        "0"
+    );
+
+    // Applied by the next migrate-dev, bindings follow.
+    p.xtask(["migrate-dev"]).ok();
+    assert_eq!(
+        p.db.sql("SELECT count(*) FROM information_schema.columns WHERE column_name = 'nickname'"),
+        "1"
+    );
+    assert!(p
+        .read("crates/db-schema/src/generated.rs")
+        .contains("nickname"));
+
+    // Nothing left to do: said, nothing written.
+    let before = std::fs::read_dir(p.path("migrations")).unwrap().count();
+    let out = p.xtask(["migrate-dev", "--name", "again", "--json"]).ok();
+    assert!(
+        stderr(&out).contains(
+            "no difference between the schema folder and the migrations: no migration written"
+        ),
+        "{}",
+        text(&out)
+    );
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(doc["changes"], serde_json::json!([]), "{doc:#}");
+    assert!(doc.get("created").is_none(), "{doc:#}");
+    assert_eq!(
+        std::fs::read_dir(p.path("migrations")).unwrap().count(),
+        before
+    );
+
+    // --concurrently: the index in a no-transaction migration, applied at once.
+    p.append(
+        "schema/doctor.sql",
+        "CREATE INDEX doctor_nickname ON doctor (nickname);\n",
+    );
+    let out = p
+        .xtask([
+            "migrate-dev",
+            "--name",
+            "index_nickname",
+            "--concurrently",
+            "--json",
+        ])
+        .ok();
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let file = doc["created"][0].as_str().unwrap().to_string();
+    let sql = p.read(&file);
+    assert!(sql.starts_with("-- no-transaction\n-- Changes:\n"), "{sql}");
+    assert!(sql.contains("CREATE INDEX CONCURRENTLY"), "{sql}");
+    assert_eq!(
+        doc["applied"][0]["file"],
+        file.trim_start_matches("migrations/"),
+        "{doc:#}"
+    );
+    assert_eq!(shadows(&p), "", "shadow databases left behind");
+}
+
+#[test]
+fn migrate_dev_without_a_schema_folder_still_creates_an_empty_migration() {
+    let p = Project::new();
+    let out = p
+        .xtask(["migrate-dev", "--name", "by_hand", "--create-only"])
+        .ok();
+    let file = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    assert!(p.read(&file).starts_with("-- by_hand: created "), "{file}");
+    let err = p
+        .xtask(["migrate-diff", "--from", "migrations", "--to", "schema"])
+        .fails_with(2);
+    assert!(
+        err.contains("this project has no schema folder; add `schema = \"schema\"` under [paths]"),
+        "{err}"
+    );
+}
+
+#[test]
+fn schema_pull_writes_a_folder_that_matches_the_migrations() {
+    let p = project();
+    p.write(
+        "migrations/2_more.sql",
+        "CREATE TABLE visit (id bigint PRIMARY KEY, doctor_id bigint NOT NULL REFERENCES doctor (id), \
+         kind text NOT NULL DEFAULT 'video' CHECK (kind IN ('video', 'in_person')));\n\
+         CREATE INDEX visit_doctor ON visit (doctor_id);\n\
+         CREATE TABLE billing_note (id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, visit_id bigint UNIQUE REFERENCES visit (id) ON DELETE CASCADE);\n",
+    );
+    p.xtask(["migrate-dev"]).ok();
+
+    let out = p.xtask(["schema", "pull", "--json"]).ok();
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let files: Vec<&str> = doc["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f.as_str().unwrap())
+        .collect();
+    assert!(files.contains(&"schema/03_tables/doctor.sql"), "{doc:#}");
+    assert!(files.contains(&"schema/03_tables/visit.sql"), "{doc:#}");
+    assert!(
+        files.contains(&"schema/03_tables/billing_note.sql"),
+        "{doc:#}"
+    );
+    assert!(p
+        .read("schema/03_tables/visit.sql")
+        .contains("CREATE INDEX visit_doctor"));
+
+    // The folder it wrote is the migrations' schema.
+    let out = p
+        .xtask([
+            "migrate-diff",
+            "--from",
+            "schema",
+            "--to",
+            "migrations",
+            "--exit-code",
+        ])
+        .output();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+
+    // Not over a folder that holds something, unless --force.
+    let err = p.xtask(["schema", "pull"]).fails_with(2);
+    assert!(err.contains("is not empty; pass --force"), "{err}");
+    p.write("schema/03_tables/gone.sql", "CREATE TABLE gone (id int);\n");
+    p.xtask(["schema", "pull", "--force"]).ok();
+    assert!(!p.path("schema/03_tables/gone.sql").exists());
+}
+
+#[test]
+fn env_sources_read_a_protected_environment_without_changing_it() {
+    let p = ProdProject::new();
+    p.append("pgshift.toml", "\n[paths]\nschema = \"schema\"\n");
+    p.write("migrations/1_create_doctor.sql", DOCTOR);
+    p.xtask_prod(["migrate-deploy", "--env", "prod", "--yes"])
+        .ok();
+    // Someone changed production by hand; and from now on any write there would fail.
+    p.prod_sql("ALTER TABLE doctor ADD COLUMN nickname text");
+    p.prod_sql(&format!(
+        "ALTER DATABASE {} SET default_transaction_read_only = on",
+        p.database
+    ));
+    let before = p.prod_sql(
+        "SELECT string_agg(table_name || '.' || column_name, ',' ORDER BY table_name, column_name) \
+         FROM information_schema.columns WHERE table_schema = 'public'",
+    );
+
+    let out = p
+        .xtask_prod([
+            "migrate-diff",
+            "--from",
+            "env:prod",
+            "--to",
+            "migrations",
+            "--exit-code",
+        ])
+        .output();
+    let all = text(&out);
+    assert_eq!(out.status.code(), Some(2), "{all}");
+    assert!(all.contains("nickname"), "{all}");
+    assert!(
+        !all.contains(&p.url),
+        "the URL with its password was printed:\n{all}"
+    );
+
+    let out = p
+        .xtask_prod(["migrate-status", "--env", "prod", "--drift"])
+        .ok();
+    let all = text(&out);
+    assert!(
+        all.contains("column doctor.nickname exists in prod but not in the migrations"),
+        "{all}"
+    );
+
+    let after = p.prod_sql(
+        "SELECT string_agg(table_name || '.' || column_name, ',' ORDER BY table_name, column_name) \
+         FROM information_schema.columns WHERE table_schema = 'public'",
+    );
+    assert_eq!(before, after);
+    // No shadow database was made on production's server.
+    assert_eq!(
+        p.prod_sql("SELECT count(*) FROM pg_database WHERE datname LIKE 'pgshift\\_%'"),
+        "0"
+    );
+    // An unknown environment is a usage error.
+    let err = p
+        .xtask([
+            "migrate-diff",
+            "--from",
+            "env:staging",
+            "--to",
+            "migrations",
+        ])
+        .fails_with(2);
+    assert!(err.contains("unknown environment `staging`"), "{err}");
+}
+
+#[test]
+fn a_shadow_database_left_by_a_dead_process_is_dropped() {
+    let p = project();
+    let leftover = format!("pgshift_schema_{DEAD_PID}_1");
+    p.db.sql(&format!("CREATE DATABASE {leftover}"));
+    p.xtask(["migrate-diff", "--from", "migrations", "--to", "empty"])
+        .ok();
+    assert_eq!(
+        p.db.sql(&format!(
+            "SELECT count(*) FROM pg_database WHERE datname = '{leftover}'"
+        )),
+        "0"
+    );
+}
+
+#[test]
+fn the_daemon_warns_about_drift_before_it_regenerates_the_bindings() {
+    use std::io::{BufRead, BufReader};
+    use std::sync::{Arc, Mutex};
+    use std::time::{Duration, Instant};
+
+    let p = project();
+    p.xtask(["migrate-dev"]).ok();
+    p.db.sql("ALTER TABLE doctor ADD COLUMN nickname text");
+    let mut command = p.xtask(["watch"]).command;
+    command.stderr(std::process::Stdio::piped());
+    let mut child = command.spawn().expect("spawn xtask watch");
+    let log = Arc::new(Mutex::new(String::new()));
+    let stream = child.stderr.take().unwrap();
+    let collected = Arc::clone(&log);
+    std::thread::spawn(move || {
+        for line in BufReader::new(stream).lines().map_while(Result::ok) {
+            let mut log = collected.lock().unwrap();
+            log.push_str(&line);
+            log.push('\n');
+        }
+    });
+    let wait_for = |needle: &str| {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let text = log.lock().unwrap().clone();
+            if text.contains(needle) {
+                return text;
+            }
+            if Instant::now() > deadline {
+                panic!("timed out waiting for {needle:?}; daemon log:\n{text}");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    };
+    wait_for("watching");
+    p.write(
+        "migrations/2_visit.sql",
+        "CREATE TABLE visit (id bigint PRIMARY KEY);\n",
+    );
+    let text = wait_for("synced 1 migration");
+    let _ = child.kill();
+    let _ = child.wait();
+    let warned = text
+        .find("column doctor.nickname exists in local but not in the migrations")
+        .unwrap_or_else(|| panic!("no drift warning:\n{text}"));
+    assert!(text.contains("has drifted from its migrations"), "{text}");
+    assert!(warned < text.find("bindings updated").unwrap(), "{text}");
+}
