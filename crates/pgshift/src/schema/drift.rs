@@ -54,7 +54,7 @@ impl Drift {
 pub async fn check(config: &Config, target: &Target, local: &Target) -> anyhow::Result<Drift> {
     let status = migrations::read_status(config, target).await?;
     let mut applied = BTreeSet::new();
-    let mut caveats = Vec::new();
+    let mut caveats: Vec<String> = Vec::new();
     for row in &status.migrations {
         match row.state {
             State::Applied => {
@@ -76,6 +76,18 @@ pub async fn check(config: &Config, target: &Target, local: &Target) -> anyhow::
     }
     let actual = crate::catalog::read(&target.url, &config.codegen.schemas).await?;
     let expected = source::applied_migrations_catalog(config, local, &applied).await?;
+    // A file edited while it was being replayed (an editor saving an applied migration)
+    // was compared as it is now: said, like an edit made before.
+    if caveats.is_empty() {
+        let again = migrations::read_status(config, target).await?;
+        caveats.extend(
+            again
+                .migrations
+                .iter()
+                .filter(|row| matches!(row.state, State::Modified | State::Missing))
+                .map(|row| format!("{} changed while it was compared", row.name())),
+        );
+    }
     Ok(Drift {
         env: target.env.clone(),
         database: status.database,
@@ -132,9 +144,11 @@ fn one_line(text: &str) -> String {
 }
 
 /// The lines that warn about a drifted local database before bindings are regenerated
-/// from it (`migrate-dev`, the daemon): what differs, and what to do.
+/// from it (`migrate-dev`, the daemon): what differs, and what to do. Nothing when an
+/// applied migration was edited or removed: the engine reports that already, and what
+/// differs is then mostly the edit itself.
 pub fn warning(drift: &Drift) -> Vec<String> {
-    if drift.is_clean() {
+    if drift.is_clean() || !drift.caveats.is_empty() {
         return Vec::new();
     }
     let mut lines = vec![format!(
