@@ -68,8 +68,9 @@ pub async fn migrate_diff(ctx: &Ctx, args: DiffArgs) -> Result<ExitCode> {
     context::keep("to", to.to_string().into());
     let resolve = resolver(ctx);
     let cx = read_context(ctx, "migrate-diff", &resolve);
-    let from_state = schema::read(&cx, &from).await?;
-    let to_state = schema::read(&cx, &to).await?;
+    // At the same time: each may be a shadow database to make and fill.
+    let (from_state, to_state) = tokio::join!(schema::read(&cx, &from), schema::read(&cx, &to));
+    let (from_state, to_state) = (from_state?, to_state?);
     // Rename comments are the schema folder's: they say what the folder's objects were
     // called before, so they apply when the folder is the state to reach.
     let renames = if to == Source::Schema {

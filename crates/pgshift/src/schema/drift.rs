@@ -74,8 +74,11 @@ pub async fn check(config: &Config, target: &Target, local: &Target) -> anyhow::
             State::Pending | State::OutOfOrder | State::Failed => {}
         }
     }
-    let actual = crate::catalog::read(&target.url, &config.codegen.schemas).await?;
-    let expected = source::applied_migrations_catalog(config, local, &applied).await?;
+    let (actual, expected) = tokio::join!(
+        crate::catalog::read(&target.url, &config.codegen.schemas),
+        source::applied_migrations_catalog(config, local, &applied)
+    );
+    let (actual, expected) = (actual?, expected?);
     // A file edited while it was being replayed (an editor saving an applied migration)
     // was compared as it is now: said, like an edit made before.
     if caveats.is_empty() {

@@ -74,28 +74,43 @@ async fn run(conn: &mut sqlx::PgConnection, parsed: &Parsed<'_>) -> anyhow::Resu
     let mut pending: Vec<&(&SchemaFile, Statement<'_>)> = parsed.statements.iter().collect();
     loop {
         let mut later = Vec::new();
-        let mut first_error = None;
+        let mut failures = Vec::new();
         let before = pending.len();
         for item in pending {
             let (file, statement) = item;
             match sqlx::raw_sql(statement.sql).execute(&mut *conn).await {
                 Ok(_) => {}
                 Err(e) if is_not_yet(&e) => {
-                    first_error.get_or_insert_with(|| failure(file, statement, &e));
+                    failures.push(failure(file, statement, &e));
                     later.push(item);
                 }
-                Err(e) => return Err(anyhow::anyhow!(failure(file, statement, &e))),
+                Err(e) => return Err(fix(vec![failure(file, statement, &e)])),
             }
         }
         if later.is_empty() {
             return Ok(());
         }
         if later.len() == before {
-            // No progress: what is missing is missing from the whole folder.
-            return Err(anyhow::anyhow!(first_error.expect("a failure was kept")));
+            // No progress: what is missing is missing from the whole folder. Every statement
+            // still waiting is named: the first may only wait for another one that fails.
+            return Err(fix(failures));
         }
         pending = later;
     }
+}
+
+/// The failures, at most 10 of them, then what to do.
+fn fix(mut failures: Vec<String>) -> anyhow::Error {
+    const SHOWN: usize = 10;
+    if failures.len() > SHOWN {
+        let more = failures.len() - SHOWN;
+        failures.truncate(SHOWN);
+        failures.push(format!("and {more} more"));
+    }
+    anyhow::anyhow!(
+        "{}; fix the schema folder and run the command again",
+        failures.join("\n")
+    )
 }
 
 fn is_not_yet(e: &sqlx::Error) -> bool {
@@ -105,8 +120,8 @@ fn is_not_yet(e: &sqlx::Error) -> bool {
     }
 }
 
-/// `schema/doctor.sql:12: relation "clinic" does not exist; fix the schema folder`, the line
-/// being where the server points (the statement's first line when it does not).
+/// `schema/doctor.sql:12: relation "clinic" does not exist`, the line being where the
+/// server points (the statement's first line when it does not).
 fn failure(file: &SchemaFile, statement: &Statement<'_>, e: &sqlx::Error) -> String {
     let mut line = statement.line;
     let message = match e {
@@ -127,9 +142,5 @@ fn failure(file: &SchemaFile, statement: &Statement<'_>, e: &sqlx::Error) -> Str
         }
         e => e.to_string(),
     };
-    format!(
-        "{}:{line}: {}; fix the schema folder and run the command again",
-        file.shown,
-        crate::target::redact(&message)
-    )
+    format!("{}:{line}: {}", file.shown, crate::target::redact(&message))
 }

@@ -14,8 +14,13 @@ pub async fn next_migration(
     local: &Target,
     concurrently: bool,
 ) -> anyhow::Result<Diff> {
-    let schema = source::schema_state(config, local).await?;
-    let migrations = source::migrations_catalog(config, local).await?;
+    // Two shadow databases, made and filled at the same time: the server's work (mostly
+    // CREATE DATABASE copying its template) runs in parallel.
+    let (schema, migrations) = tokio::join!(
+        source::schema_state(config, local),
+        source::migrations_catalog(config, local)
+    );
+    let (schema, migrations) = (schema?, migrations?);
     let options = Options {
         concurrently,
         renames: renames(&schema.renames),
