@@ -491,6 +491,16 @@ fn env_sources_read_a_protected_environment_without_changing_it() {
         p.prod_sql("SELECT count(*) FROM pg_database WHERE datname LIKE 'pgshift\\_%'"),
         "0"
     );
+    // A URL as a source: read the same way, shown redacted.
+    let out = p
+        .xtask(["migrate-diff", "--from", &p.url, "--to", "env:prod", "--json"])
+        .env("PROD_DATABASE_URL", &p.url)
+        .ok();
+    let all = text(&out);
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(doc["differs"], false, "{all}");
+    assert!(doc["from"].as_str().unwrap().contains(":***@"), "{all}");
+    assert!(!all.contains(support::prod::prod_cluster().password()), "{all}");
     // An unknown environment is a usage error.
     let err = p
         .xtask([

@@ -60,7 +60,8 @@ fn create(ctx: &Ctx, args: &NewArgs) -> Result<(Vec<String>, bool)> {
 
 #[derive(clap::Args)]
 pub struct DevArgs {
-    /// Create a migration with this name first (see migrate-new).
+    /// Create a migration with this name first (see migrate-new); with a schema folder
+    /// ([paths] schema), it holds what takes the migrations to the folder's schema.
     #[arg(long, value_name = "NAME")]
     pub name: Option<String>,
     /// With --name: create the migration without applying anything.
