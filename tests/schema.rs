@@ -493,14 +493,24 @@ fn env_sources_read_a_protected_environment_without_changing_it() {
     );
     // A URL as a source: read the same way, shown redacted.
     let out = p
-        .xtask(["migrate-diff", "--from", &p.url, "--to", "env:prod", "--json"])
+        .xtask([
+            "migrate-diff",
+            "--from",
+            &p.url,
+            "--to",
+            "env:prod",
+            "--json",
+        ])
         .env("PROD_DATABASE_URL", &p.url)
         .ok();
     let all = text(&out);
     let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(doc["differs"], false, "{all}");
     assert!(doc["from"].as_str().unwrap().contains(":***@"), "{all}");
-    assert!(!all.contains(support::prod::prod_cluster().password()), "{all}");
+    assert!(
+        !all.contains(support::prod::prod_cluster().password()),
+        "{all}"
+    );
     // An unknown environment is a usage error.
     let err = p
         .xtask([
@@ -577,4 +587,41 @@ fn the_daemon_warns_about_drift_before_it_regenerates_the_bindings() {
         .unwrap_or_else(|| panic!("no drift warning:\n{text}"));
     assert!(text.contains("has drifted from its migrations"), "{text}");
     assert!(warned < text.find("bindings updated").unwrap(), "{text}");
+}
+
+#[test]
+fn a_rename_comment_already_done_by_a_migration_changes_nothing() {
+    let p = project();
+    p.write(
+        "migrations/2_rename.sql",
+        "ALTER TABLE doctor RENAME COLUMN name TO full_name;\n",
+    );
+    // The comment stays in the schema file after the migration that renamed.
+    p.write(
+        "schema/doctor.sql",
+        "CREATE TABLE doctor (\n  id bigint PRIMARY KEY,\n  -- pgshift:renamed from=name\n  full_name text NOT NULL\n);\n",
+    );
+    let out = p
+        .xtask([
+            "migrate-diff",
+            "--from",
+            "migrations",
+            "--to",
+            "schema",
+            "--exit-code",
+        ])
+        .output();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    // One misplaced is an error that names its line.
+    p.write(
+        "schema/doctor.sql",
+        "CREATE TABLE doctor (\n  id bigint PRIMARY KEY,\n  full_name text NOT NULL\n);\n-- pgshift:renamed from=name\n",
+    );
+    let err = p
+        .xtask(["migrate-diff", "--from", "migrations", "--to", "schema"])
+        .fails_with(2);
+    assert!(
+        err.contains("schema/doctor.sql:5: nothing follows this `-- pgshift:renamed` comment"),
+        "{err}"
+    );
 }

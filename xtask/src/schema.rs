@@ -74,7 +74,7 @@ pub async fn migrate_diff(ctx: &Ctx, args: DiffArgs) -> Result<ExitCode> {
     // Rename comments are the schema folder's: they say what the folder's objects were
     // called before, so they apply when the folder is the state to reach.
     let renames = if to == Source::Schema {
-        schema::plan::renames(&to_state.renames)
+        schema::plan::renames(&to_state.renames, &from_state.catalog)
     } else {
         Vec::new()
     };
