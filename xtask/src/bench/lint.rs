@@ -1,7 +1,8 @@
 //! `cargo xtask bench lint`: the static lint over N realistic migrations (mixed DDL), in the
 //! library and as the whole `cargo xtask lint --all` process; then `--trace` of the last 50
-//! as pending, on a scratch cluster, against the replay of the history alone. (The squawk
-//! comparison of issue 12 is not measured here.)
+//! as pending, on a scratch cluster, against the replay of the history alone. When squawk's
+//! command line is installed (`$SQUAWK`, else `squawk` on PATH), it lints the same files in
+//! the same run and the ratio is printed.
 
 use std::process::{Command, ExitCode, Stdio};
 use std::time::{Duration, Instant};
@@ -95,6 +96,7 @@ pub async fn run(ctx: &Ctx, args: Args) -> Result<ExitCode> {
             );
         }
     }
+    let squawk = run_squawk(dir.path(), &files, args.runs.max(1));
     // --trace: the history (all but the last 50) replayed, then the 50 traced.
     ctx.note("starting a scratch cluster for --trace...");
     let cluster = pgshift::local::ScratchCluster::start()?;
@@ -108,16 +110,15 @@ pub async fn run(ctx: &Ctx, args: Args) -> Result<ExitCode> {
     let (applied, pending) = files.split_at(split);
     let mut replay = Duration::MAX;
     let mut traced = Duration::MAX;
+    let mut whole = Duration::MAX;
     let mut steps = 0;
     for _ in 0..args.runs.max(1) {
         let start = Instant::now();
-        lint::trace::trace(&local, &config.root, applied, &[]).await?;
-        replay = replay.min(start.elapsed());
-        let start = Instant::now();
-        steps = lint::trace::trace(&local, &config.root, applied, pending)
-            .await?
-            .len();
-        traced = traced.min(start.elapsed());
+        let timed = lint::trace::trace_timed(&local, &config.root, applied, pending).await?;
+        whole = whole.min(start.elapsed());
+        replay = replay.min(timed.replay);
+        traced = traced.min(timed.traced);
+        steps = timed.steps.len();
     }
     let shown = |d: Duration| format!("{:.0} ms", d.as_secs_f64() * 1000.0);
     println!(
@@ -131,14 +132,95 @@ pub async fn run(ctx: &Ctx, args: Args) -> Result<ExitCode> {
         "  `cargo xtask lint --all` (whole process): {}",
         shown(process)
     );
+    match &squawk {
+        Ok((version, binary, elapsed)) => println!(
+            "  {version} ({}) on the same files: {}; pgshift `lint --all` / squawk = {:.2} \
+             (goal <= 1.2)",
+            binary.display(),
+            shown(*elapsed),
+            process.as_secs_f64() / elapsed.as_secs_f64()
+        ),
+        Err(why) => println!("  squawk: skipped ({why})"),
+    }
     println!(
-        "  --trace: replaying {} migrations {}; with {} pending traced ({steps} statements) {}: \
-         {} on top of the replay",
+        "  --trace: {} in all: creating the scratch database and replaying {} migrations {}, \
+         then tracing {} pending ({steps} statements) {} on top of the replay (goal < 2 s)",
+        shown(whole),
         applied.len(),
         shown(replay),
         pending.len(),
         shown(traced),
-        shown(traced.saturating_sub(replay))
     );
     Ok(ExitCode::SUCCESS)
+}
+
+/// Times squawk's command line over the same files (best of `runs`): `$SQUAWK`, else
+/// `squawk` on PATH. npm's `squawk` is a node script that starts the native binary of the
+/// platform package beside it; that binary is what is timed, so node's start-up is not
+/// counted against squawk.
+fn run_squawk(
+    dir: &std::path::Path,
+    files: &[pgshift::migrations::files::MigrationFile],
+    runs: usize,
+) -> Result<(String, std::path::PathBuf, Duration), String> {
+    let found = match std::env::var_os("SQUAWK") {
+        Some(path) => std::path::PathBuf::from(path),
+        None => pgshift::pgbin::which("squawk").ok_or(
+            "squawk is not installed; `npm install -g squawk-cli` (or point $SQUAWK at its \
+             binary) to compare",
+        )?,
+    };
+    let binary = native_squawk(&found).unwrap_or(found);
+    let version = Command::new(&binary)
+        .arg("--version")
+        .output()
+        .map_err(|e| format!("cannot run {}: {e}", binary.display()))?;
+    let version = String::from_utf8_lossy(&version.stdout).trim().to_string();
+    let paths: Vec<&std::path::Path> = files
+        .iter()
+        .map(|f| f.path.strip_prefix(dir).unwrap_or(&f.path))
+        .collect();
+    let mut best = Duration::MAX;
+    for _ in 0..runs {
+        let start = Instant::now();
+        let out = Command::new(&binary)
+            .args(["--reporter", "json"])
+            .args(&paths)
+            .current_dir(dir)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .output()
+            .map_err(|e| format!("cannot run {}: {e}", binary.display()))?;
+        best = best.min(start.elapsed());
+        // squawk exits 1 when it reports something; anything else is a failure.
+        if out.status.code() != Some(0) && out.status.code() != Some(1) {
+            return Err(format!(
+                "{} failed ({}): {}",
+                binary.display(),
+                out.status,
+                String::from_utf8_lossy(&out.stderr).trim()
+            ));
+        }
+    }
+    Ok((version, binary, best))
+}
+
+/// The native binary behind npm's `squawk` wrapper (`js/bin/squawk` in the `squawk-cli`
+/// package, which runs `@squawk-cli/<platform>/bin/squawk`), if `path` is that wrapper.
+fn native_squawk(path: &std::path::Path) -> Option<std::path::PathBuf> {
+    let real = std::fs::canonicalize(path).ok()?;
+    let head = std::fs::read(&real).ok()?;
+    if !head.starts_with(b"#!") || !head.windows(4).any(|w| w == b"node") {
+        return None;
+    }
+    let index = real.parent()?.parent()?.join("index.js");
+    let out = Command::new("node")
+        .arg("-e")
+        .arg("process.stdout.write(require(process.argv[1]).getBinaryPath())")
+        .arg(&index)
+        .output()
+        .ok()?;
+    let binary = std::path::PathBuf::from(String::from_utf8(out.stdout).ok()?);
+    binary.is_file().then_some(binary)
 }

@@ -58,6 +58,27 @@ pub async fn trace(
     applied: &[MigrationFile],
     pending: &[MigrationFile],
 ) -> Result<Vec<TraceStep>, TraceError> {
+    Ok(trace_timed(local, root, applied, pending).await?.steps)
+}
+
+/// A trace and how long its phases took (`cargo xtask bench lint`).
+#[derive(Debug)]
+pub struct Timed {
+    pub steps: Vec<TraceStep>,
+    /// Creating the scratch database and replaying the history in it.
+    pub replay: std::time::Duration,
+    /// Tracing the pending migrations, after the replay.
+    pub traced: std::time::Duration,
+}
+
+/// [`trace`], with the time of each phase.
+pub async fn trace_timed(
+    local: &Target,
+    root: &std::path::Path,
+    applied: &[MigrationFile],
+    pending: &[MigrationFile],
+) -> Result<Timed, TraceError> {
+    let started = std::time::Instant::now();
     let server = local.url.host_and_database();
     let fail = |what: &str, e: &dyn std::fmt::Display| {
         TraceError(format!(
@@ -83,7 +104,7 @@ pub async fn trace(
         let mut conn = crate::db::connect(&local.url.with_database(&name))
             .await
             .map_err(|e| fail("connecting to the scratch database", &e))?;
-        let result = replay_and_trace(&mut conn, root, applied, pending).await;
+        let result = replay_and_trace(&mut conn, root, applied, pending, started).await;
         let _ = conn.close().await;
         result
     }
@@ -103,7 +124,8 @@ async fn replay_and_trace(
     root: &std::path::Path,
     applied: &[MigrationFile],
     pending: &[MigrationFile],
-) -> Result<Vec<TraceStep>, TraceError> {
+    started: std::time::Instant,
+) -> Result<Timed, TraceError> {
     for file in applied {
         run_file(conn, file).await.map_err(|e| {
             TraceError(format!(
@@ -120,6 +142,7 @@ async fn replay_and_trace(
         .map_err(|e| TraceError(format!("--trace: reading the scratch database: {e}")))?
         .into_keys()
         .collect();
+    let replay = started.elapsed();
     let mut steps = Vec::new();
     for file in pending {
         let shown = file
@@ -175,7 +198,11 @@ async fn replay_and_trace(
                 .map_err(|e| failed(e, 1))?;
         }
     }
-    Ok(steps)
+    Ok(Timed {
+        steps,
+        replay,
+        traced: started.elapsed() - replay,
+    })
 }
 
 /// Runs a replayed migration as the engine would: one transaction, or statement by
