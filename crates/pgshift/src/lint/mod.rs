@@ -177,7 +177,7 @@ fn check_file(
     out: &mut Vec<Candidate>,
 ) {
     let text = &source.sql;
-    let statements = match sql::statements(text, true) {
+    let statements = match sql::statements_with_trees(text) {
         Ok(s) => s,
         Err(e) => {
             out.push(Candidate {
@@ -209,10 +209,11 @@ fn check_file(
     let lines = Lines::new(text);
     let file_ignores = squawk_file_ignores(text);
     let mut gap_start = 0;
-    for statement in &statements {
+    for parsed in &statements {
+        let statement = &parsed.statement;
         let comments = comments_before(text, gap_start, statement.start, &lines);
         gap_start = statement.start + statement.sql.len();
-        let Some(node) = sql::tree(statement) else {
+        let Some(node) = &parsed.tree else {
             continue;
         };
         let mut cx = Cx {
@@ -221,15 +222,20 @@ fn check_file(
             session_lock_timeout: !config.migrate.session_lock_timeout.is_zero(),
             hits: Vec::new(),
         };
-        rules::check_statement(&node, &mut cx);
+        rules::check_statement(node, &mut cx);
         let hits = cx.hits;
         let new_tables: Vec<bool> = hits
             .iter()
             .map(|h| h.table.as_ref().is_some_and(|t| state.is_new(t)))
             .collect();
-        state.observe(&node, &hits);
+        state.observe(node, &hits);
         for (hit, new_table) in hits.into_iter().zip(new_tables) {
-            let at = statement.start + hit.location.unwrap_or(0).min(statement.sql.len());
+            // Tree locations count from `locations_from`; a hit without one points at the
+            // statement's start.
+            let at = hit
+                .location
+                .map_or(statement.start, |l| parsed.locations_from + l)
+                .clamp(statement.start, statement.start + statement.sql.len());
             let line = lines.line_of(at);
             let line_start = text[..at].rfind('\n').map_or(0, |i| i + 1);
             let col = text[line_start..at].chars().count() + 1;
@@ -316,6 +322,9 @@ fn rule_list(text: &str) -> Vec<String> {
 /// The rules a `-- squawk-ignore-file [RULE, ...]` anywhere in the file ignores (empty list:
 /// every rule), with the comment's line.
 fn squawk_file_ignores(text: &str) -> Vec<(usize, Vec<String>)> {
+    if !text.contains("squawk-ignore-file") {
+        return Vec::new();
+    }
     let Ok(tokens) = pg_query::scan_tokens(text) else {
         return Vec::new();
     };
