@@ -286,8 +286,7 @@ pub fn statements_with_trees(sql: &str) -> Result<Vec<Parsed<'_>>, SqlError> {
         }
         let text = &sql[start..to];
         let tree = raw.stmt.and_then(|n| n.node);
-        let (kind, releases_lock) =
-            analyse_tree(text, tree.as_ref().filter(|_| needs_tree(text)));
+        let (kind, releases_lock) = analyse_tree(text, tree.as_ref().filter(|_| needs_tree(text)));
         out.push(Parsed {
             statement: Statement {
                 sql: text,
@@ -685,7 +684,9 @@ mod tests {
             one.iter().map(|p| p.statement.clone()).collect::<Vec<_>>(),
             each
         );
-        assert!(one.iter().all(|p| p.tree.is_some() && p.locations_from == 0));
+        assert!(one
+            .iter()
+            .all(|p| p.tree.is_some() && p.locations_from == 0));
         // Locations count from the file: the column of the last ALTER.
         let Some(NodeEnum::AlterTableStmt(alter)) = &one[6].tree else {
             panic!("{:?}", one[6].tree);

@@ -22,7 +22,8 @@ pub enum BenchCommand {
     Codegen(codegen::Args),
     /// Daemon latency from file write to applied + bindings rewritten; idle footprint.
     Watch(watch::Args),
-    /// The static lint over 1,000 realistic migrations, in the library and as a process.
+    /// The static lint over 1,000 realistic migrations (library, process, squawk when
+    /// installed); --trace of the last 50 on top of replaying the rest.
     Lint(lint::Args),
     /// `import prisma --env` of a 1,000-folder Prisma history, as a process.
     Import(import::Args),
