@@ -449,6 +449,63 @@ fn trace_shows_what_rewrote_and_what_did_not() {
     assert_eq!(p.db.sql("SELECT to_regclass('room') IS NULL"), "t");
 }
 
+/// The trace reads only the locked tables' data files while a migration's transaction holds
+/// its locks; a statement that committed on its own (`-- no-transaction`) or a `ROLLBACK TO
+/// SAVEPOINT` that released locks makes it read every table, so no rewrite goes unseen or
+/// is reported twice.
+#[test]
+fn trace_sees_rewrites_outside_a_transaction_and_after_a_savepoint_rollback() {
+    let p = Project::new();
+    p.write(
+        "migrations/1_base.sql",
+        "CREATE TABLE doctor (id int, age int);\nCREATE TABLE nurse (id int, age int);\n",
+    );
+    p.xtask(["migrate-dev"]).ok();
+    p.write(
+        "migrations/2_savepoint.sql",
+        "SAVEPOINT s;\n\
+         ALTER TABLE doctor ALTER COLUMN age TYPE bigint;\n\
+         ROLLBACK TO SAVEPOINT s;\n\
+         ALTER TABLE doctor ADD COLUMN note text;\n",
+    );
+    p.write(
+        "migrations/3_alone.sql",
+        "-- no-transaction\n\
+         ALTER TABLE nurse ALTER COLUMN age TYPE bigint;\n\
+         CREATE INDEX CONCURRENTLY IF NOT EXISTS nurse_age ON nurse (age);\n",
+    );
+    let out = p.xtask(["lint", "--trace", "--json"]).ok();
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let step = |file: &str, line: u64| {
+        json["trace"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["file"] == file && s["line"] == line)
+            .unwrap_or_else(|| panic!("no step {file}:{line} in {json:#}"))
+            .clone()
+    };
+    let savepoint = "migrations/2_savepoint.sql";
+    assert_eq!(step(savepoint, 2)["rewrote"], serde_json::json!(["doctor"]));
+    // After the rollback the table has its old data file again, and the next statement's
+    // lock comes with no rewrite.
+    let after = step(savepoint, 4);
+    assert_eq!(
+        after["locks"],
+        serde_json::json!([{"table": "doctor", "mode": "AccessExclusiveLock", "newly": true}]),
+        "{json:#}"
+    );
+    assert_eq!(after["rewrote"], serde_json::json!([]), "{json:#}");
+    // On its own, the statement's lock is gone when it is read; the rewrite is not.
+    let alone = step("migrations/3_alone.sql", 2);
+    assert_eq!(alone["rewrote"], serde_json::json!(["nurse"]), "{json:#}");
+    assert_eq!(
+        step("migrations/3_alone.sql", 3)["rewrote"],
+        serde_json::json!([]),
+        "{json:#}"
+    );
+}
+
 #[test]
 fn a_dropped_column_names_the_rust_code_that_reads_it() {
     let p = project_with_tables(10);

@@ -89,7 +89,7 @@ pub fn mode_rank(mode: &str) -> usize {
 /// Each user table's data file (`relfilenode`; 0 for a partitioned table, which has none),
 /// by `regclass` name.
 pub async fn tables(conn: &mut PgConnection) -> Result<BTreeMap<String, i64>, sqlx::Error> {
-    Ok(observe(conn).await?.1)
+    Ok(observe(conn, true).await?.1)
 }
 
 /// Follows one migration, statement by statement, on the connection that runs it.
@@ -98,6 +98,8 @@ pub struct Tracer {
     existing: BTreeSet<String>,
     held: BTreeSet<(String, String)>,
     nodes: BTreeMap<String, i64>,
+    /// The virtual transaction the last observation ran in.
+    vxid: String,
 }
 
 impl Tracer {
@@ -108,9 +110,10 @@ impl Tracer {
         conn: &mut PgConnection,
         existing: Option<BTreeSet<String>>,
     ) -> Result<Tracer, sqlx::Error> {
-        let (held, nodes) = observe(conn).await?;
+        let (held, nodes, vxid) = observe(conn, true).await?;
         let existing = existing.unwrap_or_else(|| nodes.keys().cloned().collect());
         Ok(Tracer {
+            vxid,
             held: held
                 .into_iter()
                 .filter(|(t, _)| existing.contains(t))
@@ -127,7 +130,20 @@ impl Tracer {
         &mut self,
         conn: &mut PgConnection,
     ) -> Result<StatementEffect, sqlx::Error> {
-        let (held, nodes) = observe(conn).await?;
+        // A table's data file changes only under ACCESS EXCLUSIVE, held until the
+        // transaction ends. Still in the transaction of the last observation (the same
+        // virtual transaction) with none of its locks released (`ROLLBACK TO SAVEPOINT`
+        // releases them and puts data files back), only the locked tables can have changed:
+        // one query reads the locks and their data files, not every table's (a thousand
+        // rows per statement). Otherwise the statement committed on its own, its locks gone:
+        // every table is read.
+        let (mut held, mut nodes, vxid) = observe(conn, false).await?;
+        let released = self.held.iter().any(|lock| !held.contains(lock));
+        let everything = vxid != self.vxid || released;
+        if everything {
+            (held, nodes, _) = observe(conn, true).await?;
+        }
+        self.vxid = vxid;
         let held: BTreeSet<(String, String)> = held
             .into_iter()
             .filter(|(t, _)| self.existing.contains(t))
@@ -151,28 +167,49 @@ impl Tracer {
                 mode,
             });
         }
-        let rewrote = self
-            .nodes
-            .iter()
-            .filter(|(table, node)| {
-                self.existing.contains(*table) && nodes.get(*table).is_some_and(|n| n != *node)
-            })
-            .map(|(table, _)| table.clone())
-            .collect();
+        let rewrote = if everything {
+            let rewrote = self
+                .nodes
+                .iter()
+                .filter(|(table, node)| {
+                    self.existing.contains(*table) && nodes.get(*table).is_some_and(|n| n != *node)
+                })
+                .map(|(table, _)| table.clone())
+                .collect();
+            self.nodes = nodes;
+            rewrote
+        } else {
+            let mut rewrote = Vec::new();
+            for (table, node) in nodes {
+                let before = self.nodes.insert(table.clone(), node);
+                if self.existing.contains(&table) && before.is_some_and(|b| b != node) {
+                    rewrote.push(table);
+                }
+            }
+            rewrote
+        };
         self.held = held;
-        self.nodes = nodes;
         Ok(StatementEffect { locks, rewrote })
     }
 }
 
-/// The table locks this session holds and each user table's data file, in one round trip.
+/// The table locks this session holds, the data files of every user table (`all`) or of the
+/// locked ones, and the session's virtual transaction: one round trip.
 async fn observe(
     conn: &mut PgConnection,
-) -> Result<(BTreeSet<(String, String)>, BTreeMap<String, i64>), sqlx::Error> {
+    all: bool,
+) -> Result<(BTreeSet<(String, String)>, BTreeMap<String, i64>, String), sqlx::Error> {
     // Names as `regclass` prints them with the default search_path, whatever the migration
     // set it to: `public` tables unqualified.
-    let rows: Vec<(bool, String, String, i64)> = sqlx::query_as(
-        "WITH rel AS ( \
+    let rows: Vec<(i32, String, String, i64)> = sqlx::query_as(
+        "WITH mine AS ( \
+           SELECT l.relation, l.mode, l.locktype, l.virtualtransaction \
+           FROM pg_catalog.pg_locks l \
+           WHERE l.pid = pg_catalog.pg_backend_pid() AND l.granted \
+             AND (l.locktype = 'virtualxid' OR (l.locktype = 'relation' \
+               AND l.database = (SELECT oid FROM pg_catalog.pg_database \
+                                 WHERE datname = pg_catalog.current_database())))), \
+         rel AS ( \
            SELECT c.oid, c.relkind, c.relfilenode, n.nspname, \
                   CASE WHEN n.nspname = 'public' THEN pg_catalog.quote_ident(c.relname) \
                        ELSE pg_catalog.quote_ident(n.nspname) || '.' || \
@@ -180,27 +217,34 @@ async fn observe(
            FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
            WHERE c.relkind IN ('r', 'm', 'p') \
              AND n.nspname NOT IN ('pg_catalog', 'information_schema') \
-             AND n.nspname NOT LIKE 'pg\\_toast%' AND n.nspname NOT LIKE 'pg\\_temp%') \
-         SELECT true, rel.name, l.mode, 0::int8 FROM pg_catalog.pg_locks l \
-         JOIN rel ON rel.oid = l.relation \
-         WHERE l.pid = pg_catalog.pg_backend_pid() AND l.locktype = 'relation' AND l.granted \
-           AND l.database = (SELECT oid FROM pg_catalog.pg_database \
-                             WHERE datname = pg_catalog.current_database()) \
+             AND n.nspname NOT LIKE 'pg\\_toast%' AND n.nspname NOT LIKE 'pg\\_temp%' \
+             AND ($1 OR c.oid IN (SELECT relation FROM mine))) \
+         SELECT 0, rel.name, mine.mode, 0::int8 FROM mine \
+         JOIN rel ON rel.oid = mine.relation WHERE mine.locktype = 'relation' \
          UNION ALL \
-         SELECT false, rel.name, '', rel.relfilenode::int8 FROM rel",
+         SELECT 1, rel.name, '', rel.relfilenode::int8 FROM rel \
+         UNION ALL \
+         SELECT 2, '', mine.virtualtransaction, 0::int8 FROM mine \
+         WHERE mine.locktype = 'virtualxid'",
     )
+    .bind(all)
     .fetch_all(&mut *conn)
     .await?;
     let mut held = BTreeSet::new();
     let mut nodes = BTreeMap::new();
-    for (lock, table, mode, node) in rows {
-        if lock {
-            held.insert((table, mode));
-        } else {
-            nodes.insert(table, node);
+    let mut vxid = String::new();
+    for (what, table, mode, node) in rows {
+        match what {
+            0 => {
+                held.insert((table, mode));
+            }
+            1 => {
+                nodes.insert(table, node);
+            }
+            _ => vxid = mode,
         }
     }
-    Ok((held, nodes))
+    Ok((held, nodes, vxid))
 }
 
 #[cfg(test)]
