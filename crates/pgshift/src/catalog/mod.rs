@@ -31,6 +31,84 @@ pub struct Catalog {
     pub tables: Vec<Table>,
     /// Views and materialized views.
     pub views: Vec<View>,
+    /// The introspected schemas that exist, as objects (with their comments).
+    pub namespaces: Vec<Schema>,
+    /// Installed extensions (all of the database's but plpgsql: an extension is not inside
+    /// one schema's reach), by name.
+    pub extensions: Vec<Extension>,
+    /// Sequences of the introspected schemas, standalone or owned by a column (`serial`);
+    /// identity columns' sequences are part of their column and not listed.
+    pub sequences: Vec<Sequence>,
+    /// Functions and procedures of the introspected schemas (not aggregates, not extension
+    /// members), by schema, name and identity arguments.
+    pub functions: Vec<Function>,
+    /// Triggers on the introspected relations (not internal ones such as foreign keys'),
+    /// by schema, table and name.
+    pub triggers: Vec<Trigger>,
+}
+
+/// A schema (namespace) as an object.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Schema {
+    pub name: String,
+    pub comment: Option<String>,
+}
+
+/// An installed extension.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Extension {
+    pub name: String,
+    /// The schema its objects are in.
+    pub schema: String,
+}
+
+/// A sequence.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Sequence {
+    pub schema: String,
+    pub name: String,
+    /// `bigint`, `integer` or `smallint`.
+    pub data_type: String,
+    pub start: i64,
+    pub increment: i64,
+    pub min_value: i64,
+    pub max_value: i64,
+    pub cache: i64,
+    pub cycle: bool,
+    /// The column that owns it (`OWNED BY`), as (table, column): the table is always in
+    /// the sequence's schema.
+    pub owned_by: Option<(String, String)>,
+    pub comment: Option<String>,
+}
+
+/// A function or procedure.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Function {
+    pub schema: String,
+    pub name: String,
+    /// True for a procedure.
+    pub procedure: bool,
+    /// The arguments that identify it, as pg_get_function_identity_arguments prints them:
+    /// `a integer, b text`.
+    pub identity_arguments: String,
+    /// The result type (pg_get_function_result); empty for a procedure.
+    pub result: String,
+    /// `CREATE OR REPLACE FUNCTION ...` as pg_get_functiondef prints it.
+    pub definition: String,
+    pub comment: Option<String>,
+}
+
+/// A trigger.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Trigger {
+    pub schema: String,
+    pub table: String,
+    pub name: String,
+    /// `CREATE TRIGGER ...` as pg_get_triggerdef prints it.
+    pub definition: String,
+    /// pg_trigger.tgenabled: `O` (origin, the default), `D` (disabled), `R`, `A`.
+    pub enabled: String,
+    pub comment: Option<String>,
 }
 
 /// A column's type. For an array this describes the element type, with `dims` > 0.
@@ -131,6 +209,7 @@ pub struct Key {
     pub columns: Vec<String>,
     /// The full definition: `UNIQUE (email)`, `PRIMARY KEY (id)`, with any options.
     pub definition: String,
+    pub comment: Option<String>,
 }
 
 /// A foreign key constraint.
@@ -147,6 +226,7 @@ pub struct ForeignKey {
     pub initially_deferred: bool,
     /// The full definition as PostgreSQL prints it.
     pub definition: String,
+    pub comment: Option<String>,
 }
 
 /// What a foreign key does when the referenced row changes.
@@ -165,6 +245,7 @@ pub struct Check {
     pub name: String,
     /// As PostgreSQL prints it: `CHECK ((start_time < end_time))`.
     pub definition: String,
+    pub comment: Option<String>,
 }
 
 /// An index.
@@ -181,6 +262,7 @@ pub struct Index {
     pub predicate: Option<String>,
     /// `CREATE INDEX ...` as PostgreSQL prints it.
     pub definition: String,
+    pub comment: Option<String>,
 }
 
 /// An enum type.
@@ -245,6 +327,13 @@ impl Catalog {
         self.domains
             .iter()
             .find(|d| d.schema == schema && d.name == name)
+    }
+
+    /// The view or materialized view `schema.name`, if the catalog has it.
+    pub fn find_view(&self, schema: &str, name: &str) -> Option<&View> {
+        self.views
+            .iter()
+            .find(|v| v.schema == schema && v.name == name)
     }
 
     /// The table `schema.name`, if the catalog has it.

@@ -1,5 +1,6 @@
-//! The pg_catalog queries behind `introspect`: six set-based queries (relations, columns,
-//! constraints, indexes, enum and domain types, composite types) whatever the size of the
+//! The pg_catalog queries behind `introspect`: eleven set-based queries (relations, columns,
+//! constraints, indexes, enum and domain types, composite types, schemas, extensions,
+//! sequences, functions, triggers) whatever the size of the
 //! schema, assembled into the model in Rust.
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -77,9 +78,12 @@ SELECT r.nspname, r.relname, co.conname::text AS conname, co.contype::text AS co
              ORDER BY k.i) AS ref_columns,
        co.confupdtype::text AS on_update, co.confdeltype::text AS on_delete,
        co.condeferrable, co.condeferred,
-       pg_catalog.pg_get_constraintdef(co.oid) AS definition
+       pg_catalog.pg_get_constraintdef(co.oid) AS definition,
+       ds.description AS comment
 FROM rel r
 JOIN pg_catalog.pg_constraint co ON co.conrelid = r.oid
+LEFT JOIN pg_catalog.pg_description ds
+  ON ds.objoid = co.oid AND ds.classoid = 'pg_catalog.pg_constraint'::regclass AND ds.objsubid = 0
 LEFT JOIN pg_catalog.pg_class fc ON fc.oid = co.confrelid
 LEFT JOIN pg_catalog.pg_namespace fn ON fn.oid = fc.relnamespace
 WHERE co.contype IN ('p', 'u', 'f', 'c', 'x')";
@@ -90,9 +94,12 @@ SELECT r.nspname, r.relname, ic.relname::text AS index_name, i.indisunique, i.in
        ARRAY(SELECT pg_catalog.pg_get_indexdef(i.indexrelid, k, true)
              FROM generate_series(1, i.indnkeyatts::int4) k ORDER BY k) AS columns,
        pg_catalog.pg_get_expr(i.indpred, i.indrelid) AS predicate,
-       pg_catalog.pg_get_indexdef(i.indexrelid) AS definition
+       pg_catalog.pg_get_indexdef(i.indexrelid) AS definition,
+       ds.description AS comment
 FROM rel r
 JOIN pg_catalog.pg_index i ON i.indrelid = r.oid
+LEFT JOIN pg_catalog.pg_description ds
+  ON ds.objoid = i.indexrelid AND ds.classoid = 'pg_catalog.pg_class'::regclass AND ds.objsubid = 0
 JOIN pg_catalog.pg_class ic ON ic.oid = i.indexrelid
 JOIN pg_catalog.pg_am am ON am.oid = ic.relam";
 
@@ -146,6 +153,72 @@ WHERE t.typtype = 'c'
   AND n.nspname NOT LIKE 'pg\_%'
 ORDER BY t.oid, a.attnum";
 
+/// The requested schemas ($1) that exist, with their comments.
+const SCHEMA_QUERY: &str = r"
+SELECT n.nspname::text AS name, ds.description AS comment
+FROM pg_catalog.pg_namespace n
+LEFT JOIN pg_catalog.pg_description ds
+  ON ds.objoid = n.oid AND ds.classoid = 'pg_catalog.pg_namespace'::regclass
+WHERE n.nspname = ANY($1::text[])";
+
+const EXTENSION_QUERY: &str = r"
+SELECT e.extname::text AS name, n.nspname::text AS schema
+FROM pg_catalog.pg_extension e
+JOIN pg_catalog.pg_namespace n ON n.oid = e.extnamespace
+WHERE e.extname <> 'plpgsql'";
+
+/// Sequences of the requested schemas ($1), without identity columns' own and extension
+/// members; with the column that owns them, if any.
+const SEQUENCE_QUERY: &str = r"
+SELECT n.nspname::text AS nspname, c.relname::text AS relname,
+       pg_catalog.format_type(s.seqtypid, NULL) AS data_type,
+       s.seqstart, s.seqincrement, s.seqmin, s.seqmax, s.seqcache, s.seqcycle,
+       oc.relname::text AS owner_table, oa.attname::text AS owner_column,
+       ds.description AS comment
+FROM pg_catalog.pg_class c
+JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+JOIN pg_catalog.pg_sequence s ON s.seqrelid = c.oid
+LEFT JOIN pg_catalog.pg_depend d
+  ON d.classid = 'pg_catalog.pg_class'::regclass AND d.objid = c.oid
+ AND d.refclassid = 'pg_catalog.pg_class'::regclass AND d.deptype = 'a'
+LEFT JOIN pg_catalog.pg_class oc ON oc.oid = d.refobjid
+LEFT JOIN pg_catalog.pg_attribute oa ON oa.attrelid = d.refobjid AND oa.attnum = d.refobjsubid
+LEFT JOIN pg_catalog.pg_description ds
+  ON ds.objoid = c.oid AND ds.classoid = 'pg_catalog.pg_class'::regclass AND ds.objsubid = 0
+WHERE c.relkind = 'S' AND n.nspname = ANY($1::text[])
+  AND c.relname NOT LIKE '\_pgshift\_%'
+  AND (oc.relname IS NULL OR (oc.relname <> '_sqlx_migrations' AND oc.relname NOT LIKE '\_pgshift\_%'))
+  AND NOT EXISTS (
+      SELECT 1 FROM pg_catalog.pg_depend x
+      WHERE x.classid = 'pg_catalog.pg_class'::regclass AND x.objid = c.oid AND x.deptype IN ('i', 'e')
+  )";
+
+/// Functions and procedures of the requested schemas ($1), without extension members.
+const FUNCTION_QUERY: &str = r"
+SELECT n.nspname::text AS nspname, p.proname::text AS proname, p.prokind::text AS prokind,
+       pg_catalog.pg_get_function_identity_arguments(p.oid) AS arguments,
+       CASE WHEN p.prokind = 'p' THEN '' ELSE pg_catalog.pg_get_function_result(p.oid) END AS result,
+       pg_catalog.pg_get_functiondef(p.oid) AS definition,
+       ds.description AS comment
+FROM pg_catalog.pg_proc p
+JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace
+LEFT JOIN pg_catalog.pg_description ds
+  ON ds.objoid = p.oid AND ds.classoid = 'pg_catalog.pg_proc'::regclass AND ds.objsubid = 0
+WHERE n.nspname = ANY($1::text[]) AND p.prokind IN ('f', 'p')
+  AND NOT EXISTS (
+      SELECT 1 FROM pg_catalog.pg_depend x
+      WHERE x.classid = 'pg_catalog.pg_proc'::regclass AND x.objid = p.oid AND x.deptype = 'e'
+  )";
+
+const TRIGGER_QUERY: &str = r"
+SELECT r.nspname, r.relname, t.tgname::text AS tgname,
+       pg_catalog.pg_get_triggerdef(t.oid) AS definition, t.tgenabled::text AS enabled,
+       ds.description AS comment
+FROM rel r
+JOIN pg_catalog.pg_trigger t ON t.tgrelid = r.oid AND NOT t.tgisinternal AND t.tgparentid = 0
+LEFT JOIN pg_catalog.pg_description ds
+  ON ds.objoid = t.oid AND ds.classoid = 'pg_catalog.pg_trigger'::regclass AND ds.objsubid = 0";
+
 type RelKey = (String, String);
 
 pub(super) async fn introspect(
@@ -196,6 +269,23 @@ pub(super) async fn introspect_in_transaction(
         .await?;
     let types = sqlx::query(TYPE_QUERY).fetch_all(&mut *tx).await?;
     let composite_rows = sqlx::query(COMPOSITE_QUERY).fetch_all(&mut *tx).await?;
+    let schema_rows = sqlx::query(SCHEMA_QUERY)
+        .bind(schemas)
+        .fetch_all(&mut *tx)
+        .await?;
+    let extension_rows = sqlx::query(EXTENSION_QUERY).fetch_all(&mut *tx).await?;
+    let sequence_rows = sqlx::query(SEQUENCE_QUERY)
+        .bind(schemas)
+        .fetch_all(&mut *tx)
+        .await?;
+    let function_rows = sqlx::query(FUNCTION_QUERY)
+        .bind(schemas)
+        .fetch_all(&mut *tx)
+        .await?;
+    let trigger_rows = sqlx::query(&run(TRIGGER_QUERY))
+        .bind(schemas)
+        .fetch_all(&mut *tx)
+        .await?;
 
     let mut tables: BTreeMap<RelKey, Table> = BTreeMap::new();
     let mut views: BTreeMap<RelKey, View> = BTreeMap::new();
@@ -277,18 +367,21 @@ pub(super) async fn introspect_in_transaction(
         let name: String = row.try_get("conname")?;
         let definition: String = row.try_get("definition")?;
         let columns: Vec<String> = row.try_get("columns")?;
+        let comment: Option<String> = row.try_get("comment")?;
         match row.try_get::<String, _>("contype")?.as_str() {
             "p" => {
                 table.primary_key = Some(Key {
                     name,
                     columns,
                     definition,
+                    comment,
                 })
             }
             "u" => table.uniques.push(Key {
                 name,
                 columns,
                 definition,
+                comment,
             }),
             "f" => table.foreign_keys.push(ForeignKey {
                 name,
@@ -305,9 +398,18 @@ pub(super) async fn introspect_in_transaction(
                 deferrable: row.try_get("condeferrable")?,
                 initially_deferred: row.try_get("condeferred")?,
                 definition,
+                comment,
             }),
-            "c" => table.checks.push(Check { name, definition }),
-            _ => table.exclusions.push(Check { name, definition }),
+            "c" => table.checks.push(Check {
+                name,
+                definition,
+                comment,
+            }),
+            _ => table.exclusions.push(Check {
+                name,
+                definition,
+                comment,
+            }),
         }
     }
 
@@ -321,6 +423,7 @@ pub(super) async fn introspect_in_transaction(
             columns: row.try_get("columns")?,
             predicate: row.try_get("predicate")?,
             definition: row.try_get("definition")?,
+            comment: row.try_get("comment")?,
         };
         if let Some(table) = tables.get_mut(&key) {
             table.indexes.push(index);
@@ -360,7 +463,11 @@ pub(super) async fn introspect_in_transaction(
                 checks: names
                     .into_iter()
                     .zip(defs)
-                    .map(|(name, definition)| Check { name, definition })
+                    .map(|(name, definition)| Check {
+                        name,
+                        definition,
+                        comment: None,
+                    })
                     .collect(),
                 comment,
             });
@@ -401,7 +508,62 @@ pub(super) async fn introspect_in_transaction(
         composites: composites.into_values().collect(),
         tables: tables.into_values().collect(),
         views: views.into_values().collect(),
+        namespaces: Vec::new(),
+        extensions: Vec::new(),
+        sequences: Vec::new(),
+        functions: Vec::new(),
+        triggers: Vec::new(),
     };
+    for row in &schema_rows {
+        catalog.namespaces.push(super::Schema {
+            name: row.try_get("name")?,
+            comment: row.try_get("comment")?,
+        });
+    }
+    for row in &extension_rows {
+        catalog.extensions.push(super::Extension {
+            name: row.try_get("name")?,
+            schema: row.try_get("schema")?,
+        });
+    }
+    for row in &sequence_rows {
+        let owner_table: Option<String> = row.try_get("owner_table")?;
+        let owner_column: Option<String> = row.try_get("owner_column")?;
+        catalog.sequences.push(super::Sequence {
+            schema: row.try_get("nspname")?,
+            name: row.try_get("relname")?,
+            data_type: row.try_get("data_type")?,
+            start: row.try_get("seqstart")?,
+            increment: row.try_get("seqincrement")?,
+            min_value: row.try_get("seqmin")?,
+            max_value: row.try_get("seqmax")?,
+            cache: row.try_get("seqcache")?,
+            cycle: row.try_get("seqcycle")?,
+            owned_by: owner_table.zip(owner_column),
+            comment: row.try_get("comment")?,
+        });
+    }
+    for row in &function_rows {
+        catalog.functions.push(super::Function {
+            schema: row.try_get("nspname")?,
+            name: row.try_get("proname")?,
+            procedure: row.try_get::<String, _>("prokind")? == "p",
+            identity_arguments: row.try_get("arguments")?,
+            result: row.try_get::<Option<String>, _>("result")?.unwrap_or_default(),
+            definition: row.try_get("definition")?,
+            comment: row.try_get("comment")?,
+        });
+    }
+    for row in &trigger_rows {
+        catalog.triggers.push(super::Trigger {
+            schema: row.try_get("nspname")?,
+            table: row.try_get("relname")?,
+            name: row.try_get("tgname")?,
+            definition: row.try_get("definition")?,
+            enabled: row.try_get("enabled")?,
+            comment: row.try_get("comment")?,
+        });
+    }
     keep_used_types(&mut catalog);
     sort(&mut catalog);
     Ok(catalog)
@@ -527,4 +689,15 @@ fn sort(catalog: &mut Catalog) {
     for view in &mut catalog.views {
         view.indexes.sort_by(|a, b| a.name.cmp(&b.name));
     }
+    catalog.namespaces.sort_by(|a, b| a.name.cmp(&b.name));
+    catalog.extensions.sort_by(|a, b| a.name.cmp(&b.name));
+    catalog
+        .sequences
+        .sort_by(|a, b| (&a.schema, &a.name).cmp(&(&b.schema, &b.name)));
+    catalog.functions.sort_by(|a, b| {
+        (&a.schema, &a.name, &a.identity_arguments).cmp(&(&b.schema, &b.name, &b.identity_arguments))
+    });
+    catalog.triggers.sort_by(|a, b| {
+        (&a.schema, &a.table, &a.name).cmp(&(&b.schema, &b.table, &b.name))
+    });
 }

@@ -74,6 +74,8 @@ pub(super) struct Plan {
     pub dropped_tables: BTreeSet<(String, String)>,
     /// Sequences (schema, name) that a dropped table or column owns, so go with it.
     pub implicitly_dropped_sequences: BTreeSet<(String, String)>,
+    /// Views (schema, name) dropped and created again: their triggers too.
+    pub recreated_views: BTreeSet<(String, String)>,
 }
 
 impl Plan {
@@ -85,6 +87,7 @@ impl Plan {
             recreated_functions: BTreeSet::new(),
             dropped_tables: BTreeSet::new(),
             implicitly_dropped_sequences: BTreeSet::new(),
+            recreated_views: BTreeSet::new(),
         }
     }
 

@@ -210,6 +210,7 @@ fn create_table(ctx: &Context, plan: &mut Plan, table: &Table, dropped: &[&Table
     for column in table.columns.iter().filter(|c| c.comment.is_some()) {
         comment_column(plan, table, column);
     }
+    constraint_comments(plan, table, None);
 }
 
 fn same_columns(a: &Table, b: &Table) -> bool {
@@ -378,7 +379,7 @@ fn alter_table(ctx: &Context, plan: &mut Plan, from: &Table, to: &Table) {
     let old_checks = checks(from);
     let new_checks = checks(to);
     for (kind, key) in &old_keys {
-        if !new_keys.iter().any(|(k, n)| k == kind && n == key) {
+        if !new_keys.iter().any(|(k, n)| k == kind && same_key(n, key)) {
             let action = recreate_or(
                 new_keys.iter().any(|(_, n)| n.name == key.name),
                 Action::Drop,
@@ -390,7 +391,7 @@ fn alter_table(ctx: &Context, plan: &mut Plan, from: &Table, to: &Table) {
         }
     }
     for (kind, check) in &old_checks {
-        if !new_checks.iter().any(|(k, n)| k == kind && n == check) {
+        if !new_checks.iter().any(|(k, n)| k == kind && same_check(n, check)) {
             let action = recreate_or(
                 new_checks.iter().any(|(_, n)| n.name == check.name),
                 Action::Drop,
@@ -402,7 +403,7 @@ fn alter_table(ctx: &Context, plan: &mut Plan, from: &Table, to: &Table) {
         }
     }
     for (kind, key) in &new_keys {
-        if !old_keys.iter().any(|(k, o)| k == kind && o == key) {
+        if !old_keys.iter().any(|(k, o)| k == kind && same_key(o, key)) {
             let action = recreate_or(
                 old_keys.iter().any(|(_, o)| o.name == key.name),
                 Action::Create,
@@ -411,7 +412,7 @@ fn alter_table(ctx: &Context, plan: &mut Plan, from: &Table, to: &Table) {
         }
     }
     for (kind, check) in &new_checks {
-        if !old_checks.iter().any(|(k, o)| k == kind && o == check) {
+        if !old_checks.iter().any(|(k, o)| k == kind && same_check(o, check)) {
             let action = recreate_or(
                 old_checks.iter().any(|(_, o)| o.name == check.name),
                 Action::Create,
@@ -420,7 +421,7 @@ fn alter_table(ctx: &Context, plan: &mut Plan, from: &Table, to: &Table) {
         }
     }
     for fk in &from.foreign_keys {
-        if !to.foreign_keys.contains(fk) {
+        if !to.foreign_keys.iter().any(|n| same_fk(n, fk)) {
             let action = recreate_or(
                 to.foreign_keys.iter().any(|n| n.name == fk.name),
                 Action::Drop,
@@ -432,7 +433,7 @@ fn alter_table(ctx: &Context, plan: &mut Plan, from: &Table, to: &Table) {
         }
     }
     for fk in &to.foreign_keys {
-        if !from.foreign_keys.contains(fk) {
+        if !from.foreign_keys.iter().any(|o| same_fk(o, fk)) {
             let action = recreate_or(
                 from.foreign_keys.iter().any(|o| o.name == fk.name),
                 Action::Create,
@@ -454,7 +455,7 @@ fn alter_table(ctx: &Context, plan: &mut Plan, from: &Table, to: &Table) {
         .filter(|i| !new_owned.contains(i.name.as_str()))
         .collect();
     for index in &old_indexes {
-        if !new_indexes.contains(index) {
+        if !new_indexes.iter().any(|n| same_index(n, index)) {
             let action = recreate_or(
                 new_indexes.iter().any(|n| n.name == index.name),
                 Action::Drop,
@@ -463,7 +464,7 @@ fn alter_table(ctx: &Context, plan: &mut Plan, from: &Table, to: &Table) {
         }
     }
     for index in &new_indexes {
-        if !old_indexes.contains(index) {
+        if !old_indexes.iter().any(|o| same_index(o, index)) {
             let action = recreate_or(
                 old_indexes.iter().any(|o| o.name == index.name),
                 Action::Create,
@@ -474,6 +475,107 @@ fn alter_table(ctx: &Context, plan: &mut Plan, from: &Table, to: &Table) {
 
     if from.comment != to.comment {
         comment_table(plan, to);
+    }
+    constraint_comments(plan, to, Some(from));
+}
+
+fn same_key(a: &Key, b: &Key) -> bool {
+    a.name == b.name && a.columns == b.columns && a.definition == b.definition
+}
+
+fn same_check(a: &Check, b: &Check) -> bool {
+    a.name == b.name && a.definition == b.definition
+}
+
+fn same_fk(a: &ForeignKey, b: &ForeignKey) -> bool {
+    a.name == b.name && a.definition == b.definition
+}
+
+pub(super) fn same_index(a: &Index, b: &Index) -> bool {
+    a.name == b.name && a.definition == b.definition
+}
+
+/// Comments of the constraints and indexes of `table`: those created in this diff (absent
+/// or different in `old`) get theirs, kept ones a changed one.
+fn constraint_comments(plan: &mut Plan, table: &Table, old: Option<&Table>) {
+    let name = table_name(table);
+    let mut items: Vec<(ObjectKind, &str, Option<&str>, Option<Option<&str>>)> = Vec::new();
+    fn find_key<'t>(t: &'t Table, k: &Key) -> Option<Option<&'t str>> {
+        t.primary_key
+            .iter()
+            .chain(&t.uniques)
+            .find(|o| same_key(o, k))
+            .map(|o| o.comment.as_deref())
+    }
+    for (kind, key) in table
+        .primary_key
+        .iter()
+        .map(|k| (ObjectKind::PrimaryKey, k))
+        .chain(table.uniques.iter().map(|k| (ObjectKind::Unique, k)))
+    {
+        let before = old.and_then(|o| find_key(o, key));
+        items.push((kind, &key.name, key.comment.as_deref(), before));
+    }
+    for (kind, check) in table
+        .checks
+        .iter()
+        .map(|c| (ObjectKind::Check, c))
+        .chain(table.exclusions.iter().map(|c| (ObjectKind::Exclusion, c)))
+    {
+        let before = old.and_then(|o| {
+            o.checks
+                .iter()
+                .chain(&o.exclusions)
+                .find(|c| same_check(c, check))
+                .map(|c| c.comment.as_deref())
+        });
+        items.push((kind, &check.name, check.comment.as_deref(), before));
+    }
+    for fk in &table.foreign_keys {
+        let before = old.and_then(|o| {
+            o.foreign_keys
+                .iter()
+                .find(|c| same_fk(c, fk))
+                .map(|c| c.comment.as_deref())
+        });
+        items.push((ObjectKind::ForeignKey, &fk.name, fk.comment.as_deref(), before));
+    }
+    for index in &table.indexes {
+        let before = old.and_then(|o| {
+            o.indexes
+                .iter()
+                .find(|i| same_index(i, index))
+                .map(|i| i.comment.as_deref())
+        });
+        items.push((ObjectKind::Index, &index.name, index.comment.as_deref(), before));
+    }
+    for (kind, object_name, comment, before) in items {
+        let changed = match before {
+            None => comment.is_some(),
+            Some(before) => before != comment,
+        };
+        if !changed {
+            continue;
+        }
+        let target = if kind == ObjectKind::Index {
+            format!("INDEX {}", qualified(&table.schema, object_name))
+        } else {
+            format!("CONSTRAINT {} ON {name}", quote_ident(object_name))
+        };
+        plan.add(
+            Phase::Comments,
+            child(table, kind, object_name),
+            Action::Alter,
+            format!(
+                "comment on {} {} of {}.{}",
+                kind.noun(),
+                object_name,
+                table.schema,
+                table.name
+            ),
+            vec![comment_on(&target, comment)],
+            Vec::new(),
+        );
     }
 }
 

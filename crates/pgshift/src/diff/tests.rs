@@ -63,6 +63,7 @@ fn doctor() -> Table {
         name: "doctor_pkey".to_string(),
         columns: vec!["id".to_string()],
         definition: "PRIMARY KEY (id)".to_string(),
+        comment: None,
     });
     t.indexes.push(Index {
         name: "doctor_pkey".to_string(),
@@ -72,6 +73,7 @@ fn doctor() -> Table {
         columns: vec!["id".to_string()],
         predicate: None,
         definition: "CREATE UNIQUE INDEX doctor_pkey ON public.doctor USING btree (id)".to_string(),
+        comment: None,
     });
     t
 }
@@ -150,6 +152,7 @@ fn concurrently_makes_a_no_transaction_script() {
         columns: vec!["name".to_string()],
         predicate: None,
         definition: "CREATE INDEX doctor_name_idx ON public.doctor USING btree (name)".to_string(),
+        comment: None,
     });
     let options = Options {
         concurrently: true,
