@@ -2,6 +2,7 @@
 //! cluster it starts itself (`pgshift::local::ScratchCluster`).
 
 mod codegen;
+mod diff;
 mod import;
 mod lint;
 mod migrate;
@@ -27,6 +28,9 @@ pub enum BenchCommand {
     Lint(lint::Args),
     /// `import prisma --env` of a 1,000-folder Prisma history, as a process.
     Import(import::Args),
+    /// Schema diff of a 1,000-table schema against migra; `--corpus` runs the diff's
+    /// correctness corpus instead.
+    Diff(diff::Args),
 }
 
 pub async fn run(ctx: &Ctx, command: BenchCommand) -> Result<ExitCode> {
@@ -36,5 +40,6 @@ pub async fn run(ctx: &Ctx, command: BenchCommand) -> Result<ExitCode> {
         BenchCommand::Watch(args) => watch::run(ctx, args).await,
         BenchCommand::Lint(args) => lint::run(ctx, args).await,
         BenchCommand::Import(args) => import::run(ctx, args).await,
+        BenchCommand::Diff(args) => diff::run(ctx, args).await,
     }
 }

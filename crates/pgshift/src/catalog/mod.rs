@@ -173,6 +173,9 @@ pub struct Table {
     pub name: String,
     /// True for a partitioned table (its partitions are not listed separately).
     pub partitioned: bool,
+    /// The partition key of a partitioned table, as pg_get_partkeydef prints it:
+    /// `RANGE (created_at)`.
+    pub partition_key: Option<String>,
     /// Columns in table order.
     pub columns: Vec<Column>,
     pub primary_key: Option<Key>,

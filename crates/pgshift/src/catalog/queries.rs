@@ -34,7 +34,8 @@ WITH rel AS (
 const RELATION_QUERY: &str = r"
 SELECT r.nspname, r.relname, r.relkind,
        ds.description AS comment,
-       CASE WHEN r.relkind IN ('v', 'm') THEN pg_catalog.pg_get_viewdef(r.oid) END AS definition
+       CASE WHEN r.relkind IN ('v', 'm') THEN pg_catalog.pg_get_viewdef(r.oid) END AS definition,
+       CASE WHEN r.relkind = 'p' THEN pg_catalog.pg_get_partkeydef(r.oid) END AS partition_key
 FROM rel r
 LEFT JOIN pg_catalog.pg_description ds
   ON ds.objoid = r.oid AND ds.classoid = 'pg_catalog.pg_class'::regclass AND ds.objsubid = 0";
@@ -316,6 +317,7 @@ pub(super) async fn introspect_in_transaction(
                     schema,
                     name,
                     partitioned: kind == "p",
+                    partition_key: row.try_get("partition_key")?,
                     columns: Vec::new(),
                     primary_key: None,
                     uniques: Vec::new(),
@@ -549,7 +551,9 @@ pub(super) async fn introspect_in_transaction(
             name: row.try_get("proname")?,
             procedure: row.try_get::<String, _>("prokind")? == "p",
             identity_arguments: row.try_get("arguments")?,
-            result: row.try_get::<Option<String>, _>("result")?.unwrap_or_default(),
+            result: row
+                .try_get::<Option<String>, _>("result")?
+                .unwrap_or_default(),
             definition: row.try_get("definition")?,
             comment: row.try_get("comment")?,
         });
@@ -695,9 +699,13 @@ fn sort(catalog: &mut Catalog) {
         .sequences
         .sort_by(|a, b| (&a.schema, &a.name).cmp(&(&b.schema, &b.name)));
     catalog.functions.sort_by(|a, b| {
-        (&a.schema, &a.name, &a.identity_arguments).cmp(&(&b.schema, &b.name, &b.identity_arguments))
+        (&a.schema, &a.name, &a.identity_arguments).cmp(&(
+            &b.schema,
+            &b.name,
+            &b.identity_arguments,
+        ))
     });
-    catalog.triggers.sort_by(|a, b| {
-        (&a.schema, &a.table, &a.name).cmp(&(&b.schema, &b.table, &b.name))
-    });
+    catalog
+        .triggers
+        .sort_by(|a, b| (&a.schema, &a.table, &a.name).cmp(&(&b.schema, &b.table, &b.name)));
 }

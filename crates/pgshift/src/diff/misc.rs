@@ -200,7 +200,10 @@ pub(super) fn diff_sequences(ctx: &Context, plan: &mut Plan) {
                             Phase::CreateSequences,
                             obj.clone(),
                             Action::Alter,
-                            format!("sequence {}.{} released by its column", new.schema, new.name),
+                            format!(
+                                "sequence {}.{} released by its column",
+                                new.schema, new.name
+                            ),
                             vec![format!("ALTER SEQUENCE {name} OWNED BY NONE")],
                             Vec::new(),
                         );
@@ -224,7 +227,10 @@ pub(super) fn diff_sequences(ctx: &Context, plan: &mut Plan) {
                 obj,
                 Action::Alter,
                 format!("comment on sequence {}.{}", new.schema, new.name),
-                vec![comment_on(&format!("SEQUENCE {name}"), new.comment.as_deref())],
+                vec![comment_on(
+                    &format!("SEQUENCE {name}"),
+                    new.comment.as_deref(),
+                )],
                 Vec::new(),
             );
         }
@@ -248,7 +254,10 @@ pub(super) fn diff_sequences(ctx: &Context, plan: &mut Plan) {
             object(ObjectKind::Sequence, &old.schema, &old.name),
             Action::Drop,
             format!("drop sequence {}.{}", old.schema, old.name),
-            vec![format!("DROP SEQUENCE {}", qualified(&old.schema, &old.name))],
+            vec![format!(
+                "DROP SEQUENCE {}",
+                qualified(&old.schema, &old.name)
+            )],
             Vec::new(),
         );
     }

@@ -35,6 +35,7 @@ pub(super) enum Phase {
     CreateForeignKeys,
     SequenceOwners,
     CreateViews,
+    CreateViewIndexes,
     CreateTriggers,
     Comments,
     DropTables,

@@ -83,7 +83,11 @@ pub(super) fn diff_functions(ctx: &Context, plan: &mut Plan) {
                 plan.add(
                     Phase::CreateFunctions,
                     object(new),
-                    if recreate { Action::Recreate } else { Action::Alter },
+                    if recreate {
+                        Action::Recreate
+                    } else {
+                        Action::Alter
+                    },
                     format!(
                         "{} {noun} {display}",
                         if recreate { "recreate" } else { "replace" }
@@ -143,13 +147,18 @@ fn same_trigger(a: &Trigger, b: &Trigger) -> bool {
 }
 
 fn on(t: &Trigger) -> String {
-    format!("{} ON {}", quote_ident(&t.name), qualified(&t.schema, &t.table))
+    format!(
+        "{} ON {}",
+        quote_ident(&t.name),
+        qualified(&t.schema, &t.table)
+    )
 }
 
 pub(super) fn diff_triggers(ctx: &Context, plan: &mut Plan) {
     let relation_gone = |plan: &Plan, t: &Trigger| {
         let key = (t.schema.clone(), t.table.clone());
-        plan.dropped_tables.contains(&key) || plan.recreated_views.contains(&key)
+        plan.dropped_tables.contains(&key)
+            || plan.recreated_views.contains(&key)
             || (ctx.from.find_view(&t.schema, &t.table).is_some()
                 && ctx.to.find_view(&t.schema, &t.table).is_none())
     };
@@ -160,13 +169,17 @@ pub(super) fn diff_triggers(ctx: &Context, plan: &mut Plan) {
     };
     for old in &ctx.from.triggers {
         let new = ctx.to.triggers.iter().find(|t| same_trigger(t, old));
-        let changed = new.is_none_or(|n| n.definition != old.definition)
-            || calls_recreated(plan, old);
+        let changed =
+            new.is_none_or(|n| n.definition != old.definition) || calls_recreated(plan, old);
         if changed && !relation_gone(plan, old) {
             plan.add(
                 Phase::DropTriggers,
                 trigger_object(old),
-                if new.is_some() { Action::Recreate } else { Action::Drop },
+                if new.is_some() {
+                    Action::Recreate
+                } else {
+                    Action::Drop
+                },
                 format!("drop trigger {} on {}.{}", old.name, old.schema, old.table),
                 vec![format!("DROP TRIGGER {}", on(old))],
                 Vec::new(),
@@ -187,8 +200,15 @@ pub(super) fn diff_triggers(ctx: &Context, plan: &mut Plan) {
             plan.add(
                 Phase::CreateTriggers,
                 trigger_object(new),
-                if old.is_some() { Action::Recreate } else { Action::Create },
-                format!("create trigger {} on {}.{}", new.name, new.schema, new.table),
+                if old.is_some() {
+                    Action::Recreate
+                } else {
+                    Action::Create
+                },
+                format!(
+                    "create trigger {} on {}.{}",
+                    new.name, new.schema, new.table
+                ),
                 statements,
                 Vec::new(),
             );
@@ -197,19 +217,32 @@ pub(super) fn diff_triggers(ctx: &Context, plan: &mut Plan) {
                 Phase::CreateTriggers,
                 trigger_object(new),
                 Action::Alter,
-                format!("enable/disable trigger {} on {}.{}", new.name, new.schema, new.table),
+                format!(
+                    "enable/disable trigger {} on {}.{}",
+                    new.name, new.schema, new.table
+                ),
                 vec![enable(new, &table)],
                 Vec::new(),
             );
         }
-        let old_comment = if recreate { None } else { old.and_then(|o| o.comment.as_deref()) };
+        let old_comment = if recreate {
+            None
+        } else {
+            old.and_then(|o| o.comment.as_deref())
+        };
         if old_comment != new.comment.as_deref() {
             plan.add(
                 Phase::Comments,
                 trigger_object(new),
                 Action::Alter,
-                format!("comment on trigger {} on {}.{}", new.name, new.schema, new.table),
-                vec![comment_on(&format!("TRIGGER {}", on(new)), new.comment.as_deref())],
+                format!(
+                    "comment on trigger {} on {}.{}",
+                    new.name, new.schema, new.table
+                ),
+                vec![comment_on(
+                    &format!("TRIGGER {}", on(new)),
+                    new.comment.as_deref(),
+                )],
                 Vec::new(),
             );
         }

@@ -132,9 +132,8 @@ fn create_table(ctx: &Context, plan: &mut Plan, table: &Table, dropped: &[&Table
     } else {
         format!("CREATE TABLE {name} (\n{}\n)", columns.join(",\n"))
     };
-    if table.partitioned {
-        // The partition key is not in the model; see ARCHITECTURE.md.
-        statement.push_str(" /* partitioned: partition key not modelled */");
+    if let Some(key) = &table.partition_key {
+        statement.push_str(&format!(" PARTITION BY {key}"));
     }
     let mut hazards = Vec::new();
     for gone in dropped {
@@ -391,7 +390,10 @@ fn alter_table(ctx: &Context, plan: &mut Plan, from: &Table, to: &Table) {
         }
     }
     for (kind, check) in &old_checks {
-        if !new_checks.iter().any(|(k, n)| k == kind && same_check(n, check)) {
+        if !new_checks
+            .iter()
+            .any(|(k, n)| k == kind && same_check(n, check))
+        {
             let action = recreate_or(
                 new_checks.iter().any(|(_, n)| n.name == check.name),
                 Action::Drop,
@@ -412,7 +414,10 @@ fn alter_table(ctx: &Context, plan: &mut Plan, from: &Table, to: &Table) {
         }
     }
     for (kind, check) in &new_checks {
-        if !old_checks.iter().any(|(k, o)| k == kind && same_check(o, check)) {
+        if !old_checks
+            .iter()
+            .any(|(k, o)| k == kind && same_check(o, check))
+        {
             let action = recreate_or(
                 old_checks.iter().any(|(_, o)| o.name == check.name),
                 Action::Create,
@@ -495,11 +500,14 @@ pub(super) fn same_index(a: &Index, b: &Index) -> bool {
     a.name == b.name && a.definition == b.definition
 }
 
+/// (kind, name, comment, the comment before: None when created in this diff).
+type CommentItem<'a> = (ObjectKind, &'a str, Option<&'a str>, Option<Option<&'a str>>);
+
 /// Comments of the constraints and indexes of `table`: those created in this diff (absent
 /// or different in `old`) get theirs, kept ones a changed one.
 fn constraint_comments(plan: &mut Plan, table: &Table, old: Option<&Table>) {
     let name = table_name(table);
-    let mut items: Vec<(ObjectKind, &str, Option<&str>, Option<Option<&str>>)> = Vec::new();
+    let mut items: Vec<CommentItem> = Vec::new();
     fn find_key<'t>(t: &'t Table, k: &Key) -> Option<Option<&'t str>> {
         t.primary_key
             .iter()
@@ -538,7 +546,12 @@ fn constraint_comments(plan: &mut Plan, table: &Table, old: Option<&Table>) {
                 .find(|c| same_fk(c, fk))
                 .map(|c| c.comment.as_deref())
         });
-        items.push((ObjectKind::ForeignKey, &fk.name, fk.comment.as_deref(), before));
+        items.push((
+            ObjectKind::ForeignKey,
+            &fk.name,
+            fk.comment.as_deref(),
+            before,
+        ));
     }
     for index in &table.indexes {
         let before = old.and_then(|o| {
@@ -547,7 +560,12 @@ fn constraint_comments(plan: &mut Plan, table: &Table, old: Option<&Table>) {
                 .find(|i| same_index(i, index))
                 .map(|i| i.comment.as_deref())
         });
-        items.push((ObjectKind::Index, &index.name, index.comment.as_deref(), before));
+        items.push((
+            ObjectKind::Index,
+            &index.name,
+            index.comment.as_deref(),
+            before,
+        ));
     }
     for (kind, object_name, comment, before) in items {
         let changed = match before {
@@ -953,6 +971,7 @@ fn concurrent_index(definition: &str) -> String {
 }
 
 /// Adds an index of a table (`relation_new` when the table is created in this diff).
+#[allow(clippy::too_many_arguments)]
 pub(super) fn add_index_on(
     ctx: &Context,
     plan: &mut Plan,
@@ -961,6 +980,7 @@ pub(super) fn add_index_on(
     index: &Index,
     relation_new: bool,
     action: Action,
+    phase: Phase,
 ) {
     let concurrently = ctx.options.concurrently && !relation_new;
     let statement = if concurrently {
@@ -980,7 +1000,7 @@ pub(super) fn add_index_on(
         }]
     };
     plan.push(
-        Phase::CreateIndexes,
+        phase,
         Change {
             object,
             action,
@@ -1008,6 +1028,7 @@ fn add_index(
         index,
         new_table,
         action,
+        Phase::CreateIndexes,
     );
 }
 

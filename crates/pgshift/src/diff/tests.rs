@@ -32,6 +32,7 @@ fn table(name: &str, columns: Vec<Column>) -> Table {
         schema: "public".to_string(),
         name: name.to_string(),
         partitioned: false,
+        partition_key: None,
         columns,
         primary_key: None,
         uniques: Vec::new(),

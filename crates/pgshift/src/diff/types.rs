@@ -145,7 +145,10 @@ fn create_sql(t: UserType) -> Vec<String> {
     match t {
         UserType::Enum(e) => {
             let labels: Vec<String> = e.labels.iter().map(|l| quote_literal(l)).collect();
-            vec![format!("CREATE TYPE {name} AS ENUM ({})", labels.join(", "))]
+            vec![format!(
+                "CREATE TYPE {name} AS ENUM ({})",
+                labels.join(", ")
+            )]
         }
         UserType::Domain(d) => {
             let mut sql = format!("CREATE DOMAIN {name} AS {}", d.base.sql);
@@ -170,7 +173,10 @@ fn create_sql(t: UserType) -> Vec<String> {
                 .iter()
                 .map(|a| format!("    {} {}", quote_ident(&a.name), a.ty.sql))
                 .collect();
-            vec![format!("CREATE TYPE {name} AS (\n{}\n)", attributes.join(",\n"))]
+            vec![format!(
+                "CREATE TYPE {name} AS (\n{}\n)",
+                attributes.join(",\n")
+            )]
         }
     }
 }
@@ -209,7 +215,11 @@ pub(super) fn diff_types(ctx: &Context, plan: &mut Plan) {
     for (old, new) in &recreated {
         let (schema, name) = old.key();
         let old_name = short_name(&[&name], "pgshift_old");
-        let kind = if matches!(old, UserType::Domain(_)) { "DOMAIN" } else { "TYPE" };
+        let kind = if matches!(old, UserType::Domain(_)) {
+            "DOMAIN"
+        } else {
+            "TYPE"
+        };
         let mut hazards = vec![Hazard {
             kind: HazardKind::Recreate,
             message: format!(
@@ -258,7 +268,11 @@ pub(super) fn diff_types(ctx: &Context, plan: &mut Plan) {
         plan.add(
             Phase::CreateTypes,
             t.object(),
-            if existed { Action::Recreate } else { Action::Create },
+            if existed {
+                Action::Recreate
+            } else {
+                Action::Create
+            },
             format!("create {} {schema}.{name}", t.kind().noun()),
             create_sql(t),
             Vec::new(),
@@ -305,7 +319,12 @@ fn alterable(old: UserType, new: UserType) -> bool {
                 .filter(|x| b.attributes.iter().any(|y| y.name == x.name))
                 .map(|x| x.name.as_str())
                 .collect();
-            let prefix: Vec<&str> = b.attributes.iter().take(kept.len()).map(|y| y.name.as_str()).collect();
+            let prefix: Vec<&str> = b
+                .attributes
+                .iter()
+                .take(kept.len())
+                .map(|y| y.name.as_str())
+                .collect();
             kept == prefix
         }
         _ => false,
@@ -336,7 +355,11 @@ fn attribute_comment(plan: &mut Plan, c: &Composite, attribute: &str, text: Opti
         Action::Alter,
         format!("comment on attribute {}.{}.{attribute}", c.schema, c.name),
         vec![comment_on(
-            &format!("COLUMN {}.{}", qualified(&c.schema, &c.name), quote_ident(attribute)),
+            &format!(
+                "COLUMN {}.{}",
+                qualified(&c.schema, &c.name),
+                quote_ident(attribute)
+            ),
             text,
         )],
         Vec::new(),
@@ -393,13 +416,19 @@ fn alter(ctx: &Context, plan: &mut Plan, old: UserType, new: UserType) {
                 } else {
                     hazards.push(Hazard {
                         kind: HazardKind::MayFail,
-                        message: format!("NOT NULL on domain {schema}.{name} fails if a column of it holds NULL"),
+                        message: format!(
+                            "NOT NULL on domain {schema}.{name} fails if a column of it holds NULL"
+                        ),
                     });
                     format!("ALTER DOMAIN {qname} SET NOT NULL")
                 });
             }
             for check in &a.checks {
-                if !b.checks.iter().any(|c| c.name == check.name && c.definition == check.definition) {
+                if !b
+                    .checks
+                    .iter()
+                    .any(|c| c.name == check.name && c.definition == check.definition)
+                {
                     statements.push(format!(
                         "ALTER DOMAIN {qname} DROP CONSTRAINT {}",
                         quote_ident(&check.name)
@@ -407,7 +436,11 @@ fn alter(ctx: &Context, plan: &mut Plan, old: UserType, new: UserType) {
                 }
             }
             for check in &b.checks {
-                if !a.checks.iter().any(|c| c.name == check.name && c.definition == check.definition) {
+                if !a
+                    .checks
+                    .iter()
+                    .any(|c| c.name == check.name && c.definition == check.definition)
+                {
                     if check.definition.ends_with("NOT VALID") {
                         statements.push(format!(
                             "ALTER DOMAIN {qname} ADD CONSTRAINT {} {}",
@@ -427,7 +460,10 @@ fn alter(ctx: &Context, plan: &mut Plan, old: UserType, new: UserType) {
                     }
                     hazards.push(Hazard {
                         kind: HazardKind::MayFail,
-                        message: format!("check {} fails if a value of domain {schema}.{name} violates it", check.name),
+                        message: format!(
+                            "check {} fails if a value of domain {schema}.{name} violates it",
+                            check.name
+                        ),
                     });
                 }
             }
@@ -447,7 +483,11 @@ fn alter(ctx: &Context, plan: &mut Plan, old: UserType, new: UserType) {
             }
             for y in &b.attributes {
                 if !a.attributes.iter().any(|x| x.name == y.name) {
-                    parts.push(format!("ADD ATTRIBUTE {} {}", quote_ident(&y.name), y.ty.sql));
+                    parts.push(format!(
+                        "ADD ATTRIBUTE {} {}",
+                        quote_ident(&y.name),
+                        y.ty.sql
+                    ));
                 }
             }
             if !parts.is_empty() {

@@ -67,7 +67,7 @@ fn reads(view: &View, relation: &Key) -> bool {
 
 /// Views in an order where each comes after the views it reads (`dependants_first`
 /// reverses it).
-fn ordered<'a>(views: Vec<&'a View>, dependants_first: bool) -> Vec<&'a View> {
+fn ordered(views: Vec<&View>, dependants_first: bool) -> Vec<&View> {
     let mut done: BTreeSet<Key> = BTreeSet::new();
     let mut out = Vec::new();
     let all: BTreeMap<Key, &View> = views.iter().map(|v| (key(v), *v)).collect();
@@ -108,10 +108,11 @@ pub(super) fn diff_views(ctx: &Context, plan: &mut Plan) {
             Some(new) => {
                 let changed = old.definition != new.definition
                     || old.materialized != new.materialized
-                    || old.columns.iter().map(|c| (&c.name, &c.ty, &c.collation)).ne(new
+                    || old
                         .columns
                         .iter()
-                        .map(|c| (&c.name, &c.ty, &c.collation)));
+                        .map(|c| (&c.name, &c.ty, &c.collation))
+                        .ne(new.columns.iter().map(|c| (&c.name, &c.ty, &c.collation)));
                 let depends = plan.touched_relations.iter().any(|r| reads(old, r))
                     || old.columns.iter().any(|c| {
                         plan.recreated_types
@@ -179,7 +180,11 @@ pub(super) fn diff_views(ctx: &Context, plan: &mut Plan) {
                     "materialized view {}.{} is dropped{}",
                     view.schema,
                     view.name,
-                    if action == Action::Drop { "" } else { " and filled again by its query" }
+                    if action == Action::Drop {
+                        ""
+                    } else {
+                        " and filled again by its query"
+                    }
                 ),
             });
         }
@@ -192,7 +197,11 @@ pub(super) fn diff_views(ctx: &Context, plan: &mut Plan) {
                 object(view).kind.noun(),
                 view.schema,
                 view.name,
-                if action == Action::Recreate { " (to create it again)" } else { "" }
+                if action == Action::Recreate {
+                    " (to create it again)"
+                } else {
+                    ""
+                }
             ),
             vec![format!(
                 "DROP {} {}",
@@ -207,9 +216,7 @@ pub(super) fn diff_views(ctx: &Context, plan: &mut Plan) {
         .to
         .views
         .iter()
-        .filter(|v| {
-            recreated.contains(&key(v)) || ctx.from.find_view(&v.schema, &v.name).is_none()
-        })
+        .filter(|v| recreated.contains(&key(v)) || ctx.from.find_view(&v.schema, &v.name).is_none())
         .collect();
     for view in ordered(to_create, false) {
         let existed = recreated.contains(&key(view));
@@ -217,8 +224,17 @@ pub(super) fn diff_views(ctx: &Context, plan: &mut Plan) {
         plan.add(
             Phase::CreateViews,
             object(view),
-            if existed { Action::Recreate } else { Action::Create },
-            format!("create {} {}.{}", object(view).kind.noun(), view.schema, view.name),
+            if existed {
+                Action::Recreate
+            } else {
+                Action::Create
+            },
+            format!(
+                "create {} {}.{}",
+                object(view).kind.noun(),
+                view.schema,
+                view.name
+            ),
             vec![format!(
                 "CREATE {} {name} AS\n{}",
                 kind_sql(view),
@@ -258,7 +274,16 @@ pub(super) fn diff_views(ctx: &Context, plan: &mut Plan) {
                     Action::Create
                 };
                 let relation = qualified(&new.schema, &new.name);
-                add_index_on(ctx, plan, index_object(new, &index.name), &relation, index, false, action);
+                add_index_on(
+                    ctx,
+                    plan,
+                    index_object(new, &index.name),
+                    &relation,
+                    index,
+                    false,
+                    action,
+                    Phase::CreateViewIndexes,
+                );
             }
         }
         comments(plan, new, Some(old));
@@ -276,7 +301,16 @@ fn index_object(view: &View, name: &str) -> Object {
 
 fn index_on_created(ctx: &Context, plan: &mut Plan, view: &View, index: &crate::catalog::Index) {
     let relation = qualified(&view.schema, &view.name);
-    add_index_on(ctx, plan, index_object(view, &index.name), &relation, index, true, Action::Create);
+    add_index_on(
+        ctx,
+        plan,
+        index_object(view, &index.name),
+        &relation,
+        index,
+        true,
+        Action::Create,
+        Phase::CreateViewIndexes,
+    );
     if index.comment.is_some() {
         plan.add(
             Phase::Comments,
@@ -300,7 +334,12 @@ fn comments(plan: &mut Plan, view: &View, old: Option<&View>) {
             Phase::Comments,
             object(view),
             Action::Alter,
-            format!("comment on {} {}.{}", object(view).kind.noun(), view.schema, view.name),
+            format!(
+                "comment on {} {}.{}",
+                object(view).kind.noun(),
+                view.schema,
+                view.name
+            ),
             vec![comment_on(
                 &format!("{} {name}", kind_sql(view)),
                 view.comment.as_deref(),
@@ -324,7 +363,10 @@ fn comments(plan: &mut Plan, view: &View, old: Option<&View>) {
                     table: Some(view.name.clone()),
                 },
                 Action::Alter,
-                format!("comment on column {}.{}.{}", view.schema, view.name, column.name),
+                format!(
+                    "comment on column {}.{}.{}",
+                    view.schema, view.name, column.name
+                ),
                 vec![comment_on(
                     &format!("COLUMN {name}.{}", quote_ident(&column.name)),
                     column.comment.as_deref(),
