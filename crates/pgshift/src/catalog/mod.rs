@@ -31,7 +31,8 @@ pub struct Catalog {
     pub tables: Vec<Table>,
     /// Views and materialized views.
     pub views: Vec<View>,
-    /// The introspected schemas that exist, as objects (with their comments).
+    /// The introspected schemas that exist, as objects (with their comments). The diff
+    /// takes an empty list (a catalog built by hand) for an empty database's: `public`.
     pub namespaces: Vec<Schema>,
     /// Installed extensions (all of the database's but plpgsql: an extension is not inside
     /// one schema's reach), by name.

@@ -3,7 +3,7 @@
 use super::plan::{Context, Phase, Plan};
 use super::sql::{comment_on, qualified, quote_ident};
 use super::{Action, Hazard, HazardKind, Object, ObjectKind};
-use crate::catalog::Sequence;
+use crate::catalog::{Catalog, Schema, Sequence};
 
 fn object(kind: ObjectKind, schema: &str, name: &str) -> Object {
     Object {
@@ -14,9 +14,23 @@ fn object(kind: ObjectKind, schema: &str, name: &str) -> Object {
     }
 }
 
+/// The schemas of a catalog as objects. A catalog listing none (built by hand, like the
+/// `empty` source) stands for an empty database, which has `public`.
+fn namespaces(catalog: &Catalog) -> Vec<Schema> {
+    if catalog.namespaces.is_empty() {
+        vec![Schema {
+            name: "public".to_string(),
+            comment: Some("standard public schema".to_string()),
+        }]
+    } else {
+        catalog.namespaces.clone()
+    }
+}
+
 pub(super) fn diff_schemas_and_extensions(ctx: &Context, plan: &mut Plan) {
-    for new in &ctx.to.namespaces {
-        let old = ctx.from.namespaces.iter().find(|s| s.name == new.name);
+    let (from_namespaces, to_namespaces) = (namespaces(ctx.from), namespaces(ctx.to));
+    for new in &to_namespaces {
+        let old = from_namespaces.iter().find(|s| s.name == new.name);
         if old.is_none() {
             plan.add(
                 Phase::CreateSchemas,
@@ -41,8 +55,8 @@ pub(super) fn diff_schemas_and_extensions(ctx: &Context, plan: &mut Plan) {
             );
         }
     }
-    for old in &ctx.from.namespaces {
-        if !ctx.to.namespaces.iter().any(|s| s.name == old.name) {
+    for old in &from_namespaces {
+        if !to_namespaces.iter().any(|s| s.name == old.name) {
             plan.add(
                 Phase::DropSchemas,
                 object(ObjectKind::Schema, "", &old.name),

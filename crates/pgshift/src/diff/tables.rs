@@ -501,7 +501,12 @@ pub(super) fn same_index(a: &Index, b: &Index) -> bool {
 }
 
 /// (kind, name, comment, the comment before: None when created in this diff).
-type CommentItem<'a> = (ObjectKind, &'a str, Option<&'a str>, Option<Option<&'a str>>);
+type CommentItem<'a> = (
+    ObjectKind,
+    &'a str,
+    Option<&'a str>,
+    Option<Option<&'a str>>,
+);
 
 /// Comments of the constraints and indexes of `table`: those created in this diff (absent
 /// or different in `old`) get theirs, kept ones a changed one.
