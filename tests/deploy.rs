@@ -60,11 +60,8 @@ fn a_deploy_backs_up_rehearses_applies_verifies_then_runs_the_application() {
          FROM _pgshift_log WHERE action = 'deploy'",
     );
     assert_eq!(logged, "2|t|t");
-    // The rehearsal's scratch database is gone.
-    assert_eq!(
-        p.db.sql("SELECT count(*) FROM pg_database WHERE datname LIKE 'pgshift_rehearsal%'"),
-        "0"
-    );
+    // The rehearsal's scratch database is gone (other tests' may be there meanwhile).
+    assert_scratch_dropped(&p, &report);
     // The report on disk, and no password anywhere.
     let path = report["report_path"].as_str().unwrap();
     let written = std::fs::read_to_string(path).unwrap();
@@ -408,8 +405,16 @@ fn a_schema_rehearsal_runs_on_the_schema_alone_and_production_is_verified_agains
     );
     assert_eq!(p.prod_sql("SELECT count(*) FROM a"), "500");
     assert_eq!(p.prod_sql("SELECT count(*) FROM _sqlx_migrations"), "3");
+    assert_scratch_dropped(&p, &report);
+}
+
+fn assert_scratch_dropped(p: &ProdProject, report: &serde_json::Value) {
+    let name = report["rehearsal"]["database"].as_str().unwrap();
+    assert!(name.starts_with("pgshift_rehearsal_"), "{name}");
     assert_eq!(
-        p.db.sql("SELECT count(*) FROM pg_database WHERE datname LIKE 'pgshift_rehearsal%'"),
+        p.db.sql(&format!(
+            "SELECT count(*) FROM pg_database WHERE datname = '{name}'"
+        )),
         "0"
     );
 }

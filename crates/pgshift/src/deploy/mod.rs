@@ -16,6 +16,7 @@ use serde::Serialize;
 use crate::backup::{self, BackupOptions};
 use crate::catalog::{self, Catalog};
 use crate::config::{Config, Rehearse};
+use crate::local::shadow::ShadowDatabase;
 use crate::migrations::{self, AppliedMigration, ApplyOptions, MigrateError, Mode};
 use crate::target::Target;
 
@@ -44,6 +45,26 @@ pub struct Step {
     /// the same as data.
     #[serde(skip)]
     pub lines: Vec<String>,
+    /// Where the step's time went outside pgshift: PostgreSQL's programs (`pg_dump`,
+    /// `restore`) and the migrations' own statements (`migrations`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub parts: Vec<Part>,
+}
+
+/// A timed part of a step.
+#[derive(Debug, Clone, Serialize)]
+pub struct Part {
+    pub name: &'static str,
+    pub duration_ms: f64,
+}
+
+impl Part {
+    fn new(name: &'static str, duration: Duration) -> Part {
+        Part {
+            name,
+            duration_ms: (duration.as_secs_f64() * 1e6).round() / 1e3,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -105,16 +126,17 @@ struct Pipeline<'a> {
 
 impl Pipeline<'_> {
     fn record(&mut self, name: &'static str, started: Instant, outcome: Outcome, detail: String) {
-        self.record_lines(name, started, outcome, detail, Vec::new());
+        self.record_with(name, started, outcome, detail, Vec::new(), Vec::new());
     }
 
-    fn record_lines(
+    fn record_with(
         &mut self,
         name: &'static str,
         started: Instant,
         outcome: Outcome,
         detail: String,
         lines: Vec<String>,
+        parts: Vec<Part>,
     ) {
         let step = Step {
             name,
@@ -122,6 +144,7 @@ impl Pipeline<'_> {
             detail,
             duration_ms: (started.elapsed().as_secs_f64() * 1e6).round() / 1e3,
             lines,
+            parts,
         };
         (self.on_step)(&step);
         self.report.steps.push(step);
@@ -161,7 +184,21 @@ pub async fn deploy(
     consent: &mut dyn FnMut(&ConsentRequest<'_>) -> bool,
     on_step: &mut dyn FnMut(&Step),
 ) -> Result<DeployReport, DeployFailed> {
-    let result = run_pipeline(config, target, local, options, consent, on_step).await;
+    let mut background = None;
+    let result = run_pipeline(
+        config,
+        target,
+        local,
+        options,
+        consent,
+        on_step,
+        &mut background,
+    )
+    .await;
+    // The rehearsal's scratch database, dropped while production was deployed.
+    if let Some(dropping) = background {
+        let _ = dropping.join();
+    }
     let report = match &result {
         Ok(report) => report,
         Err(failed) => &failed.report,
@@ -176,6 +213,22 @@ pub async fn deploy(
         }
     }
     result
+}
+
+/// Drops the rehearsal's scratch database on a thread of its own (a database with many
+/// tables takes a while to drop), so that production is deployed meanwhile; the deploy
+/// joins it before it returns.
+fn drop_in_background(scratch: ShadowDatabase) -> std::thread::JoinHandle<()> {
+    std::thread::spawn(move || {
+        match tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+        {
+            Ok(runtime) => runtime.block_on(scratch.drop()),
+            // Its `Drop` drops it, on a runtime of its own.
+            Err(_) => drop(scratch),
+        }
+    })
 }
 
 /// The project's git commit, when it is a git checkout.
@@ -250,6 +303,7 @@ async fn run_pipeline(
     options: &DeployOptions,
     consent: &mut dyn FnMut(&ConsentRequest<'_>) -> bool,
     on_step: &mut dyn FnMut(&Step),
+    background: &mut Option<std::thread::JoinHandle<()>>,
 ) -> Result<DeployReport, DeployFailed> {
     let database = target.url.host_and_database();
     let mut p = Pipeline {
@@ -422,75 +476,122 @@ async fn run_pipeline(
         return Ok(p.report);
     }
 
-    // 5. Backup: the state before, verified; the rehearsal runs on it.
-    let started = Instant::now();
-    if options.no_backup || nothing_pending {
-        let why = if nothing_pending {
-            "nothing to apply"
-        } else {
-            "--no-backup: this deploy has no backup of the state before it"
-        };
-        p.record("backup", started, Outcome::Skipped, why.into());
-    } else {
-        let backup_options = BackupOptions {
-            label: Some(format!("before deploy to {}", target.env)),
-            ..BackupOptions::default()
-        };
-        match backup::backup(config, target, &backup_options, &mut |_| {}).await {
-            Ok(done) => {
-                let detail = format!(
-                    "{} (migration version {})",
-                    done.archive_path.display(),
-                    done.manifest
-                        .migration_version
-                        .map_or("none".into(), |v| v.to_string())
-                );
-                p.report.backup = Some(done.archive_path);
-                p.record("backup", started, Outcome::Ok, detail);
-            }
-            Err(e) => {
-                return Err(p.fail(
-                    config,
-                    "backup",
-                    started,
-                    e.to_string(),
-                    format!(
-                        "nothing was applied; fix the backup, then {rerun} (or add --no-backup)"
-                    ),
-                    false,
-                ))
-            }
-        }
-    }
-
-    // 6. Rehearsal: the pending migrations on a copy, before production: the backup's data,
-    // or the schema alone (dumped now) for databases too big to copy.
-    let started = Instant::now();
+    // 5. Backup: the state before, verified; the rehearsal runs on it. The rehearsal's
+    // scratch database is made on the local server meanwhile.
     let mode = if options.no_rehearse {
         Rehearse::Off
     } else {
         config.deploy.rehearse
     };
-    let mut rehearsed_catalog: Option<Catalog> = None;
-    let source = match (mode, &p.report.backup, local) {
+    let rehearse_on = match (mode, local) {
         _ if nothing_pending => Err("nothing to apply"),
-        (Rehearse::Off, _, _) => Err("off ([deploy] rehearse = \"off\" or --no-rehearse)"),
-        (_, _, None) => Err("no local database to rehearse on"),
-        (Rehearse::Full, None, _) => Err("no backup to rehearse on (--no-backup)"),
-        (Rehearse::Full, Some(archive), Some(local)) => {
-            Ok((local, rehearsal::Source::Backup(archive)))
-        }
-        (Rehearse::Schema, _, Some(local)) => Ok((local, rehearsal::Source::Schema(target))),
+        (Rehearse::Off, _) => Err("off ([deploy] rehearse = \"off\" or --no-rehearse)"),
+        (_, None) => Err("no local database to rehearse on"),
+        (Rehearse::Full, _) if options.no_backup => Err("no backup to rehearse on (--no-backup)"),
+        (_, Some(local)) => Ok(local),
     };
-    match source {
-        Err(why) => p.record("rehearsal", started, Outcome::Skipped, why.into()),
-        Ok((local, source)) => {
-            match rehearsal::rehearse(config, local, source, options.allow_out_of_order).await {
-                Ok((report, catalog)) => {
+    let scratch = async {
+        match rehearse_on {
+            Ok(local) => Some(ShadowDatabase::create(&local.url, "rehearsal").await),
+            Err(_) => None,
+        }
+    };
+    let started = Instant::now();
+    let backup = async {
+        if options.no_backup || nothing_pending {
+            return None;
+        }
+        let backup_options = BackupOptions {
+            label: Some(format!("before deploy to {}", target.env)),
+            ..BackupOptions::default()
+        };
+        // pg_dump's own time: from its start to the check of what it wrote.
+        let (mut dump_started, mut dumped) = (None, None);
+        let mut progress = |event: backup::Progress<'_>| match event {
+            backup::Progress::Dumping { .. } => dump_started = Some(Instant::now()),
+            backup::Progress::Verifying => dumped = dump_started.map(|t| t.elapsed()),
+            _ => {}
+        };
+        let done = backup::backup(config, target, &backup_options, &mut progress).await;
+        let parts: Vec<Part> = dumped
+            .map(|d| Part::new("pg_dump", d))
+            .into_iter()
+            .collect();
+        Some((done, parts))
+    };
+    let (backup, scratch) = tokio::join!(backup, scratch);
+    match backup {
+        None => {
+            let why = if nothing_pending {
+                "nothing to apply"
+            } else {
+                "--no-backup: this deploy has no backup of the state before it"
+            };
+            p.record("backup", started, Outcome::Skipped, why.into());
+        }
+        Some((Ok(done), parts)) => {
+            let detail = format!(
+                "{} (migration version {})",
+                done.archive_path.display(),
+                done.manifest
+                    .migration_version
+                    .map_or("none".into(), |v| v.to_string())
+            );
+            p.report.backup = Some(done.archive_path);
+            p.record_with("backup", started, Outcome::Ok, detail, Vec::new(), parts);
+        }
+        Some((Err(e), _)) => {
+            if let Some(Ok(scratch)) = scratch {
+                scratch.drop().await;
+            }
+            return Err(p.fail(
+                config,
+                "backup",
+                started,
+                e.to_string(),
+                format!("nothing was applied; fix the backup, then {rerun} (or add --no-backup)"),
+                false,
+            ));
+        }
+    }
+
+    // 6. Rehearsal: the pending migrations on a copy, before production: the backup's data,
+    // or the schema alone (dumped now) for databases too big to copy. The scratch database
+    // is dropped in the background while production is deployed.
+    let started = Instant::now();
+    let mut rehearsed_catalog: Option<Catalog> = None;
+    let source = match (mode, &p.report.backup) {
+        (Rehearse::Schema, _) => Some(rehearsal::Source::Schema(target)),
+        (_, Some(archive)) => Some(rehearsal::Source::Backup(archive)),
+        _ => None,
+    };
+    match (rehearse_on, scratch, source) {
+        (Err(why), _, _) => p.record("rehearsal", started, Outcome::Skipped, why.into()),
+        (Ok(_), None, _) | (Ok(_), _, None) => p.record(
+            "rehearsal",
+            started,
+            Outcome::Skipped,
+            "nothing to rehearse on".into(),
+        ),
+        (Ok(local), Some(scratch), Some(source)) => {
+            let rehearsed = match scratch {
+                Ok(scratch) => {
+                    let allow = options.allow_out_of_order;
+                    let rehearsed =
+                        rehearsal::rehearse(config, local, &scratch, source, allow).await;
+                    *background = Some(drop_in_background(scratch));
+                    rehearsed
+                }
+                Err(e) => Err(e),
+            };
+            match rehearsed {
+                Ok(rehearsed) => {
+                    let report = rehearsed.report;
                     let (detail, lines) = (report.summary(), report.lines());
                     p.report.rehearsal = Some(report);
-                    rehearsed_catalog = Some(catalog);
-                    p.record_lines("rehearsal", started, Outcome::Ok, detail, lines);
+                    rehearsed_catalog = Some(rehearsed.catalog);
+                    let parts = rehearsed.parts;
+                    p.record_with("rehearsal", started, Outcome::Ok, detail, lines, parts);
                 }
                 Err(e) => {
                     return Err(p.fail(
@@ -544,6 +645,7 @@ async fn run_pipeline(
                     detail: line,
                     duration_ms: 0.0,
                     lines: Vec::new(),
+                    parts: Vec::new(),
                 });
                 // The failure was logged; a resolution lets the retry go on.
                 let resolved = migrations::resolve::resolve(
@@ -574,13 +676,24 @@ async fn run_pipeline(
         }
     }
     let applied = p.report.applied.len();
-    p.record("apply", started, Outcome::Ok, format!("{applied} applied"));
+    let migrations = p.report.applied.iter().map(|m| m.duration).sum();
+    p.record_with(
+        "apply",
+        started,
+        Outcome::Ok,
+        format!("{applied} applied"),
+        Vec::new(),
+        vec![Part::new("migrations", migrations)],
+    );
 
     // 8. Verify: nothing left pending or failed, and the schema is the rehearsal's.
     let started = Instant::now();
     let verified = verify(config, target, rehearsed_catalog.as_ref()).await;
-    match verified {
-        Ok(detail) => p.record("verify", started, Outcome::Ok, detail),
+    let version = match verified {
+        Ok((detail, version)) => {
+            p.record("verify", started, Outcome::Ok, detail);
+            version
+        }
         Err(problem) => {
             return Err(p.fail(
                 config,
@@ -595,7 +708,7 @@ async fn run_pipeline(
                 false,
             ))
         }
-    }
+    };
 
     // 9. Application: only after every migration applied and verified.
     let started = Instant::now();
@@ -606,34 +719,22 @@ async fn run_pipeline(
             Outcome::Skipped,
             "no [deploy] command".into(),
         ),
-        Some(command) => {
-            let version = migrations::read_status(config, target)
-                .await
-                .ok()
-                .and_then(|s| {
-                    s.migrations
-                        .iter()
-                        .filter(|m| m.state == migrations::State::Applied)
-                        .map(|m| m.version)
-                        .max()
-                });
-            match run_application(config, target, command, version).await {
-                Ok(()) => p.record("application", started, Outcome::Ok, command.clone()),
-                Err(message) => {
-                    return Err(p.fail(
-                        config,
-                        "application",
-                        started,
-                        message,
-                        format!(
-                            "the migrations are applied and verified; rerun the application's \
+        Some(command) => match run_application(config, target, command, version).await {
+            Ok(()) => p.record("application", started, Outcome::Ok, command.clone()),
+            Err(message) => {
+                return Err(p.fail(
+                    config,
+                    "application",
+                    started,
+                    message,
+                    format!(
+                        "the migrations are applied and verified; rerun the application's \
                              deploy (`{command}`)"
-                        ),
-                        false,
-                    ))
-                }
+                    ),
+                    false,
+                ))
             }
-        }
+        },
     }
     p.report.report_path = write_report(config, &p.report);
     Ok(p.report)
@@ -659,14 +760,21 @@ fn next_for(error: &MigrateError, env: &str) -> String {
     }
 }
 
+/// Verify's checks; with the detail, the latest applied migration (for the application).
 async fn verify(
     config: &Config,
     target: &Target,
     rehearsed: Option<&Catalog>,
-) -> Result<String, String> {
+) -> Result<(String, Option<i64>), String> {
     let status = migrations::read_status(config, target)
         .await
         .map_err(|e| e.to_string())?;
+    let version = status
+        .migrations
+        .iter()
+        .filter(|m| m.state == migrations::State::Applied)
+        .map(|m| m.version)
+        .max();
     let summary = &status.summary;
     if summary.has_problems() || summary.pending > 0 {
         return Err(format!(
@@ -675,7 +783,8 @@ async fn verify(
         ));
     }
     let Some(rehearsed) = rehearsed else {
-        return Ok("status clean (no rehearsal to compare the schema with)".into());
+        let detail = "status clean (no rehearsal to compare the schema with)";
+        return Ok((detail.into(), version));
     };
     let schemas = &config.codegen.schemas;
     let actual = catalog::read(&target.url, schemas)
@@ -683,7 +792,10 @@ async fn verify(
         .map_err(|e| format!("{e:#}"))?;
     let drift = rehearsal::differences(rehearsed, &actual);
     if drift.is_empty() {
-        Ok("status clean; schema equals the rehearsal's".into())
+        Ok((
+            "status clean; schema equals the rehearsal's".into(),
+            version,
+        ))
     } else {
         Err(format!(
             "the schema differs from the rehearsal's (drift): {}",

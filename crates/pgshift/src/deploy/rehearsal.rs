@@ -8,15 +8,16 @@
 
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use serde::Serialize;
 
-use super::schema_dump;
+use super::{schema_dump, Part};
 use crate::backup::{self, RestoreOptions};
 use crate::catalog::{self, Catalog};
 use crate::config::{Config, Rehearse};
+use crate::local::shadow::ShadowDatabase;
 use crate::migrations::trace::{mode_rank, mode_words};
 use crate::migrations::{self, ApplyOptions, Mode, TracedStatement};
 use crate::target::Target;
@@ -144,6 +145,14 @@ impl RehearsalReport {
     }
 }
 
+/// A rehearsal's outcome: the report, the copy's catalog afterwards, and where its time went
+/// (`pg_dump` of the schema, `restore`, the `migrations`' statements).
+pub(super) struct Rehearsed {
+    pub report: RehearsalReport,
+    pub catalog: Catalog,
+    pub parts: Vec<super::Part>,
+}
+
 /// Where the rehearsal's copy comes from.
 pub(super) enum Source<'a> {
     /// The deploy's backup, restored whole.
@@ -152,42 +161,16 @@ pub(super) enum Source<'a> {
     Schema(&'a Target),
 }
 
+/// Rehearses in `scratch`, an empty database on the local server (`local`) that the caller
+/// made (while the backup ran) and drops afterwards.
 pub(super) async fn rehearse(
     config: &Config,
     local: &Target,
+    scratch: &ShadowDatabase,
     source: Source<'_>,
     allow_out_of_order: bool,
-) -> anyhow::Result<(RehearsalReport, Catalog)> {
-    let name = format!(
-        "pgshift_rehearsal_{}_{}",
-        std::process::id(),
-        chrono::Utc::now().format("%Y%m%d%H%M%S")
-    );
-    let mut admin = crate::db::connect(&local.url)
-        .await
-        .context("connecting to the local server for the rehearsal")?;
-    sqlx::raw_sql(&format!("CREATE DATABASE {name}"))
-        .execute(&mut admin)
-        .await
-        .with_context(|| format!("creating the scratch database {name} on the local server"))?;
-    let result = run(config, local, source, &name, allow_out_of_order).await;
-    let dropped = sqlx::raw_sql(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-        .execute(&mut admin)
-        .await;
-    if let Err(e) = dropped {
-        tracing::warn!("could not drop the rehearsal database {name}: {e}");
-    }
-    crate::db::close(admin).await;
-    result
-}
-
-async fn run(
-    config: &Config,
-    local: &Target,
-    source: Source<'_>,
-    name: &str,
-    allow_out_of_order: bool,
-) -> anyhow::Result<(RehearsalReport, Catalog)> {
+) -> anyhow::Result<Rehearsed> {
+    let name = scratch.name();
     let options = RestoreOptions {
         database: Some(name.to_string()),
         jobs: 1,
@@ -195,23 +178,30 @@ async fn run(
     };
     let copy = Target {
         env: local.env.clone(),
-        url: local.url.with_database(name),
+        url: scratch.url().clone(),
         source: local.source.clone(),
         protected: false,
     };
+    let mut parts = Vec::new();
     let (mode, rows) = match source {
         Source::Backup(archive) => {
+            let started = Instant::now();
             let restored = backup::restore(config, local, archive, &options, &mut |_| {})
                 .await
                 .context("restoring the backup into the scratch database")?;
+            parts.push(Part::new("restore", started.elapsed()));
             (Rehearse::Full, user_rows(&restored))
         }
         Source::Schema(target) => {
             let (_dir, archive) = schema_dump::archive_dir()?;
+            let started = Instant::now();
             let history = schema_dump::dump(target, &archive).await?;
+            parts.push(Part::new("pg_dump", started.elapsed()));
+            let started = Instant::now();
             let restored = backup::restore(config, local, &archive, &options, &mut |_| {})
                 .await
                 .context("restoring the schema into the scratch database")?;
+            parts.push(Part::new("restore", started.elapsed()));
             schema_dump::write_history(&copy.url, &history).await?;
             (Rehearse::Schema, user_rows(&restored))
         }
@@ -232,6 +222,12 @@ async fn run(
             rewritten.push(table.clone());
         }
     }
+    let statements: Duration = migrations
+        .iter()
+        .flat_map(|m| &m.statements)
+        .map(|st| st.duration)
+        .sum();
+    parts.push(Part::new("migrations", statements));
     let catalog = catalog::read(&copy.url, &config.codegen.schemas).await?;
     let report = RehearsalReport {
         mode,
@@ -240,7 +236,11 @@ async fn run(
         migrations,
         rewritten,
     };
-    Ok((report, catalog))
+    Ok(Rehearsed {
+        report,
+        catalog,
+        parts,
+    })
 }
 
 /// The rows a restored copy holds outside the history tables.

@@ -144,6 +144,7 @@ async fn replay_and_trace(
         .collect();
     let replay = started.elapsed();
     let mut steps = Vec::new();
+    let mut tracer: Option<Tracer> = None;
     for file in pending {
         let shown = file
             .path
@@ -165,9 +166,19 @@ async fn replay_and_trace(
                 .await
                 .map_err(|e| failed(e, 1))?;
         }
-        let mut tracer = Tracer::start(conn, Some(existing.clone()))
-            .await
-            .map_err(|e| failed(e, 1))?;
+        let tracer = match tracer.as_mut() {
+            Some(tracer) => {
+                tracer
+                    .next_migration(conn)
+                    .await
+                    .map_err(|e| failed(e, 1))?;
+                tracer
+            }
+            None => {
+                let started = Tracer::start(conn, Some(existing.clone())).await;
+                tracer.insert(started.map_err(|e| failed(e, 1))?)
+            }
+        };
         for statement in &statements {
             sqlx::raw_sql(statement.sql)
                 .execute(&mut *conn)

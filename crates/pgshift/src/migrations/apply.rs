@@ -19,6 +19,7 @@ use super::lock::LockHolder;
 use super::marker;
 use super::session::Session;
 use super::status::{classify, State, StatusRow};
+use super::trace::Tracer;
 use crate::config::Config;
 use crate::sql::{self, Kind, Statement};
 use crate::target::Target;
@@ -375,17 +376,19 @@ async fn apply_locked(
         return Ok(report);
     }
     let mut next = 0;
+    let mut tracer = None;
     while next < pending.len() {
         let file = pending[next];
         if let Some(traces) = traces.as_deref_mut() {
             progress(Progress::Applying(file));
             let mut statements = Vec::new();
             let duration = if file.no_tx {
-                let trace = Some(&mut statements);
+                let trace = Some((&mut statements, &mut tracer));
                 apply_without_transaction(s, file, &checked[next], &actor, trace).await?
             } else {
                 let job = tx_job(file, &checked[next], &actor, &s.schema);
-                let (duration, traced) = execute::in_transaction_traced(s, job, &actor).await?;
+                let (duration, traced) =
+                    execute::in_transaction_traced(s, job, &actor, &mut tracer).await?;
                 statements = traced;
                 duration
             };
@@ -701,7 +704,7 @@ async fn apply_without_transaction(
     file: &MigrationFile,
     statements: &[Statement<'_>],
     actor: &Actor,
-    trace: Option<&mut Vec<execute::TracedStatement>>,
+    trace: Option<(&mut Vec<execute::TracedStatement>, &mut Option<Tracer>)>,
 ) -> Result<Duration, MigrateError> {
     // A row with success = false first: if the process dies part-way, the database says so,
     // and sqlx's own Migrator refuses to go on (it reports the version as dirty).

@@ -267,9 +267,10 @@ pub(crate) async fn in_transaction_traced(
     s: &mut Session,
     job: TxJob<'_>,
     actor: &Actor,
+    tracer: &mut Option<Tracer>,
 ) -> Result<(Duration, Vec<TracedStatement>), MigrateError> {
-    let reset = sqlx::raw_sql(&s.clean_slate()).execute(&mut s.conn).await;
-    s.check(reset, "resetting the session")?;
+    // The opening resets the session (`clean_slate`) before the first statement arrives: each
+    // statement is a message of its own, read with the settings as they are then.
     let opened = sqlx::raw_sql(&opening(s)).execute(&mut s.conn).await;
     s.check(opened, "opening the migration's transaction")?;
     let file = job.file;
@@ -289,15 +290,11 @@ pub(crate) async fn in_transaction_traced(
         }
         _ => job.statements,
     };
-    let mut tracer = match Tracer::start(&mut s.conn, None).await {
+    let tracer = match follow(s, tracer).await {
         Ok(tracer) => tracer,
         Err(e) => {
             rollback_if_open(s).await;
-            return Err(MigrateError::db(
-                &s.target,
-                "reading the tables and locks",
-                e,
-            ));
+            return Err(e);
         }
     };
     let mut steps = Vec::with_capacity(statements.len());
@@ -389,6 +386,26 @@ pub(crate) async fn in_transaction_traced(
     Err(fail(s, file, actor, message, info, None, None, false).await)
 }
 
+/// The tracer for the migration about to run on `s`: started on the first, carried on for
+/// the next ones (`Tracer::next_migration`: not every table read again).
+async fn follow<'t>(
+    s: &mut Session,
+    tracer: &'t mut Option<Tracer>,
+) -> Result<&'t mut Tracer, MigrateError> {
+    match tracer {
+        Some(tracer) => {
+            let read = tracer.next_migration(&mut s.conn).await;
+            s.check(read, "reading the tables and their locks")?;
+            Ok(tracer)
+        }
+        None => {
+            let started = Tracer::start(&mut s.conn, None).await;
+            let started = s.check(started, "reading the tables and their locks")?;
+            Ok(tracer.insert(started))
+        }
+    }
+}
+
 /// The line in `file` of a server error raised by statement `st`, sent alone.
 fn located(file: &MigrationFile, st: &Statement<'_>, info: &ServerError) -> usize {
     let sent_at = st.sql.as_ptr() as usize - file.sql.as_ptr() as usize;
@@ -415,7 +432,7 @@ pub(crate) async fn without_transaction(
     statements: &[Statement<'_>],
     actor: &Actor,
     steps: &NoTxSteps<'_>,
-    mut trace: Option<&mut Vec<TracedStatement>>,
+    mut trace: Option<(&mut Vec<TracedStatement>, &mut Option<Tracer>)>,
 ) -> Result<Duration, MigrateError> {
     let started = Instant::now();
     let before = format!("{}; {}", s.clean_slate(), steps.before);
@@ -438,11 +455,8 @@ pub(crate) async fn without_transaction(
     };
     // Traced, each statement's locks are gone by the time they could be read (it committed
     // on its own); its rewrites are not.
-    let mut tracer = match trace {
-        Some(_) => {
-            let started = Tracer::start(&mut s.conn, None).await;
-            Some(s.check(started, "reading the tables")?)
-        }
+    let mut traced = match trace.as_mut() {
+        Some((steps, tracer)) => Some((&mut **steps, follow(s, tracer).await?)),
         None => None,
     };
     for (i, st) in statements.iter().enumerate() {
@@ -452,10 +466,10 @@ pub(crate) async fn without_transaction(
         let error = match sent {
             Ok(_) => match after_statement(s).await {
                 Ok(None) => {
-                    if let (Some(tracer), Some(trace)) = (tracer.as_mut(), trace.as_deref_mut()) {
+                    if let Some((steps, tracer)) = traced.as_mut() {
                         let effect = tracer.after_statement(&mut s.conn).await;
-                        let effect = s.check(effect, "reading the tables")?;
-                        trace.push(TracedStatement::of(st, duration, effect));
+                        let effect = s.check(effect, "reading the tables and their locks")?;
+                        steps.push(TracedStatement::of(st, duration, effect));
                     }
                     continue;
                 }

@@ -92,10 +92,13 @@ pub async fn tables(conn: &mut PgConnection) -> Result<BTreeMap<String, i64>, sq
     Ok(observe(conn, true).await?.1)
 }
 
-/// Follows one migration, statement by statement, on the connection that runs it.
+/// Follows migrations statement by statement on the connection that runs them, one after
+/// the other (`next_migration`).
 #[derive(Debug)]
 pub struct Tracer {
     existing: BTreeSet<String>,
+    /// `existing` was given by the caller (else: the tables at each migration's start).
+    fixed: bool,
     held: BTreeSet<(String, String)>,
     nodes: BTreeMap<String, i64>,
     /// The virtual transaction the last observation ran in.
@@ -111,9 +114,11 @@ impl Tracer {
         existing: Option<BTreeSet<String>>,
     ) -> Result<Tracer, sqlx::Error> {
         let (held, nodes, vxid) = observe(conn, true).await?;
+        let fixed = existing.is_some();
         let existing = existing.unwrap_or_else(|| nodes.keys().cloned().collect());
         Ok(Tracer {
             vxid,
+            fixed,
             held: held
                 .into_iter()
                 .filter(|(t, _)| existing.contains(t))
@@ -121,6 +126,25 @@ impl Tracer {
             existing,
             nodes,
         })
+    }
+
+    /// Follows the next migration on the same connection, before its first statement (inside
+    /// its transaction when it has one), after nothing but the engine's bookkeeping ran since
+    /// the last statement: as `start` with the same `existing` (or, with `None`, the tables
+    /// that exist now), without reading every table again. The previous migration's locks
+    /// ended with its transaction, and each table it made was seen locked by it.
+    pub async fn next_migration(&mut self, conn: &mut PgConnection) -> Result<(), sqlx::Error> {
+        let (held, nodes, vxid) = observe(conn, false).await?;
+        self.nodes.extend(nodes);
+        if !self.fixed {
+            self.existing = self.nodes.keys().cloned().collect();
+        }
+        self.vxid = vxid;
+        self.held = held
+            .into_iter()
+            .filter(|(t, _)| self.existing.contains(t))
+            .collect();
+        Ok(())
     }
 
     /// What the statement that just ran did: the existing tables it locked (a mode the
