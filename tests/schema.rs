@@ -390,10 +390,14 @@ fn schema_pull_writes_a_folder_that_matches_the_migrations() {
     let p = project();
     p.write(
         "migrations/2_more.sql",
-        "CREATE TABLE visit (id bigint PRIMARY KEY, doctor_id bigint NOT NULL REFERENCES doctor (id), \
-         kind text NOT NULL DEFAULT 'video' CHECK (kind IN ('video', 'in_person')));\n\
+        "CREATE TYPE visit_kind AS ENUM ('in_person', 'video');\n\
+         CREATE TABLE visit (id bigint PRIMARY KEY, doctor_id bigint NOT NULL REFERENCES doctor (id), \
+         kind visit_kind NOT NULL DEFAULT 'video', touched_at timestamptz);\n\
          CREATE INDEX visit_doctor ON visit (doctor_id);\n\
-         CREATE TABLE billing_note (id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, visit_id bigint UNIQUE REFERENCES visit (id) ON DELETE CASCADE);\n",
+         CREATE TABLE billing_note (id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, visit_id bigint UNIQUE REFERENCES visit (id) ON DELETE CASCADE);\n\
+         CREATE FUNCTION touch() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN NEW.touched_at := now(); RETURN NEW; END $$;\n\
+         CREATE TRIGGER visit_touch BEFORE UPDATE ON visit FOR EACH ROW EXECUTE FUNCTION touch();\n\
+         CREATE VIEW doctor_visits AS SELECT d.name, count(v.id) AS visits FROM doctor d LEFT JOIN visit v ON v.doctor_id = d.id GROUP BY d.name;\n",
     );
     p.xtask(["migrate-dev"]).ok();
 
