@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
+use tokio::sync::oneshot;
 
 use crate::backup::{self, BackupOptions};
 use crate::catalog::{self, Catalog};
@@ -215,20 +216,46 @@ pub async fn deploy(
     result
 }
 
-/// Drops the rehearsal's scratch database on a thread of its own (a database with many
-/// tables takes a while to drop), so that production is deployed meanwhile; the deploy
-/// joins it before it returns.
-fn drop_in_background(scratch: ShadowDatabase) -> std::thread::JoinHandle<()> {
+/// Runs `job` on a thread of its own with a runtime of its own, so that it goes on while
+/// production is deployed (reading a catalog is the client's work as much as the server's,
+/// and this runtime has one thread). The deploy joins the thread before it returns.
+fn on_thread<Job, Fut>(job: Job) -> std::thread::JoinHandle<()>
+where
+    Job: FnOnce() -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = ()>,
+{
     std::thread::spawn(move || {
-        match tokio::runtime::Builder::new_current_thread()
+        // Without a runtime the job is dropped unrun: a scratch database it owns is dropped
+        // by its `Drop`, and a result it owed is an error at the receiver.
+        if let Ok(runtime) = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
         {
-            Ok(runtime) => runtime.block_on(scratch.drop()),
-            // Its `Drop` drops it, on a runtime of its own.
-            Err(_) => drop(scratch),
+            runtime.block_on(job());
         }
     })
+}
+
+/// A catalog read on another thread.
+type CatalogRead = oneshot::Receiver<Result<Catalog, String>>;
+
+/// Reads the catalog of `url` on a thread (`on_thread`); `then` runs after, on that thread.
+fn read_catalog_on_thread<Then, Fut>(
+    url: crate::target::DbUrl,
+    schemas: Vec<String>,
+    then: Then,
+) -> (std::thread::JoinHandle<()>, CatalogRead)
+where
+    Then: FnOnce() -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = ()>,
+{
+    let (sender, receiver) = oneshot::channel();
+    let thread = on_thread(move || async move {
+        let read = catalog::read(&url, &schemas).await;
+        let _ = sender.send(read.map_err(|e| format!("{e:#}")));
+        then().await;
+    });
+    (thread, receiver)
 }
 
 /// The project's git commit, when it is a git checkout.
@@ -559,7 +586,7 @@ async fn run_pipeline(
     // or the schema alone (dumped now) for databases too big to copy. The scratch database
     // is dropped in the background while production is deployed.
     let started = Instant::now();
-    let mut rehearsed_catalog: Option<Catalog> = None;
+    let mut rehearsed_catalog: Option<CatalogRead> = None;
     let source = match (mode, &p.report.backup) {
         (Rehearse::Schema, _) => Some(rehearsal::Source::Schema(target)),
         (_, Some(archive)) => Some(rehearsal::Source::Backup(archive)),
@@ -579,7 +606,18 @@ async fn run_pipeline(
                     let allow = options.allow_out_of_order;
                     let rehearsed =
                         rehearsal::rehearse(config, local, &scratch, source, allow).await;
-                    *background = Some(drop_in_background(scratch));
+                    // The copy's schema (for verify) is read, and the copy dropped, while
+                    // production is deployed.
+                    if rehearsed.is_ok() {
+                        let url = scratch.url().clone();
+                        let schemas = config.codegen.schemas.clone();
+                        let (thread, read) =
+                            read_catalog_on_thread(url, schemas, move || scratch.drop());
+                        *background = Some(thread);
+                        rehearsed_catalog = Some(read);
+                    } else {
+                        *background = Some(on_thread(move || scratch.drop()));
+                    }
                     rehearsed
                 }
                 Err(e) => Err(e),
@@ -589,7 +627,6 @@ async fn run_pipeline(
                     let report = rehearsed.report;
                     let (detail, lines) = (report.summary(), report.lines());
                     p.report.rehearsal = Some(report);
-                    rehearsed_catalog = Some(rehearsed.catalog);
                     let parts = rehearsed.parts;
                     p.record_with("rehearsal", started, Outcome::Ok, detail, lines, parts);
                 }
@@ -688,7 +725,7 @@ async fn run_pipeline(
 
     // 8. Verify: nothing left pending or failed, and the schema is the rehearsal's.
     let started = Instant::now();
-    let verified = verify(config, target, rehearsed_catalog.as_ref()).await;
+    let verified = verify(config, target, rehearsed_catalog).await;
     let version = match verified {
         Ok((detail, version)) => {
             p.record("verify", started, Outcome::Ok, detail);
@@ -764,8 +801,13 @@ fn next_for(error: &MigrateError, env: &str) -> String {
 async fn verify(
     config: &Config,
     target: &Target,
-    rehearsed: Option<&Catalog>,
+    rehearsed: Option<CatalogRead>,
 ) -> Result<(String, Option<i64>), String> {
+    // Production's schema is read on a thread while its status is read here.
+    let reading = rehearsed.as_ref().map(|_| {
+        let (url, schemas) = (target.url.clone(), config.codegen.schemas.clone());
+        read_catalog_on_thread(url, schemas, || async {})
+    });
     let status = migrations::read_status(config, target)
         .await
         .map_err(|e| e.to_string())?;
@@ -782,15 +824,18 @@ async fn verify(
             summary.pending, summary.failed
         ));
     }
-    let Some(rehearsed) = rehearsed else {
+    let (Some(rehearsed), Some((thread, actual))) = (rehearsed, reading) else {
         let detail = "status clean (no rehearsal to compare the schema with)";
         return Ok((detail.into(), version));
     };
-    let schemas = &config.codegen.schemas;
-    let actual = catalog::read(&target.url, schemas)
+    let gone = |what: &str| format!("reading {what}'s schema: the thread reading it ended first");
+    let expected = rehearsed
         .await
-        .map_err(|e| format!("{e:#}"))?;
-    let drift = rehearsal::differences(rehearsed, &actual);
+        .map_err(|_| gone("the rehearsal"))?
+        .map_err(|e| format!("reading the rehearsal's schema: {e}"))?;
+    let actual = actual.await.map_err(|_| gone("production"))??;
+    let _ = thread.join();
+    let drift = rehearsal::differences(&expected, &actual);
     if drift.is_empty() {
         Ok((
             "status clean; schema equals the rehearsal's".into(),

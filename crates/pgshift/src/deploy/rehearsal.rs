@@ -4,7 +4,8 @@
 //! statement (`migrations::apply_pending_traced`), each statement followed by
 //! `migrations::trace::Tracer`: its duration, the locks it took on tables that existed
 //! before its migration, and the tables it rewrote (their relfilenode changed). Its catalog
-//! afterwards is what production must look like once the same migrations ran there.
+//! afterwards (which the deploy reads while production is deployed) is what production must
+//! look like once the same migrations ran there.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -15,7 +16,7 @@ use serde::Serialize;
 
 use super::{schema_dump, Part};
 use crate::backup::{self, RestoreOptions};
-use crate::catalog::{self, Catalog};
+use crate::catalog::Catalog;
 use crate::config::{Config, Rehearse};
 use crate::local::shadow::ShadowDatabase;
 use crate::migrations::trace::{mode_rank, mode_words};
@@ -145,11 +146,10 @@ impl RehearsalReport {
     }
 }
 
-/// A rehearsal's outcome: the report, the copy's catalog afterwards, and where its time went
-/// (`pg_dump` of the schema, `restore`, the `migrations`' statements).
+/// A rehearsal's outcome: the report, and where its time went (`pg_dump` of the schema,
+/// `restore`, the `migrations`' statements). The copy's catalog is read by the caller.
 pub(super) struct Rehearsed {
     pub report: RehearsalReport,
-    pub catalog: Catalog,
     pub parts: Vec<super::Part>,
 }
 
@@ -228,7 +228,6 @@ pub(super) async fn rehearse(
         .map(|st| st.duration)
         .sum();
     parts.push(Part::new("migrations", statements));
-    let catalog = catalog::read(&copy.url, &config.codegen.schemas).await?;
     let report = RehearsalReport {
         mode,
         database: name.to_string(),
@@ -236,11 +235,7 @@ pub(super) async fn rehearse(
         migrations,
         rewritten,
     };
-    Ok(Rehearsed {
-        report,
-        catalog,
-        parts,
-    })
+    Ok(Rehearsed { report, parts })
 }
 
 /// The rows a restored copy holds outside the history tables.
