@@ -2,11 +2,12 @@
 //! correctness corpus (`pgshift::diff::corpus`), both on a scratch cluster of their own.
 
 use std::process::ExitCode;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use anyhow::Result;
 use pgshift::diff::corpus;
 use pgshift::local::ScratchCluster;
+use sqlx::{ConnectOptions, Connection};
 
 use crate::context::Ctx;
 
@@ -34,7 +35,313 @@ pub async fn run(ctx: &Ctx, args: Args) -> Result<ExitCode> {
     if args.corpus {
         return run_corpus(ctx, args).await;
     }
-    anyhow::bail!("the benchmark is not written yet; run `cargo xtask bench diff --corpus`")
+    run_bench(ctx, args).await
+}
+
+/// The figures of one tool on one pair.
+struct Timing {
+    /// Median wall time of the runs.
+    median: Duration,
+    /// Whether its output, applied to a copy of the source, reached the target.
+    reaches: Result<(), String>,
+    statements: usize,
+}
+
+async fn run_bench(ctx: &Ctx, args: Args) -> Result<ExitCode> {
+    let tables = args.tables.unwrap_or(1000).max(20);
+    let runs = 3;
+    ctx.note("starting a scratch cluster");
+    let cluster = tokio::task::spawn_blocking(ScratchCluster::start).await??;
+    let admin = cluster.url("postgres");
+    let base = corpus::saas::schema(tables);
+    let mut changed = base.clone();
+    changed.push_str(&corpus::saas::scattered_changes(tables, 100, args.seed));
+    ctx.note(&format!(
+        "creating the {tables}-table schema and its changed version"
+    ));
+    for (name, sql) in [
+        ("bench_empty", ""),
+        ("bench_big", &base[..]),
+        ("bench_changed", &changed[..]),
+    ] {
+        exec(&admin, &format!("CREATE DATABASE {name}")).await?;
+        if !sql.is_empty() {
+            exec(&cluster.url(name), sql).await?;
+        }
+    }
+    let schemas = vec!["app".to_string()];
+    // A project whose catalog is the `app` schema, for `migrate-diff` as a user runs it.
+    let project = tempfile::tempdir()?;
+    std::fs::write(
+        project.path().join("pgshift.toml"),
+        "[codegen]\nschemas = [\"app\"]\n",
+    )?;
+    let migra = migra_command();
+    let pairs = [
+        (
+            "empty -> 1,000 tables".replace("1,000", &tables.to_string()),
+            "bench_empty",
+            "bench_big",
+        ),
+        (
+            format!("{tables} tables -> 100 scattered changes"),
+            "bench_big",
+            "bench_changed",
+        ),
+    ];
+    let mut report = Vec::new();
+    let mut copies = 0;
+    for (label, from, to) in &pairs {
+        let (from_url, to_url) = (cluster.url(from), cluster.url(to));
+        ctx.note(&format!("{label}: pgshift"));
+        // In-process: what the library costs (two catalog reads, the diff, the script).
+        let mut library = Vec::new();
+        let mut diff_only = Vec::new();
+        let mut script = String::new();
+        for _ in 0..runs {
+            let started = Instant::now();
+            let a = pgshift::catalog::read(&from_url, &schemas).await?;
+            let b = pgshift::catalog::read(&to_url, &schemas).await?;
+            let diffing = Instant::now();
+            let d = pgshift::diff::diff(&a, &b, &pgshift::diff::Options::default());
+            script = d.script();
+            diff_only.push(diffing.elapsed());
+            library.push(started.elapsed());
+        }
+        let diff_only = median(diff_only);
+        // As a user runs it: the debug `cargo xtask migrate-diff ... --script` process.
+        let mut process = Vec::new();
+        for _ in 0..runs {
+            let started = Instant::now();
+            let out = std::process::Command::new(std::env::current_exe()?)
+                .current_dir(project.path())
+                .args([
+                    "migrate-diff",
+                    "--from",
+                    from_url.expose(),
+                    "--to",
+                    to_url.expose(),
+                    "--script",
+                ])
+                .output()?;
+            process.push(started.elapsed());
+            anyhow::ensure!(
+                out.status.success() || out.status.code() == Some(2),
+                "migrate-diff failed: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        copies += 1;
+        let pgshift_reaches = reaches(
+            &cluster,
+            from,
+            to,
+            &format!("bench_copy_{copies}"),
+            &script,
+            &schemas,
+        )
+        .await?;
+        let pgshift = Timing {
+            median: median(process),
+            reaches: pgshift_reaches,
+            statements: script.matches(";\n").count(),
+        };
+        let library = median(library);
+        let migra_timing = match &migra {
+            Err(why) => Err(why.clone()),
+            Ok(command) => {
+                ctx.note(&format!("{label}: migra"));
+                let mut times = Vec::new();
+                let mut output = String::new();
+                let mut failure = None;
+                for _ in 0..runs {
+                    let started = Instant::now();
+                    // SQLAlchemy only knows the postgresql:// scheme.
+                    let scheme = |u: &pgshift::target::DbUrl| {
+                        u.expose().replacen("postgres://", "postgresql://", 1)
+                    };
+                    let out = std::process::Command::new(command)
+                        .args(["--unsafe", "--schema", "app"])
+                        .arg(scheme(&from_url))
+                        .arg(scheme(&to_url))
+                        .output()?;
+                    times.push(started.elapsed());
+                    // migra exits 2 when the databases differ.
+                    if !(out.status.success() || out.status.code() == Some(2)) {
+                        failure = Some(String::from_utf8_lossy(&out.stderr).into_owned());
+                        break;
+                    }
+                    output = String::from_utf8_lossy(&out.stdout).into_owned();
+                }
+                match failure {
+                    Some(why) => Err(format!(
+                        "migra failed: {}",
+                        why.lines().last().unwrap_or("")
+                    )),
+                    None => {
+                        copies += 1;
+                        let reached = reaches(
+                            &cluster,
+                            from,
+                            to,
+                            &format!("bench_copy_{copies}"),
+                            &output,
+                            &schemas,
+                        )
+                        .await?;
+                        Ok(Timing {
+                            median: median(times),
+                            reaches: reached,
+                            statements: output.matches(";\n").count(),
+                        })
+                    }
+                }
+            }
+        };
+        report.push((label.clone(), library, diff_only, pgshift, migra_timing));
+    }
+
+    let ms = |d: Duration| d.as_secs_f64() * 1000.0;
+    if ctx.json {
+        let rows: Vec<serde_json::Value> = report
+            .iter()
+            .map(|(label, library, diff_only, pgshift, migra)| {
+                serde_json::json!({
+                    "pair": label,
+                    "pgshift_library_ms": ms(*library),
+                    "pgshift_diff_only_ms": ms(*diff_only),
+                    "pgshift_ms": ms(pgshift.median),
+                    "pgshift_statements": pgshift.statements,
+                    "pgshift_reaches_target": pgshift.reaches.is_ok(),
+                    "pgshift_difference": pgshift.reaches.as_ref().err(),
+                    "migra_ms": migra.as_ref().ok().map(|m| ms(m.median)),
+                    "migra_statements": migra.as_ref().ok().map(|m| m.statements),
+                    "migra_reaches_target": migra.as_ref().ok().map(|m| m.reaches.is_ok()),
+                    "migra_difference": migra.as_ref().ok().and_then(|m| m.reaches.as_ref().err()),
+                    "migra_skipped": migra.as_ref().err(),
+                    "ratio": migra.as_ref().ok().map(|m| pgshift.median.as_secs_f64() / m.median.as_secs_f64()),
+                })
+            })
+            .collect();
+        println!(
+            "{}",
+            serde_json::json!({ "tables": tables, "runs": runs, "pairs": rows })
+        );
+        return Ok(ExitCode::SUCCESS);
+    }
+    println!(
+        "diff, {tables}-table schema, median of {runs} runs ({} build, 2 cores shared):",
+        if cfg!(debug_assertions) {
+            "debug"
+        } else {
+            "release"
+        }
+    );
+    for (label, library, diff_only, pgshift, migra) in &report {
+        println!("  {label}:");
+        println!(
+            "    pgshift migrate-diff --script {:>9.1} ms  (library: 2 catalog reads + diff {:.1} ms, of which diff + script {:.1} ms), {} statements, {}",
+            ms(pgshift.median),
+            ms(*library),
+            ms(*diff_only),
+            pgshift.statements,
+            match &pgshift.reaches {
+                Ok(()) => "reaches the target".to_string(),
+                Err(why) => format!("DOES NOT reach the target: {why}"),
+            }
+        );
+        match migra {
+            Ok(m) => {
+                println!(
+                    "    migra                        {:>9.1} ms, {} statements, {}",
+                    ms(m.median),
+                    m.statements,
+                    match &m.reaches {
+                        Ok(()) => "reaches the target".to_string(),
+                        Err(why) => format!("does not reach the target: {why}"),
+                    }
+                );
+                println!(
+                    "    ratio pgshift/migra {:.3} (target <= 0.2)",
+                    pgshift.median.as_secs_f64() / m.median.as_secs_f64()
+                );
+            }
+            Err(why) => println!("    migra: skipped ({why})"),
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn median(mut times: Vec<Duration>) -> Duration {
+    times.sort();
+    times[times.len() / 2]
+}
+
+async fn exec(url: &pgshift::target::DbUrl, sql: &str) -> Result<()> {
+    let mut conn = url
+        .connect_options()
+        .log_slow_statements(tracing::log::LevelFilter::Off, Duration::ZERO)
+        .connect()
+        .await?;
+    sqlx::raw_sql(sql).execute(&mut conn).await?;
+    conn.close().await?;
+    Ok(())
+}
+
+/// Applies `script` to a copy of `from` and compares its catalog with `to`'s (table
+/// column order aside): Ok, or what still differs.
+async fn reaches(
+    cluster: &ScratchCluster,
+    from: &str,
+    to: &str,
+    copy: &str,
+    script: &str,
+    schemas: &[String],
+) -> Result<Result<(), String>> {
+    exec(
+        &cluster.url("postgres"),
+        &format!("CREATE DATABASE {copy} TEMPLATE {from}"),
+    )
+    .await?;
+    let url = cluster.url(copy);
+    if let Err(e) = exec(&url, &format!("BEGIN;\n{script}\nCOMMIT;")).await {
+        return Ok(Err(format!("its script fails: {e}")));
+    }
+    let after = pgshift::catalog::read(&url, schemas).await?;
+    let target = pgshift::catalog::read(&cluster.url(to), schemas).await?;
+    if corpus::normalized(&after) == corpus::normalized(&target) {
+        return Ok(Ok(()));
+    }
+    let rest = pgshift::diff::diff(&after, &target, &pgshift::diff::Options::default());
+    let shown: Vec<String> = rest
+        .changes
+        .iter()
+        .take(3)
+        .map(|c| c.summary.clone())
+        .collect();
+    Ok(Err(format!(
+        "{} differences left, e.g. {}",
+        rest.changes.len(),
+        shown.join("; ")
+    )))
+}
+
+/// migra: $PGSHIFT_MIGRA, or `migra` on PATH, or the venv the README describes.
+fn migra_command() -> std::result::Result<std::path::PathBuf, String> {
+    let candidates = [
+        std::env::var_os("PGSHIFT_MIGRA").map(std::path::PathBuf::from),
+        Some(std::path::PathBuf::from("migra")),
+    ];
+    for candidate in candidates.into_iter().flatten() {
+        let ok = std::process::Command::new(&candidate)
+            .arg("--help")
+            .output()
+            .is_ok_and(|o| o.status.success());
+        if ok {
+            return Ok(candidate);
+        }
+    }
+    Err("migra not found: python3 -m venv /tmp/migra && /tmp/migra/bin/pip install migra psycopg2-binary 'sqlalchemy<2', then PGSHIFT_MIGRA=/tmp/migra/bin/migra".to_string())
 }
 
 async fn run_corpus(ctx: &Ctx, args: Args) -> Result<ExitCode> {

@@ -7,6 +7,7 @@
 
 use super::rng::Rng;
 use super::Pair;
+use crate::diff::{ObjectKind, Rename};
 
 /// The schemas the random pairs use.
 pub const SCHEMAS: &[&str] = &["public", "billing", "extra"];
@@ -185,7 +186,50 @@ const NEW_TYPES: &[(&str, &str)] = &[
     ("inet", "'127.0.0.1'"),
 ];
 
-const RENAME: &str = "rename column";
+/// Edits that rename: (label, kind, schema, table, old name, new name). A pair where one
+/// side has the edit declares the rename in half the draws (the other half is a drop + add).
+const RENAMES: &[(&str, ObjectKind, &str, Option<&str>, &str, &str)] = &[
+    (
+        "rename column",
+        ObjectKind::Column,
+        "public",
+        Some("app_user"),
+        "bio",
+        "biography",
+    ),
+    (
+        "rename table",
+        ObjectKind::Table,
+        "public",
+        None,
+        "audit_log",
+        "event_log",
+    ),
+    (
+        "rename index",
+        ObjectKind::Index,
+        "public",
+        None,
+        "app_user_org_idx",
+        "app_user_organization_idx",
+    ),
+    (
+        "rename enum",
+        ObjectKind::Enum,
+        "public",
+        None,
+        "status",
+        "account_status",
+    ),
+    (
+        "rename view",
+        ObjectKind::View,
+        "public",
+        None,
+        "open_task",
+        "pending_task",
+    ),
+];
 
 /// One random edit of BASE.
 fn edit(rng: &mut Rng, n: usize) -> (String, String) {
@@ -548,10 +592,17 @@ fn edit(rng: &mut Rng, n: usize) -> (String, String) {
             ])
             .to_string(),
         ),
-        43 => (
-            RENAME.into(),
-            "ALTER TABLE public.app_user RENAME COLUMN bio TO biography;".into(),
-        ),
+        43 => {
+            let (label, ..) = *rng.pick(RENAMES);
+            let sql = match label {
+                "rename column" => "ALTER TABLE public.app_user RENAME COLUMN bio TO biography;",
+                "rename table" => "ALTER TABLE public.audit_log RENAME TO event_log;",
+                "rename index" => "ALTER INDEX public.app_user_org_idx RENAME TO app_user_organization_idx;",
+                "rename enum" => "ALTER TYPE public.status RENAME TO account_status;",
+                _ => "ALTER VIEW public.open_task RENAME TO pending_task;",
+            };
+            (label.into(), sql.into())
+        }
         44 => (
             "primary key".into(),
             rng.pick(&[
@@ -605,19 +656,21 @@ pub fn random_pair(seed: u64, index: usize, attempt: usize) -> Pair {
     } else {
         (b, a, labels_b, labels_a)
     };
-    // A renamed column is a rename in half the pairs, a drop + add in the others.
-    let renamed = |labels: &[String]| labels.iter().any(|l| l == RENAME);
     let mut renames = Vec::new();
-    if renamed(&from_labels) != renamed(&to_labels) && rng.chance(50) {
+    for (label, kind, schema, table, old, new) in RENAMES {
+        let renamed = |labels: &[String]| labels.iter().any(|l| l == label);
+        if renamed(&from_labels) == renamed(&to_labels) || !rng.chance(50) {
+            continue;
+        }
         let (old, new) = if renamed(&to_labels) {
-            ("bio", "biography")
+            (old, new)
         } else {
-            ("biography", "bio")
+            (new, old)
         };
-        renames.push(crate::diff::Rename {
-            kind: crate::diff::ObjectKind::Column,
-            schema: "public".to_string(),
-            table: Some("app_user".to_string()),
+        renames.push(Rename {
+            kind: *kind,
+            schema: schema.to_string(),
+            table: table.map(str::to_string),
             from: old.to_string(),
             to: new.to_string(),
         });
