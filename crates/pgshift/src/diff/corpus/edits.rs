@@ -188,7 +188,16 @@ const NEW_TYPES: &[(&str, &str)] = &[
 
 /// Edits that rename: (label, kind, schema, table, old name, new name). A pair where one
 /// side has the edit declares the rename in half the draws (the other half is a drop + add).
-const RENAMES: &[(&str, ObjectKind, &str, Option<&str>, &str, &str)] = &[
+type RenameEdit = (
+    &'static str,
+    ObjectKind,
+    &'static str,
+    Option<&'static str>,
+    &'static str,
+    &'static str,
+);
+
+const RENAMES: &[RenameEdit] = &[
     (
         "rename column",
         ObjectKind::Column,
