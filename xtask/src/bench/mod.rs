@@ -1,6 +1,7 @@
 //! `cargo xtask bench ...`: benchmarks that print figures. Each runs against a scratch
 //! cluster it starts itself (`pgshift::local::ScratchCluster`).
 
+mod backup;
 mod codegen;
 mod deploy;
 mod diff;
@@ -35,6 +36,9 @@ pub enum BenchCommand {
     /// `deploy --env prod` with 1,000 applied and 50 pending migrations on a ~200 MB database:
     /// each step's time and the pipeline's own overhead.
     Deploy(deploy::Args),
+    /// pgshift `backup`/`restore` against raw pg_dump/pg_restore on a ~1 GB database
+    /// (`--scale 1` for a quick run), single-job and `--jobs 2`.
+    Backup(backup::Args),
 }
 
 pub async fn run(ctx: &Ctx, command: BenchCommand) -> Result<ExitCode> {
@@ -46,5 +50,6 @@ pub async fn run(ctx: &Ctx, command: BenchCommand) -> Result<ExitCode> {
         BenchCommand::Import(args) => import::run(ctx, args).await,
         BenchCommand::Diff(args) => diff::run(ctx, args).await,
         BenchCommand::Deploy(args) => deploy::run(ctx, args).await,
+        BenchCommand::Backup(args) => backup::run(ctx, args).await,
     }
 }
