@@ -865,3 +865,33 @@ fn on_a_terminal_a_backup_shows_a_progress_bar() {
         "{shown}"
     );
 }
+
+#[test]
+fn bench_backup_runs_at_a_tiny_scale_and_prints_every_ratio() {
+    let p = Project::empty();
+    let out = p
+        .xtask([
+            "bench", "backup", "--scale", "1", "--tables", "3", "--rows", "50",
+        ])
+        .ok();
+    let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+    for line in [
+        "whole database `bench` (pgbench scale 1, 100000 accounts, + 3 tables of 50 rows)",
+        "multi-table part `many` (3 tables of 50 rows)",
+        "backup -Fc (pgshift: + verify)",
+        "restore, 1 job",
+        "backup --jobs 2 (directory)",
+        "restore --jobs 2",
+        "--jobs 2 against the single-job tools: backup ",
+    ] {
+        assert_eq!(
+            stdout.matches(line).count(),
+            if line.starts_with("whole") || line.starts_with("multi") {
+                1
+            } else {
+                2
+            },
+            "{line:?} in:\n{stdout}"
+        );
+    }
+}

@@ -128,6 +128,11 @@ pub(super) async fn dump(
     let started = Instant::now();
     let status = {
         let counting = async {
+            // The counts finish long before the dump: one backend, no parallel workers
+            // taking cores from pg_dump and the server process feeding it.
+            sqlx::raw_sql("SET LOCAL max_parallel_workers_per_gather = 0")
+                .execute(&mut conn)
+                .await?;
             let counted = counts(&mut conn).await?;
             let catalog = if read_catalog {
                 let schemas = schemas(&mut conn).await?;
@@ -221,10 +226,12 @@ pub(crate) async fn schemas(conn: &mut PgConnection) -> Result<Vec<String>, sqlx
 }
 
 /// Exact row counts of every table, the newest applied migration and the marker, in the
-/// connection's current transaction.
+/// connection's current transaction. Turns JIT off for the session (the connection is the
+/// caller's own): compiling a count over 200 tables costs more than it saves.
 pub(crate) async fn counts(
     conn: &mut PgConnection,
 ) -> Result<(Vec<TableRows>, Option<i64>, Option<String>), sqlx::Error> {
+    sqlx::raw_sql("SET jit = off").execute(&mut *conn).await?;
     let listed: Vec<(String, String, bool)> = sqlx::query_as(TABLES).fetch_all(&mut *conn).await?;
     let mut tables: Vec<TableRows> = listed
         .iter()

@@ -245,8 +245,19 @@ async fn make(
     .await?;
     progress(Progress::Verifying);
     sync_archive(temp)?;
-    let (sha256, size_bytes) = verify::sha256_of(temp)?;
-    let toc = verify::toc(temp).await?;
+    // The SHA-256 (reading the whole archive) and `pg_restore --list` (reading its table of
+    // contents) at the same time: both are on the critical path of every backup.
+    let hashing = tokio::task::spawn_blocking({
+        let temp = temp.to_path_buf();
+        move || verify::sha256_of(&temp)
+    });
+    let toc = verify::toc(temp).await;
+    let (sha256, size_bytes) = hashing.await.map_err(|e| BackupError::Io {
+        action: "hashing",
+        path: temp.to_path_buf(),
+        source: std::io::Error::other(e.to_string()),
+    })??;
+    let toc = toc?;
     let missing = verify::missing_tables(&toc, &dumped.tables);
     if !missing.is_empty() {
         return Err(BackupError::MissingTables {
