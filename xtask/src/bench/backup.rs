@@ -130,12 +130,11 @@ pub async fn run(ctx: &Ctx, args: Args) -> Result<ExitCode> {
         ),
     ] {
         println!("{title}: {:.0} MB", bytes as f64 / 1e6);
-        let mut best = Figures::default();
+        let mut rounds = Vec::new();
         for round in 0..args.rounds {
-            let figures = bench.round(&mut admin, db, round, &mut restores).await?;
-            best = best.min(&figures);
+            rounds.push(bench.round(&mut admin, db, round, &mut restores).await?);
         }
-        best.print();
+        Figures::print(&rounds);
     }
     pgshift::db::close(admin).await;
     drop(project);
@@ -208,46 +207,65 @@ impl Figures {
         }
     }
 
-    fn print(&self) {
+    /// The best of each figure, their ratio, and the median of the ratios within a round
+    /// (each pair ran back to back, so it saw the same load).
+    fn print(rounds: &[Figures]) {
+        let best = rounds.iter().fold(Figures::default(), |a, b| a.min(b));
         let s = |t: Timed| t.wall.as_secs_f64();
-        let line = |what: &str, raw: Timed, ours: Timed, note: &str| {
+        let median_ratio = |pick: &dyn Fn(&Figures) -> (Timed, Timed)| {
+            let mut ratios: Vec<f64> = rounds
+                .iter()
+                .map(|f| {
+                    let (raw, ours) = pick(f);
+                    s(ours) / s(raw)
+                })
+                .collect();
+            ratios.sort_by(f64::total_cmp);
+            ratios[ratios.len() / 2]
+        };
+        let line = |what: &str, pick: &dyn Fn(&Figures) -> (Timed, Timed), note: &str| {
+            let (raw, ours) = pick(&best);
             println!(
-                "  {what:<34} {:>8.2} s {:>8.2} s {:>7.3}   CPU {:>6.2} s / {:>6.2} s{note}",
+                "  {what:<34} {:>8.2} s {:>8.2} s {:>7.3} {:>7.3}   CPU {:>6.2} s / {:>6.2} s{note}",
                 s(raw),
                 s(ours),
                 s(ours) / s(raw),
+                median_ratio(pick),
                 raw.cpu.as_secs_f64(),
                 ours.cpu.as_secs_f64()
             );
         };
         println!(
-            "  {:<34} {:>10} {:>10} {:>7}   CPU raw / pgshift",
-            "", "raw tool", "pgshift", "ratio"
+            "  {:<34} {:>10} {:>10} {:>7} {:>7}   CPU raw / pgshift (client side)",
+            "", "raw tool", "pgshift", "ratio", "paired"
         );
         line(
             "backup -Fc (pgshift: + verify)",
-            self.dump,
-            self.backup,
+            &|f| (f.dump, f.backup),
             &format!(
                 "   archive {:.1} MB; target <= 1.05",
-                self.archive_bytes as f64 / 1e6
+                best.archive_bytes as f64 / 1e6
             ),
         );
-        line("restore, 1 job", self.restore_raw, self.restore, "");
+        line("restore, 1 job", &|f| (f.restore_raw, f.restore), "");
         line(
             "backup --jobs 2 (directory)",
-            self.dump_j2,
-            self.backup_j2,
+            &|f| (f.dump_j2, f.backup_j2),
             "",
         );
-        line("restore --jobs 2", self.restore_raw_j2, self.restore_j2, "");
+        line(
+            "restore --jobs 2",
+            &|f| (f.restore_raw_j2, f.restore_j2),
+            "",
+        );
+        let this = best;
         println!(
             "  --jobs 2 against the single-job tools: backup {:.2}x pg_dump -Fc ({:.2}x for pgshift), \
              restore {:.2}x pg_restore ({:.2}x for pgshift)",
-            s(self.dump_j2) / s(self.dump),
-            s(self.backup_j2) / s(self.backup),
-            s(self.restore_raw_j2) / s(self.restore_raw),
-            s(self.restore_j2) / s(self.restore),
+            s(this.dump_j2) / s(this.dump),
+            s(this.backup_j2) / s(this.backup),
+            s(this.restore_raw_j2) / s(this.restore_raw),
+            s(this.restore_j2) / s(this.restore),
         );
     }
 }

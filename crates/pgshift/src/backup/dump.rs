@@ -24,6 +24,8 @@ pub(super) struct Dumped {
     /// The schemas and catalog model in the same snapshot, when asked for
     /// (`--verify=restore` compares them with the restored copy).
     pub catalog: Option<(Vec<String>, crate::catalog::Catalog)>,
+    /// The Docker container pg_dump ran in (this machine's was older than the server).
+    pub container: Option<String>,
 }
 
 /// The user tables pg_dump dumps: ordinary and partitioned, not temporary, not members of
@@ -40,6 +42,7 @@ WHERE c.relkind IN ('r', 'p') AND c.relpersistence <> 't' \
 ORDER BY 1, 2";
 
 pub(super) async fn dump(
+    config: &crate::config::Config,
     target: &Target,
     temp: &Path,
     format: Format,
@@ -67,14 +70,49 @@ pub(super) async fn dump(
     .map_err(db_error("reading the server version of"))?;
     let server_major = server_num.parse::<u32>().unwrap_or(0) / 10000;
     let dump_major = parse_major(&pg_dump_version).unwrap_or(0);
+    // This machine's pg_dump cannot dump a newer server; the local Docker container's can
+    // (promise 4), writing to our file through `docker exec`'s stdout.
+    let mut in_container = None;
     if dump_major < server_major {
-        crate::db::close(conn).await;
-        return Err(BackupError::PgDumpTooOld {
-            pg_dump: version_number(&pg_dump_version),
-            server: server_version,
-            server_major,
-            database,
-        });
+        let Some((container, version)) = container_pg_dump(config, target, server_major).await
+        else {
+            crate::db::close(conn).await;
+            return Err(BackupError::PgDumpTooOld {
+                pg_dump: version_number(&pg_dump_version),
+                server: server_version,
+                server_major,
+                database,
+            });
+        };
+        if format == Format::Directory {
+            crate::db::close(conn).await;
+            return Err(BackupError::ContainerNeedsOneJob {
+                pg_dump: version_number(&pg_dump_version),
+                server: server_version,
+                server_major,
+                database,
+            });
+        }
+        // Inside the container, the server is reached on its own socket and port.
+        let (port, sockets): (String, String) = sqlx::query_as(
+            "SELECT current_setting('port'), current_setting('unix_socket_directories')",
+        )
+        .fetch_one(&mut conn)
+        .await
+        .map_err(db_error("reading the socket settings of"))?;
+        let host = sockets
+            .split(',')
+            .map(str::trim)
+            .find(|dir| dir.starts_with('/'))
+            .unwrap_or("127.0.0.1")
+            .to_string();
+        tracing::info!(
+            "pg_dump {} is older than the server (PostgreSQL {server_version}); dumping inside \
+             the Docker container {container} (pg_dump {})",
+            version_number(&pg_dump_version),
+            version_number(&version)
+        );
+        in_container = Some((container, version, host, port));
     }
     sqlx::raw_sql("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY")
         .execute(&mut conn)
@@ -90,24 +128,71 @@ pub(super) async fn dump(
         path: std::env::temp_dir(),
         source,
     })?;
-    let mut command = child::command(&pg_dump, &passfile);
-    command
-        .arg("--no-password")
-        .arg(format!("--snapshot={snapshot}"))
-        .arg(match format {
-            Format::Custom => "--format=custom",
-            Format::Directory => "--format=directory",
-        })
-        .arg("--file")
-        .arg(temp)
-        .stdout(std::process::Stdio::null());
-    if format == Format::Directory {
-        command.arg(format!("--jobs={jobs}"));
-    }
-    command.arg("--dbname").arg(target.url.without_password());
+    let mut command = match &in_container {
+        None => {
+            let mut command = child::command(&pg_dump, &passfile);
+            command
+                .arg("--no-password")
+                .arg(format!("--snapshot={snapshot}"))
+                .arg(match format {
+                    Format::Custom => "--format=custom",
+                    Format::Directory => "--format=directory",
+                })
+                .arg("--file")
+                .arg(temp)
+                .stdout(std::process::Stdio::null());
+            if format == Format::Directory {
+                command.arg(format!("--jobs={jobs}"));
+            }
+            command.arg("--dbname").arg(target.url.without_password());
+            command
+        }
+        Some((container, _, host, port)) => {
+            let file = std::fs::File::create(temp).map_err(|source| BackupError::Io {
+                action: "creating",
+                path: temp.to_path_buf(),
+                source,
+            })?;
+            let mut command = docker_command();
+            command.arg("exec");
+            // `-e NAME` without a value: docker passes the variable from its own
+            // environment, so the password is in no argv, ours or the container's.
+            if let Some(password) = target.url.password() {
+                command
+                    .env("PGPASSWORD", password)
+                    .args(["-e", "PGPASSWORD"]);
+            }
+            let options = target.url.connect_options();
+            command
+                .args([
+                    "-e",
+                    "PGAPPNAME=pgshift",
+                    container,
+                    "pg_dump",
+                    "--no-password",
+                ])
+                .arg(format!("--snapshot={snapshot}"))
+                .args([
+                    "--format=custom",
+                    "--host",
+                    host,
+                    "--port",
+                    port,
+                    "--username",
+                ])
+                .arg(options.get_username())
+                .arg("--dbname")
+                .arg(target.url.database())
+                .stdout(file);
+            command
+        }
+    };
     let mut child = command.spawn().map_err(|source| BackupError::Io {
         action: "starting",
-        path: pg_dump.clone(),
+        path: match &in_container {
+            None => pg_dump.clone(),
+            Some(_) => "docker exec ... pg_dump".into(),
+        },
         source,
     })?;
     let db_name = target.url.database();
@@ -134,6 +219,10 @@ pub(super) async fn dump(
                 .execute(&mut conn)
                 .await?;
             let counted = counts(&mut conn).await?;
+            tracing::debug!(
+                "row counts read in {:.2} s (while pg_dump runs)",
+                started.elapsed().as_secs_f64()
+            );
             let catalog = if read_catalog {
                 let schemas = schemas(&mut conn).await?;
                 let catalog =
@@ -176,6 +265,7 @@ pub(super) async fn dump(
         let _ = sqlx::raw_sql("ROLLBACK").execute(&mut conn).await;
         crate::db::close(conn).await;
     }
+    tracing::debug!("pg_dump ran {:.2} s", started.elapsed().as_secs_f64());
     let stderr = stderr_task.await.unwrap_or_default();
     if !status.success() {
         use std::os::unix::process::ExitStatusExt;
@@ -205,8 +295,13 @@ pub(super) async fn dump(
     let ((tables, migration_version, marker), catalog) = counted
         .expect("counted when pg_dump succeeded")
         .map_err(db_error("counting the rows of"))?;
+    let (pg_dump_version, container) = match in_container {
+        Some((container, version, _, _)) => (version, Some(container)),
+        None => (pg_dump_version, None),
+    };
     Ok(Dumped {
         server_version,
+        container,
         pg_dump_version: version_number(&pg_dump_version),
         tables,
         migration_version,
@@ -292,6 +387,53 @@ pub(crate) async fn version_and_marker(
         None => None,
     };
     Ok((version, marker))
+}
+
+/// The local Docker container's pg_dump, when `target` is the local backend's database on
+/// the docker backend, its container runs, and its pg_dump is at least `server_major`:
+/// the container's id and `pg_dump --version`.
+async fn container_pg_dump(
+    config: &crate::config::Config,
+    target: &Target,
+    server_major: u32,
+) -> Option<(String, String)> {
+    if target.env != crate::target::LOCAL_ENV
+        || target.source != crate::target::UrlSource::LocalBackend
+    {
+        return None;
+    }
+    let Ok((crate::local::Backend::Docker(compose), _)) =
+        crate::local::Backend::from_config(config)
+    else {
+        return None;
+    };
+    let container = compose.running_container()?;
+    let out = docker_command()
+        .args(["exec", &container, "pg_dump", "--version"])
+        .output()
+        .await
+        .ok()?;
+    let version = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    (out.status.success() && parse_major(&version).unwrap_or(0) >= server_major)
+        .then_some((container, version))
+}
+
+/// The `docker` command line tool with a child's cleaned environment (see `child`), plus
+/// the variables that say which engine to talk to.
+pub(super) fn docker_command() -> tokio::process::Command {
+    let mut command = child::command(Path::new("docker"), &Passfile::none());
+    for name in [
+        "DOCKER_HOST",
+        "DOCKER_CONTEXT",
+        "DOCKER_CONFIG",
+        "DOCKER_CERT_PATH",
+        "DOCKER_TLS_VERIFY",
+    ] {
+        if let Some(value) = std::env::var_os(name) {
+            command.env(name, value);
+        }
+    }
+    command
 }
 
 /// `pg_dump --version`, as printed.

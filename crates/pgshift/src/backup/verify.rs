@@ -89,16 +89,39 @@ fn sha256_file(path: &Path) -> Result<(String, u64), BackupError> {
 pub async fn toc(archive: &Path) -> Result<Vec<String>, BackupError> {
     let pg_restore = super::client_program("pg_restore")?;
     let passfile = Passfile::none();
-    let out = child::command(&pg_restore, &passfile)
-        .arg("--list")
-        .arg(archive)
-        .output()
-        .await
-        .map_err(|source| BackupError::Io {
-            action: "running pg_restore --list on",
-            path: archive.to_path_buf(),
-            source,
-        })?;
+    let mut command = child::command(&pg_restore, &passfile);
+    command.arg("--list").arg(archive);
+    list(command, archive).await
+}
+
+/// `toc` with the pg_restore of the local Docker container `container`, the archive on its
+/// stdin: for an archive its pg_dump wrote, which this machine's older pg_restore may not
+/// read.
+pub(super) async fn toc_in_container(
+    archive: &Path,
+    container: &str,
+) -> Result<Vec<String>, BackupError> {
+    let file = std::fs::File::open(archive).map_err(|source| BackupError::Io {
+        action: "opening the archive",
+        path: archive.to_path_buf(),
+        source,
+    })?;
+    let mut command = super::dump::docker_command();
+    command
+        .args(["exec", "-i", container, "pg_restore", "--list"])
+        .stdin(file);
+    list(command, archive).await
+}
+
+async fn list(
+    mut command: tokio::process::Command,
+    archive: &Path,
+) -> Result<Vec<String>, BackupError> {
+    let out = command.output().await.map_err(|source| BackupError::Io {
+        action: "running pg_restore --list on",
+        path: archive.to_path_buf(),
+        source,
+    })?;
     if !out.status.success() {
         let stderr = redact(String::from_utf8_lossy(&out.stderr).trim());
         return Err(

@@ -160,6 +160,14 @@ impl DockerCompose {
         Ok(was_running)
     }
 
+    /// The id of this service's container when it runs (for `docker exec`).
+    pub fn running_container(&self) -> Option<String> {
+        self.container()
+            .ok()
+            .flatten()
+            .filter(|id| inspect(id, "{{.State.Running}}").is_ok_and(|r| r == "true"))
+    }
+
     pub fn is_running(&self) -> bool {
         self.container()
             .ok()
