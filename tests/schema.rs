@@ -629,3 +629,54 @@ fn a_rename_comment_already_done_by_a_migration_changes_nothing() {
         "{err}"
     );
 }
+
+#[test]
+fn rename_comments_become_renames_in_the_diff() {
+    let p = project();
+    p.xtask(["migrate-dev"]).ok();
+    p.db.sql("INSERT INTO doctor VALUES (1, 'Dr Who')");
+    // The primary key keeps its name, so only the table and the column are renamed.
+    p.write(
+        "schema/doctor.sql",
+        "-- pgshift:renamed from=doctor\nCREATE TABLE physician (\n  id bigint CONSTRAINT doctor_pkey PRIMARY KEY,\n  -- pgshift:renamed from=name\n  full_name text NOT NULL\n);\n",
+    );
+    let script = p
+        .xtask([
+            "migrate-diff",
+            "--from",
+            "migrations",
+            "--to",
+            "schema",
+            "--script",
+        ])
+        .stdout();
+    assert!(script.contains("RENAME TO physician"), "{script}");
+    assert!(
+        script.contains("RENAME COLUMN name TO full_name"),
+        "{script}"
+    );
+    assert!(!script.contains("DROP"), "{script}");
+    // migrate-dev writes and applies it: the row is still there.
+    p.xtask(["migrate-dev", "--name", "rename_doctor"]).ok();
+    assert_eq!(p.db.sql("SELECT full_name FROM physician"), "Dr Who");
+    let out = p
+        .xtask([
+            "migrate-diff",
+            "--from",
+            "migrations",
+            "--to",
+            "schema",
+            "--exit-code",
+        ])
+        .output();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    // Without the comments, a drop and a create, flagged.
+    p.write(
+        "schema/doctor.sql",
+        "CREATE TABLE physician (\n  id bigint CONSTRAINT doctor_pkey PRIMARY KEY,\n  name text NOT NULL\n);\n",
+    );
+    let out = p
+        .xtask(["migrate-diff", "--from", "migrations", "--to", "schema"])
+        .stdout();
+    assert!(out.contains("possible rename"), "{out}");
+}
