@@ -211,7 +211,7 @@ pub(super) fn diff_sequences(ctx: &Context, plan: &mut Plan) {
                     // the sequence), taken by the new owner after.
                     if old.owned_by.is_some() {
                         plan.add(
-                            Phase::CreateSequences,
+                            Phase::ReleaseSequences,
                             obj.clone(),
                             Action::Alter,
                             format!(

@@ -2,10 +2,11 @@
 //! changes keep their filing order within a phase.
 //!
 //! Drops of dependants come first (triggers, views, foreign keys, constraints, indexes),
-//! then renames, then creations in dependency order (schemas, extensions, types,
-//! sequences, functions, tables, columns, keys, indexes, foreign keys, views, triggers,
-//! comments), and the drops of what others depended on last (tables, functions,
-//! sequences, types, extensions, schemas).
+//! then dropped tables (so a created table may reuse their index and constraint names),
+//! renames, creations in dependency order (schemas, extensions, types, sequences,
+//! functions, tables, columns, keys, indexes, foreign keys, views, triggers, comments),
+//! and the drops of what others depended on last (functions, sequences, types,
+//! extensions, schemas).
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -21,6 +22,8 @@ pub(super) enum Phase {
     DropForeignKeys,
     DropConstraints,
     DropIndexes,
+    ReleaseSequences,
+    DropTables,
     Renames,
     CreateSchemas,
     CreateExtensions,
@@ -38,7 +41,6 @@ pub(super) enum Phase {
     CreateViewIndexes,
     CreateTriggers,
     Comments,
-    DropTables,
     DropFunctions,
     DropSequences,
     DropTypes,
