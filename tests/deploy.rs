@@ -418,3 +418,33 @@ fn assert_scratch_dropped(p: &ProdProject, report: &serde_json::Value) {
         "0"
     );
 }
+
+/// `cargo xtask bench deploy`, tiny: the real pipeline runs and the overhead is printed.
+#[test]
+fn bench_deploy_prints_each_step_and_the_overhead() {
+    let p = support::Project::new();
+    let out = p
+        .xtask([
+            "bench",
+            "deploy",
+            "--applied",
+            "5",
+            "--pending",
+            "2",
+            "--scale",
+            "0",
+            "--runs",
+            "1",
+        ])
+        .ok();
+    let printed = String::from_utf8_lossy(&out.stdout).to_string();
+    for step in ["preflight", "backup", "rehearsal", "apply", "verify"] {
+        assert!(printed.contains(&format!("  {step} ")), "{}", text(&out));
+    }
+    assert!(printed.contains("(pg_dump "), "{printed}");
+    assert!(printed.contains("(restore "), "{printed}");
+    assert!(
+        printed.contains("pipeline overhead, best of 1:"),
+        "{printed}"
+    );
+}

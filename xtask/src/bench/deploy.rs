@@ -1,7 +1,7 @@
 //! `cargo xtask bench deploy`: the real `deploy --env prod --yes --json` process against a
 //! production-sized database: a scratch cluster plays production (pgbench's tables at
-//! `--scale`, about 200 MB at 13, plus the tables of `--applied` migrations already applied)
-//! and, in another database, the local server the rehearsal restores onto. Prints each
+//! `--scale`, about 200 MB at 13, plus the tables of `--applied` migrations already applied),
+//! another the local server the rehearsal restores onto. Prints each
 //! step's time and the pipeline's own overhead: the process's wall time minus pg_dump, the
 //! rehearsal's restore and the migrations' own statements (the report's `parts`).
 
@@ -59,8 +59,9 @@ pub async fn run(ctx: &Ctx, args: Args) -> Result<ExitCode> {
         args.applied > 0 && args.runs > 0,
         "--applied and --runs must be at least 1"
     );
-    ctx.note("starting a scratch cluster (production and the local server)...");
+    ctx.note("starting two scratch clusters (production, and the local server)...");
     let cluster = ScratchCluster::start()?;
+    let local_cluster = ScratchCluster::start()?;
     let project = tempfile::Builder::new()
         .prefix("pgshift-bench-deploy-")
         .tempdir()?;
@@ -79,15 +80,18 @@ pub async fn run(ctx: &Ctx, args: Args) -> Result<ExitCode> {
         dir.join(".env"),
         format!(
             "DATABASE_URL=postgres://postgres@127.0.0.1:{}/local\n",
-            cluster.port()
+            local_cluster.port()
         ),
     )?;
     let mut admin = pgshift::db::connect(&cluster.url("postgres")).await?;
-    for db in ["base", "local"] {
-        sqlx::raw_sql(&format!("CREATE DATABASE {db}"))
-            .execute(&mut admin)
-            .await?;
-    }
+    sqlx::raw_sql("CREATE DATABASE base")
+        .execute(&mut admin)
+        .await?;
+    let mut local_admin = pgshift::db::connect(&local_cluster.url("postgres")).await?;
+    sqlx::raw_sql("CREATE DATABASE local")
+        .execute(&mut local_admin)
+        .await?;
+    pgshift::db::close(local_admin).await;
     if args.scale > 0 {
         ctx.note(&format!(
             "pgbench -i -s {} (production's data)...",
@@ -100,7 +104,11 @@ pub async fn run(ctx: &Ctx, args: Args) -> Result<ExitCode> {
     config.paths.migrations = folder.clone();
     let target = |env: &str, db: &str| Target {
         env: env.into(),
-        url: cluster.url(db),
+        url: if env == "local" {
+            local_cluster.url(db)
+        } else {
+            cluster.url(db)
+        },
         source: UrlSource::LocalBackend,
         protected: false,
     };
@@ -124,7 +132,7 @@ pub async fn run(ctx: &Ctx, args: Args) -> Result<ExitCode> {
         .await?;
     println!(
         "bench deploy: {} applied + {} pending migrations, production {size} (pgbench -s {} and \
-         {} tables), PostgreSQL {version} scratch cluster, {} build",
+         {} tables), PostgreSQL {version} scratch clusters, {} build",
         args.applied,
         args.pending,
         args.scale,
@@ -138,9 +146,11 @@ pub async fn run(ctx: &Ctx, args: Args) -> Result<ExitCode> {
     let mut overheads = Vec::new();
     for run in 1..=args.runs {
         let db = format!("prod_{run}");
+        // Production at rest: its copy written out before the deploy starts.
         sqlx::raw_sql(&format!("CREATE DATABASE {db} TEMPLATE base"))
             .execute(&mut admin)
             .await?;
+        sqlx::raw_sql("CHECKPOINT").execute(&mut admin).await?;
         let url = format!("postgres://postgres@127.0.0.1:{}/{db}", cluster.port());
         let (wall, cpu, report) = deploy(dir, &url)?;
         overheads.push(print_run(run, wall, cpu, &report, args.pending)?);
@@ -159,6 +169,7 @@ pub async fn run(ctx: &Ctx, args: Args) -> Result<ExitCode> {
     pgshift::db::close(admin).await;
     drop(project);
     drop(cluster);
+    drop(local_cluster);
     Ok(ExitCode::SUCCESS)
 }
 
@@ -267,7 +278,8 @@ fn print_run(
     }
     let wall_ms = wall.as_secs_f64() * 1e3;
     println!(
-        "  {:<12} {:>8.1} ms  (process start, config, report, log row)",
+        "  {:<12} {:>8.1} ms  (process start, config, report, log row, waiting for the scratch \
+         database's drop)",
         "outside steps",
         wall_ms - in_steps
     );
