@@ -83,7 +83,7 @@ fn tables_created_by_a_pending_migration_take_no_risk() {
     let p = project_with_tables(5000);
     p.write(
         "migrations/2_room.sql",
-        "CREATE TABLE room (id int, name text);\n",
+        "CREATE TABLE room (id bigint, name text);\n",
     );
     p.write(
         "migrations/3_room_index.sql",
@@ -165,6 +165,84 @@ fn acknowledged_findings_are_listed_and_do_not_block() {
     assert!(
         all.contains("lint: 2 errors, 0 warnings in 1 file; 2 acknowledged"),
         "{all}"
+    );
+}
+
+/// The squawk rules added beside the first ones, through the command: what pgshift would
+/// refuse in a transactional migration blocks whatever the table, data loss is judged by the
+/// target's rows, an index made in the pending run drops freely, advice on column types
+/// stays on new tables, and squawk's ignore comment acknowledges them.
+#[test]
+fn more_squawk_rules_are_wired_with_the_project_context() {
+    let p = project_with_tables(5000);
+    p.write(
+        "migrations/2_more.sql",
+        "CREATE TABLE shift (id bigint GENERATED ALWAYS AS IDENTITY, starts timestamp);\n\
+         CREATE INDEX shift_starts ON shift (starts);\n\
+         DROP INDEX shift_starts;\n\
+         DROP INDEX doctor_pkey_old;\n\
+         CREATE INDEX CONCURRENTLY doctor_name ON doctor (name);\n\
+         COMMIT;\n\
+         TRUNCATE doctor CASCADE;\n\
+         -- squawk-ignore ban-drop-not-null\n\
+         ALTER TABLE doctor ALTER COLUMN name DROP NOT NULL;\n",
+    );
+    let out = p.xtask(["--json", "lint", "--env", "local"]).output();
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let found: Vec<(String, u64, String, bool)> = json["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| {
+            (
+                f["rule"].as_str().unwrap().to_string(),
+                f["line"].as_u64().unwrap(),
+                f["severity"].as_str().unwrap().to_string(),
+                !f["acknowledged"].is_null(),
+            )
+        })
+        .collect();
+    let has = |rule: &str, line: u64, severity: &str, acknowledged: bool| {
+        found.contains(&(rule.into(), line, severity.into(), acknowledged))
+    };
+    assert!(
+        has("prefer-timestamp-tz", 1, "warning", false),
+        "{found:#?}"
+    );
+    assert!(
+        has("require-concurrent-index-deletion", 4, "warning", false),
+        "{found:#?}"
+    );
+    assert!(
+        !found
+            .iter()
+            .any(|f| f.0 == "require-concurrent-index-deletion" && f.1 == 3),
+        "{found:#?}"
+    );
+    assert!(
+        has(
+            "ban-concurrent-index-creation-in-transaction",
+            5,
+            "error",
+            false
+        ),
+        "{found:#?}"
+    );
+    assert!(has("transaction-nesting", 6, "error", false), "{found:#?}");
+    assert!(has("ban-truncate-cascade", 7, "error", false), "{found:#?}");
+    assert!(has("ban-drop-not-null", 9, "warning", true), "{found:#?}");
+
+    // In a `-- no-transaction` file CONCURRENTLY and COMMIT are what the file is for.
+    p.write(
+        "migrations/2_more.sql",
+        "-- no-transaction\nCREATE INDEX CONCURRENTLY IF NOT EXISTS doctor_name ON doctor (name);\n",
+    );
+    let out = p.xtask(["lint", "--env", "local"]).ok();
+    assert!(
+        text(&out).contains("lint: no findings in 1 file"),
+        "{}",
+        text(&out)
     );
 }
 
@@ -335,10 +413,10 @@ fn human_output_of_a_representative_file() {
     let p = Project::empty();
     p.write(
         "migrations/5_doctor_changes.sql",
-        "CREATE TABLE clinic (id int PRIMARY KEY, name text);\n\
+        "CREATE TABLE clinic (id bigint PRIMARY KEY, name text);\n\
          CREATE INDEX clinic_name ON clinic (name);\n\
          \n\
-         ALTER TABLE doctor ADD COLUMN clinic_id int REFERENCES clinic (id);\n\
+         ALTER TABLE doctor ADD COLUMN clinic_id bigint REFERENCES clinic (id);\n\
          ALTER TABLE doctor ALTER COLUMN specialization SET NOT NULL;\n\
          -- pgshift:allow ban-drop-column exported to the archive on 2026-12-01\n\
          ALTER TABLE doctor DROP COLUMN legacy_code;\n\
@@ -347,9 +425,9 @@ fn human_output_of_a_representative_file() {
     );
     let out = p.xtask(["lint", "migrations/5_doctor_changes.sql"]).ok();
     expect![[r#"
-        migrations/5_doctor_changes.sql:4:45: warning[adding-foreign-key-constraint]: adding a foreign key from doctor to clinic checks every row of doctor while writes to both tables wait (table size unknown: --env NAME measures it)
+        migrations/5_doctor_changes.sql:4:48: warning[adding-foreign-key-constraint]: adding a foreign key from doctor to clinic checks every row of doctor while writes to both tables wait (table size unknown: --env NAME measures it)
           |
-        4 | ALTER TABLE doctor ADD COLUMN clinic_id int REFERENCES clinic (id);
+        4 | ALTER TABLE doctor ADD COLUMN clinic_id bigint REFERENCES clinic (id);
           |
           = help: add the constraint with NOT VALID, then `ALTER TABLE ... VALIDATE CONSTRAINT ...` in a later migration (it takes a lock that lets writes through)
 
@@ -373,13 +451,20 @@ fn human_output_of_a_representative_file() {
            |
            = help: add a column of the new type, write both from the code, backfill in batches, then switch reads and drop the old column; widening varchar(n) or going to text does not rewrite
 
+        migrations/5_doctor_changes.sql:9:18: warning[prefer-text-field]: doctor.name is varchar with a length limit; changing the limit later takes an ACCESS EXCLUSIVE lock (lowering it rewrites the table)
+           |
+         8 | ALTER TABLE doctor
+         9 |     ALTER COLUMN name TYPE varchar(200);
+           |
+           = help: use `text`, with `CHECK (char_length(col) <= n)` if the limit matters (a new CHECK can be added NOT VALID and validated without blocking)
+
         migrations/5_doctor_changes.sql:10:23: warning[constraint-missing-not-valid]: adding CHECK constraint visit_positive checks every row of visit under an ACCESS EXCLUSIVE lock (table size unknown: --env NAME measures it)
            |
         10 | ALTER TABLE visit ADD CONSTRAINT visit_positive CHECK (id > 0);
            |
            = help: add it with NOT VALID, then `VALIDATE CONSTRAINT` in a later migration (validation takes a lock that lets reads and writes through)
 
-        lint: 0 errors, 5 warnings in 1 file; 1 acknowledged
+        lint: 0 errors, 6 warnings in 1 file; 1 acknowledged
     "#]]
     .assert_eq(&String::from_utf8_lossy(&out.stdout));
 }

@@ -420,7 +420,9 @@ pub fn judge(
         if level == Some(RuleLevel::Off) {
             continue;
         }
-        if c.new_table && hit.risk != Risk::Advice {
+        // On a table made earlier in the run only what fails whatever the table, and advice
+        // on the file, remain.
+        if c.new_table && !matches!(hit.risk, Risk::Advice | Risk::Fails) {
             continue;
         }
         let size = match (facts, &hit.table) {
@@ -444,6 +446,7 @@ pub fn judge(
                 None => Severity::Warning,
             },
             Risk::Breaking | Risk::Advice => Severity::Warning,
+            Risk::Fails => Severity::Error,
         };
         let severity = match (level, hit.rule) {
             (_, SYNTAX_ERROR) => Severity::Error,
@@ -719,7 +722,7 @@ mod tests {
         let sources = vec![
             Source {
                 file: "1.sql".into(),
-                sql: "CREATE TABLE doctor (id int);".into(),
+                sql: "CREATE TABLE doctor (id bigint);".into(),
                 no_transaction: false,
             },
             Source {

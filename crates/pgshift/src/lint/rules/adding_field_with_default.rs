@@ -140,7 +140,7 @@ mod tests {
                    ALTER TABLE doctor ADD COLUMN d timestamptz DEFAULT CURRENT_TIMESTAMP;";
         assert!(rule_hits("adding-field-with-default", sql, false).is_empty());
         let old = hits_with(
-            "ALTER TABLE doctor ADD COLUMN a int DEFAULT 10",
+            "ALTER TABLE doctor ADD COLUMN a bigint DEFAULT 10",
             false,
             10,
             true,

@@ -12,16 +12,31 @@ mod adding_field_with_default;
 mod adding_foreign_key_constraint;
 mod adding_not_nullable_field;
 mod adding_required_field;
+mod adding_serial_primary_key_field;
+mod ban_char_field;
+mod ban_concurrent_index_creation_in_transaction;
 mod ban_drop_column;
+mod ban_drop_database;
+mod ban_drop_not_null;
 mod ban_drop_table;
+mod ban_truncate_cascade;
 mod changing_column_type;
 mod constraint_missing_not_valid;
 mod disallowed_unique_constraint;
+mod prefer_bigint_over_int;
+mod prefer_bigint_over_smallint;
+mod prefer_identity;
 mod prefer_robust_stmts;
+mod prefer_text_field;
+mod prefer_timestamp_tz;
 mod renaming_column;
 mod renaming_table;
 mod require_concurrent_index_creation;
+mod require_concurrent_index_deletion;
+mod require_concurrent_partition_detach;
+mod require_concurrent_reindex;
 mod require_timeout_settings;
+mod transaction_nesting;
 
 /// A rule: its id and what it guards against, in one line.
 #[derive(Debug, Clone, Copy)]
@@ -54,14 +69,44 @@ pub const RULES: &[Rule] = &[
         check: adding_required_field::check,
     },
     Rule {
+        name: "adding-serial-primary-key-field",
+        summary: "ADD PRIMARY KEY (or a new PRIMARY KEY column) builds the index under ACCESS EXCLUSIVE",
+        check: adding_serial_primary_key_field::check,
+    },
+    Rule {
+        name: "ban-char-field",
+        summary: "char(n) pads values with spaces; use text",
+        check: ban_char_field::check,
+    },
+    Rule {
+        name: "ban-concurrent-index-creation-in-transaction",
+        summary: "CREATE/DROP INDEX CONCURRENTLY cannot run in the migration's transaction: it fails",
+        check: ban_concurrent_index_creation_in_transaction::check,
+    },
+    Rule {
         name: "ban-drop-column",
         summary: "dropping a column loses its data and breaks code that reads it",
         check: ban_drop_column::check,
     },
     Rule {
+        name: "ban-drop-database",
+        summary: "DROP DATABASE deletes a whole database",
+        check: ban_drop_database::check,
+    },
+    Rule {
+        name: "ban-drop-not-null",
+        summary: "DROP NOT NULL lets a column hold NULL that code reads as always present",
+        check: ban_drop_not_null::check,
+    },
+    Rule {
         name: "ban-drop-table",
         summary: "dropping a table loses its data and breaks code that reads it",
         check: ban_drop_table::check,
+    },
+    Rule {
+        name: "ban-truncate-cascade",
+        summary: "TRUNCATE ... CASCADE empties every table that refers to the ones named",
+        check: ban_truncate_cascade::check,
     },
     Rule {
         name: "changing-column-type",
@@ -79,9 +124,34 @@ pub const RULES: &[Rule] = &[
         check: disallowed_unique_constraint::check,
     },
     Rule {
+        name: "prefer-bigint-over-int",
+        summary: "a 32-bit integer column can run out; widening it later rewrites the table",
+        check: prefer_bigint_over_int::check,
+    },
+    Rule {
+        name: "prefer-bigint-over-smallint",
+        summary: "a 16-bit integer column can run out; widening it later rewrites the table",
+        check: prefer_bigint_over_smallint::check,
+    },
+    Rule {
+        name: "prefer-identity",
+        summary: "serial columns: identity columns replace them",
+        check: prefer_identity::check,
+    },
+    Rule {
         name: "prefer-robust-stmts",
         summary: "in a -- no-transaction migration, statements should survive a retry (IF [NOT] EXISTS)",
         check: prefer_robust_stmts::check,
+    },
+    Rule {
+        name: "prefer-text-field",
+        summary: "varchar(n): changing the limit later takes ACCESS EXCLUSIVE; text with a CHECK does not",
+        check: prefer_text_field::check,
+    },
+    Rule {
+        name: "prefer-timestamp-tz",
+        summary: "timestamp without time zone depends on the writer's time zone; use timestamptz",
+        check: prefer_timestamp_tz::check,
     },
     Rule {
         name: "renaming-column",
@@ -99,9 +169,29 @@ pub const RULES: &[Rule] = &[
         check: require_concurrent_index_creation::check,
     },
     Rule {
+        name: "require-concurrent-index-deletion",
+        summary: "DROP INDEX without CONCURRENTLY takes ACCESS EXCLUSIVE on the table",
+        check: require_concurrent_index_deletion::check,
+    },
+    Rule {
+        name: "require-concurrent-partition-detach",
+        summary: "DETACH PARTITION without CONCURRENTLY takes ACCESS EXCLUSIVE on the parent (PostgreSQL 14+)",
+        check: require_concurrent_partition_detach::check,
+    },
+    Rule {
+        name: "require-concurrent-reindex",
+        summary: "REINDEX without CONCURRENTLY blocks writes while it rebuilds",
+        check: require_concurrent_reindex::check,
+    },
+    Rule {
         name: "require-timeout-settings",
         summary: "a lock-taking statement without lock_timeout queues every query behind it",
         check: require_timeout_settings::check,
+    },
+    Rule {
+        name: "transaction-nesting",
+        summary: "BEGIN/COMMIT in a migration pgshift runs in a transaction: refused",
+        check: transaction_nesting::check,
     },
 ];
 
@@ -131,6 +221,8 @@ pub(crate) enum Risk {
     Breaking,
     /// Advice about the file itself.
     Advice,
+    /// Fails, or does what a migration must never do, whatever the table: always blocking.
+    Fails,
 }
 
 /// A table as a statement names it (names as the parser folded them).
@@ -227,6 +319,8 @@ pub(crate) struct State {
     pub lock_timeout_set: bool,
     /// require-timeout-settings already reported in the current file.
     pub timeout_reported: bool,
+    /// Indexes created earlier in this run.
+    pub created_indexes: Vec<TableRef>,
     /// Constraints added NOT VALID earlier in the current file: (table, constraint).
     pub not_valid: HashSet<(String, String)>,
 }
@@ -254,6 +348,16 @@ impl State {
                 if let Some(r) = &c.relation {
                     self.created.push(TableRef::of(r));
                 }
+            }
+            NodeEnum::IndexStmt(i) if !i.idxname.is_empty() => {
+                self.created_indexes.push(TableRef {
+                    schema: i
+                        .relation
+                        .as_ref()
+                        .filter(|r| !r.schemaname.is_empty())
+                        .map(|r| r.schemaname.clone()),
+                    name: i.idxname.clone(),
+                });
             }
             NodeEnum::CreateTableAsStmt(c) => {
                 if let Some(r) = c.into.as_ref().and_then(|i| i.rel.as_ref()) {
@@ -376,6 +480,87 @@ pub(crate) fn column_constraints(
 
 pub(crate) fn constr(c: &protobuf::Constraint, t: ConstrType) -> bool {
     c.contype == t as i32
+}
+
+/// A column's type as a statement writes it: a column of `CREATE TABLE`, `ADD COLUMN`, or
+/// the new type of `ALTER COLUMN ... TYPE`.
+pub(crate) struct ColumnType {
+    pub table: TableRef,
+    pub column: String,
+    /// The type's own name as the parser resolves it, without `pg_catalog.`: `int4` for
+    /// `integer`, `bpchar` for `char(n)`, `varchar`, `timestamp`, `serial`.
+    pub type_name: String,
+    /// A length or precision was written (`varchar(20)`).
+    pub has_length: bool,
+    pub location: i32,
+}
+
+/// The column types a statement writes.
+pub(crate) fn column_types(node: &NodeEnum) -> Vec<ColumnType> {
+    let of = |table: &TableRef, column: &str, t: Option<&protobuf::TypeName>, location: i32| {
+        let t = t?;
+        let names: Vec<&str> = t
+            .names
+            .iter()
+            .filter_map(|n| match &n.node {
+                Some(NodeEnum::String(s)) => Some(s.sval.as_str()),
+                _ => None,
+            })
+            .collect();
+        // `"char"` (one byte) is spelled `char` unqualified; SQL's `char(n)` is pg_catalog's
+        // `bpchar`. Only pg_catalog's or unqualified names are the built-in types.
+        let name = match names.as_slice() {
+            [name] | ["pg_catalog", name] => name.to_string(),
+            _ => return None,
+        };
+        Some(ColumnType {
+            table: table.clone(),
+            column: column.to_string(),
+            type_name: name,
+            has_length: !t.typmods.is_empty(),
+            location,
+        })
+    };
+    let mut out = Vec::new();
+    match node {
+        NodeEnum::CreateStmt(c) => {
+            let Some(table) = c.relation.as_ref().map(TableRef::of) else {
+                return out;
+            };
+            for e in &c.table_elts {
+                if let Some(NodeEnum::ColumnDef(col)) = &e.node {
+                    out.extend(of(
+                        &table,
+                        &col.colname,
+                        col.type_name.as_ref(),
+                        col.location,
+                    ));
+                }
+            }
+        }
+        _ => {
+            let Some((a, table)) = alter_table(node) else {
+                return out;
+            };
+            for cmd in alter_cmds(a) {
+                if let Some(col) = added_column(cmd) {
+                    out.extend(of(
+                        &table,
+                        &col.colname,
+                        col.type_name.as_ref(),
+                        col.location,
+                    ));
+                } else if is(cmd, AlterTableType::AtAlterColumnType) {
+                    if let Some(NodeEnum::ColumnDef(col)) =
+                        cmd.def.as_ref().and_then(|d| d.node.as_ref())
+                    {
+                        out.extend(of(&table, &cmd.name, col.type_name.as_ref(), col.location));
+                    }
+                }
+            }
+        }
+    }
+    out
 }
 
 /// How a help text points at a `-- no-transaction` migration for a statement that needs
