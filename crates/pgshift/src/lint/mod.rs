@@ -351,7 +351,7 @@ fn acknowledgement(
     let mut unexplained = None;
     for (line, comment) in comments.iter().rev() {
         match parse_allow(comment) {
-            Some(Allow::Pgshift { rule: r, reason }) if r == rule => {
+            Some(Allow::Pgshift { rule: r, reason }) if rules::canonical(&r) == rule => {
                 if reason.is_empty() {
                     unexplained = Some(*line);
                 } else {
@@ -365,7 +365,7 @@ fn acknowledgement(
                 }
             }
             Some(Allow::Squawk { rules })
-                if rules.is_empty() || rules.iter().any(|r| r == rule) =>
+                if rules.is_empty() || rules.iter().any(|r| rules::canonical(r) == rule) =>
             {
                 return (
                     Some(Acknowledgement {
@@ -379,7 +379,7 @@ fn acknowledgement(
         }
     }
     for (line, rules) in file_ignores {
-        if rules.is_empty() || rules.iter().any(|r| r == rule) {
+        if rules.is_empty() || rules.iter().any(|r| rules::canonical(r) == rule) {
             return (
                 Some(Acknowledgement {
                     line: *line,
@@ -416,7 +416,12 @@ pub fn judge(
     let mut out = Vec::new();
     for c in candidates {
         let hit = c.hit;
-        let level = config.lint.rules.get(hit.rule).copied();
+        let level = config
+            .lint
+            .rules
+            .iter()
+            .find(|(name, _)| rules::canonical(name) == hit.rule)
+            .map(|(_, level)| *level);
         if level == Some(RuleLevel::Off) {
             continue;
         }
@@ -714,6 +719,24 @@ mod tests {
         );
         assert_eq!(f[2].acknowledged.as_ref().unwrap().line, 5);
         assert_eq!((f[1].line, f[1].col), (4, 1));
+    }
+
+    #[test]
+    fn squawks_other_name_for_a_rule_acknowledges_it() {
+        let config = Config::default();
+        let sources = vec![Source {
+            file: "1.sql".into(),
+            sql: "-- squawk-ignore prefer-timestamptz\nCREATE TABLE a (at timestamp);\n\
+                  -- pgshift:allow prefer-timestamptz local times by design\n\
+                  CREATE TABLE b (at timestamp);"
+                .into(),
+            no_transaction: false,
+        }];
+        let found = lint_static(&sources, &config, Scope::Run);
+        assert_eq!(found.len(), 2, "{found:#?}");
+        assert!(found.iter().all(|f| f.rule == "prefer-timestamp-tz"));
+        assert!(found.iter().all(|f| f.acknowledged.is_some()), "{found:#?}");
+        assert!(rules::is_rule("prefer-timestamptz"));
     }
 
     #[test]

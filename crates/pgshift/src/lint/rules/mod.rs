@@ -197,7 +197,16 @@ pub const RULES: &[Rule] = &[
 
 /// Whether `name` is a rule's id.
 pub fn is_rule(name: &str) -> bool {
+    let name = canonical(name);
     RULES.iter().any(|r| r.name == name)
+}
+
+/// A rule's id from a name squawk also accepts for it (`prefer-timestamptz`).
+pub fn canonical(name: &str) -> &str {
+    match name {
+        "prefer-timestamptz" => "prefer-timestamp-tz",
+        name => name,
+    }
 }
 
 /// Runs every rule on one statement.
