@@ -80,7 +80,9 @@ pub async fn run(ctx: &Ctx, args: Args) -> Result<ExitCode> {
     }
     let exe = std::env::current_exe()?;
     let mut process = Duration::MAX;
+    let mut process_cpu = Duration::MAX;
     for _ in 0..args.runs.max(1) {
+        let cpu = super::migrate::children_cpu();
         let start = Instant::now();
         let status = Command::new(&exe)
             .args(["lint", "--all", "--json"])
@@ -89,6 +91,7 @@ pub async fn run(ctx: &Ctx, args: Args) -> Result<ExitCode> {
             .stderr(Stdio::null())
             .status()?;
         process = process.min(start.elapsed());
+        process_cpu = process_cpu.min(super::migrate::children_cpu().saturating_sub(cpu));
         if status.code() != Some(0) && status.code() != Some(1) {
             bail!(
                 "`xtask lint --all` failed in {} ({status})",
@@ -129,16 +132,19 @@ pub async fn run(ctx: &Ctx, args: Args) -> Result<ExitCode> {
     );
     println!("  library (parse, rules, judge): {}", shown(library));
     println!(
-        "  `cargo xtask lint --all` (whole process): {}",
-        shown(process)
+        "  `cargo xtask lint --all` (whole process): {} ({} CPU)",
+        shown(process),
+        shown(process_cpu)
     );
     match &squawk {
-        Ok((version, binary, elapsed)) => println!(
-            "  {version} ({}) on the same files: {}; pgshift `lint --all` / squawk = {:.2} \
-             (goal <= 1.2)",
+        Ok((version, binary, elapsed, cpu)) => println!(
+            "  {version} ({}) on the same files: {} ({} CPU); pgshift `lint --all` / squawk = \
+             {:.2} in time, {:.2} in CPU (goal <= 1.2)",
             binary.display(),
             shown(*elapsed),
-            process.as_secs_f64() / elapsed.as_secs_f64()
+            shown(*cpu),
+            process.as_secs_f64() / elapsed.as_secs_f64(),
+            process_cpu.as_secs_f64() / cpu.as_secs_f64()
         ),
         Err(why) => println!("  squawk: skipped ({why})"),
     }
@@ -162,7 +168,7 @@ fn run_squawk(
     dir: &std::path::Path,
     files: &[pgshift::migrations::files::MigrationFile],
     runs: usize,
-) -> Result<(String, std::path::PathBuf, Duration), String> {
+) -> Result<(String, std::path::PathBuf, Duration, Duration), String> {
     let found = match std::env::var_os("SQUAWK") {
         Some(path) => std::path::PathBuf::from(path),
         None => pgshift::pgbin::which("squawk").ok_or(
@@ -181,7 +187,9 @@ fn run_squawk(
         .map(|f| f.path.strip_prefix(dir).unwrap_or(&f.path))
         .collect();
     let mut best = Duration::MAX;
+    let mut best_cpu = Duration::MAX;
     for _ in 0..runs {
+        let cpu = super::migrate::children_cpu();
         let start = Instant::now();
         let out = Command::new(&binary)
             .args(["--reporter", "json"])
@@ -193,6 +201,7 @@ fn run_squawk(
             .output()
             .map_err(|e| format!("cannot run {}: {e}", binary.display()))?;
         best = best.min(start.elapsed());
+        best_cpu = best_cpu.min(super::migrate::children_cpu().saturating_sub(cpu));
         // squawk exits 1 when it reports something; anything else is a failure.
         if out.status.code() != Some(0) && out.status.code() != Some(1) {
             return Err(format!(
@@ -203,7 +212,7 @@ fn run_squawk(
             ));
         }
     }
-    Ok((version, binary, best))
+    Ok((version, binary, best, best_cpu))
 }
 
 /// The native binary behind npm's `squawk` wrapper (`js/bin/squawk` in the `squawk-cli`
