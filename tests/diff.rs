@@ -112,3 +112,69 @@ fn judge_catches_a_script_missing_a_change() {
         rest.script()
     );
 }
+
+/// A table renamed in a schema file is created there under its new name, so its key,
+/// constraints, indexes and serial sequence carry the new name too (`physician_pkey`),
+/// while the renamed table keeps the old ones (`doctor_pkey`). They are renamed with it:
+/// nothing is dropped (a dropped primary key would take the referencing foreign key with
+/// it, and a drop planned before the table's rename fails on the new name).
+#[test]
+fn a_renamed_tables_default_named_objects_are_renamed_with_it() {
+    let table = |name: &str| {
+        format!(
+            "CREATE TABLE {name} (id serial PRIMARY KEY, email text UNIQUE, \
+               boss integer REFERENCES {name}(id), age integer CHECK (age > 0)); \
+             CREATE INDEX {name}_age_idx ON {name} (age); \
+             CREATE TABLE visit_{name} (id integer PRIMARY KEY, \
+               who integer NOT NULL REFERENCES {name}(id));"
+        )
+    };
+    let a = TestDb::new();
+    let b = TestDb::new();
+    a.sql(&table("doctor"));
+    a.sql("INSERT INTO doctor (email, age) VALUES ('a@example.com', 40)");
+    b.sql(&table("physician"));
+    b.sql("ALTER TABLE visit_physician RENAME TO visit_doctor");
+    b.sql("ALTER TABLE visit_doctor RENAME CONSTRAINT visit_physician_pkey TO visit_doctor_pkey");
+    b.sql("ALTER TABLE visit_doctor RENAME CONSTRAINT visit_physician_who_fkey TO visit_doctor_who_fkey");
+    let (url_a, url_b) = (
+        DbUrl::parse(&a.url()).unwrap(),
+        DbUrl::parse(&b.url()).unwrap(),
+    );
+    let schemas = vec!["public".to_string()];
+    let rt = runtime();
+    let from = rt.block_on(catalog::read(&url_a, &schemas)).unwrap();
+    let to = rt.block_on(catalog::read(&url_b, &schemas)).unwrap();
+    let options = Options {
+        renames: vec![diff::Rename {
+            kind: diff::ObjectKind::Table,
+            schema: "public".into(),
+            table: None,
+            from: "doctor".into(),
+            to: "physician".into(),
+        }],
+        ..Options::default()
+    };
+    let planned = diff::diff(&from, &to, &options);
+    let script = planned.script();
+    assert!(!script.contains("DROP"), "nothing is dropped:\n{script}");
+    for renamed in [
+        "RENAME CONSTRAINT doctor_pkey TO physician_pkey",
+        "RENAME CONSTRAINT doctor_email_key TO physician_email_key",
+        "RENAME CONSTRAINT doctor_boss_fkey TO physician_boss_fkey",
+        "RENAME CONSTRAINT doctor_age_check TO physician_age_check",
+        "ALTER INDEX public.doctor_age_idx RENAME TO physician_age_idx",
+        "ALTER SEQUENCE public.doctor_id_seq RENAME TO physician_id_seq",
+    ] {
+        assert!(script.contains(renamed), "{renamed} missing:\n{script}");
+    }
+    rt.block_on(corpus::apply(&url_a, &planned))
+        .unwrap_or_else(|e| panic!("the script fails: {e:#}\n{script}"));
+    let after = rt.block_on(catalog::read(&url_a, &schemas)).unwrap();
+    assert_eq!(
+        corpus::normalized(&after),
+        corpus::normalized(&to),
+        "the script does not reach the target:\n{script}"
+    );
+    assert_eq!(a.sql("SELECT count(*) FROM physician").trim(), "1");
+}

@@ -306,7 +306,7 @@ fn one_line(text: &str) -> String {
 /// read; `diff(c, c, _)` is empty for any catalog `c`.
 pub fn diff(from: &Catalog, to: &Catalog, options: &Options) -> Diff {
     let mut plan = plan::Plan::new(options);
-    let renamed = renames::apply(from, &options.renames, &mut plan);
+    let renamed = renames::apply(from, to, &options.renames, &mut plan);
     let from = renamed.as_ref().unwrap_or(from);
     let ctx = plan::Context::new(from, to, options);
     misc::diff_schemas_and_extensions(&ctx, &mut plan);

@@ -14,7 +14,19 @@ use super::{Action, Object, ObjectKind, Rename};
 use crate::catalog::{Catalog, ColumnType};
 
 /// The `from` catalog with the renames applied, or None when there are none.
-pub(super) fn apply(from: &Catalog, renames: &[Rename], plan: &mut Plan) -> Option<Catalog> {
+///
+/// A renamed table's constraints, indexes and owned sequences keep their old names in
+/// PostgreSQL (`doctor_pkey` stays `doctor_pkey` after `RENAME TO physician`), while a
+/// schema that creates the table under its new name has `physician_pkey`. Such a pair (old
+/// table's name as prefix in `from`, new table's name with the same suffix in `to`) is
+/// renamed too, so the key is not dropped and rebuilt (which a referencing foreign key
+/// would forbid) and nothing is dropped before the table's rename has run.
+pub(super) fn apply(
+    from: &Catalog,
+    to: &Catalog,
+    renames: &[Rename],
+    plan: &mut Plan,
+) -> Option<Catalog> {
     if renames.is_empty() {
         return None;
     }
@@ -32,56 +44,148 @@ pub(super) fn apply(from: &Catalog, renames: &[Rename], plan: &mut Plan) -> Opti
     };
     let mut ordered: Vec<&Rename> = renames.iter().collect();
     ordered.sort_by_key(|r| rank(r));
+    let mut renamed_tables = Vec::new();
     for rename in ordered {
-        if rename.from == rename.to {
-            continue;
+        if apply_one(&mut catalog, rename, plan) && rename.kind == ObjectKind::Table {
+            renamed_tables.push(rename);
         }
-        let statement = match rename.kind {
-            ObjectKind::Table => rename_table(&mut catalog, rename, plan),
-            ObjectKind::View | ObjectKind::MaterializedView => {
-                rename_view(&mut catalog, rename, plan)
-            }
-            ObjectKind::Column => rename_column(&mut catalog, rename, plan),
-            ObjectKind::Enum | ObjectKind::Domain | ObjectKind::Composite => {
-                rename_type(&mut catalog, rename)
-            }
-            ObjectKind::Sequence => rename_sequence(&mut catalog, rename),
-            ObjectKind::Index => rename_index(&mut catalog, rename),
-            ObjectKind::PrimaryKey
-            | ObjectKind::Unique
-            | ObjectKind::ForeignKey
-            | ObjectKind::Check
-            | ObjectKind::Exclusion => rename_constraint(&mut catalog, rename),
-            _ => None,
-        };
-        if let Some(statement) = statement {
-            plan.add(
-                Phase::Renames,
-                Object {
-                    kind: rename.kind,
-                    schema: rename.schema.clone(),
-                    name: rename.to.clone(),
-                    table: rename.table.clone(),
-                },
-                Action::Rename,
-                format!(
-                    "rename {} {}.{}{} to {}",
-                    rename.kind.noun(),
-                    rename.schema,
-                    rename
-                        .table
-                        .as_ref()
-                        .map(|t| format!("{t}."))
-                        .unwrap_or_default(),
-                    rename.from,
-                    rename.to
-                ),
-                vec![statement],
-                Vec::new(),
-            );
+    }
+    for table in renamed_tables {
+        for implied in implied_by_table_rename(&catalog, to, table) {
+            apply_one(&mut catalog, &implied, plan);
         }
     }
     Some(catalog)
+}
+
+/// Applies one rename to `catalog` and plans its statement; false when there was nothing
+/// to rename (already done, or the old name is unknown).
+fn apply_one(catalog: &mut Catalog, rename: &Rename, plan: &mut Plan) -> bool {
+    if rename.from == rename.to {
+        return false;
+    }
+    let statement = match rename.kind {
+        ObjectKind::Table => rename_table(catalog, rename, plan),
+        ObjectKind::View | ObjectKind::MaterializedView => rename_view(catalog, rename, plan),
+        ObjectKind::Column => rename_column(catalog, rename, plan),
+        ObjectKind::Enum | ObjectKind::Domain | ObjectKind::Composite => {
+            rename_type(catalog, rename)
+        }
+        ObjectKind::Sequence => rename_sequence(catalog, rename),
+        ObjectKind::Index => rename_index(catalog, rename),
+        ObjectKind::PrimaryKey
+        | ObjectKind::Unique
+        | ObjectKind::ForeignKey
+        | ObjectKind::Check
+        | ObjectKind::Exclusion => rename_constraint(catalog, rename),
+        _ => None,
+    };
+    let Some(statement) = statement else {
+        return false;
+    };
+    plan.add(
+        Phase::Renames,
+        Object {
+            kind: rename.kind,
+            schema: rename.schema.clone(),
+            name: rename.to.clone(),
+            table: rename.table.clone(),
+        },
+        Action::Rename,
+        format!(
+            "rename {} {}.{}{} to {}",
+            rename.kind.noun(),
+            rename.schema,
+            rename
+                .table
+                .as_ref()
+                .map(|t| format!("{t}."))
+                .unwrap_or_default(),
+            rename.from,
+            rename.to
+        ),
+        vec![statement],
+        Vec::new(),
+    );
+    true
+}
+
+/// The constraints, indexes and owned sequences of the table `table` renamed (already
+/// applied to `catalog`) whose names start with the old table name where `to` has the
+/// same object under the new table name: `doctor_pkey` -> `physician_pkey`.
+fn implied_by_table_rename(catalog: &Catalog, to: &Catalog, table: &Rename) -> Vec<Rename> {
+    let (Some(now), Some(target)) = (
+        catalog.find_table(&table.schema, &table.to),
+        to.find_table(&table.schema, &table.to),
+    ) else {
+        return Vec::new();
+    };
+    let (old_prefix, new_prefix) = (format!("{}_", table.from), format!("{}_", table.to));
+    let constraints = |t: &crate::catalog::Table| -> Vec<(ObjectKind, String)> {
+        let mut out: Vec<(ObjectKind, String)> = Vec::new();
+        out.extend(
+            t.primary_key
+                .iter()
+                .map(|k| (ObjectKind::PrimaryKey, k.name.clone())),
+        );
+        out.extend(
+            t.uniques
+                .iter()
+                .map(|k| (ObjectKind::Unique, k.name.clone())),
+        );
+        out.extend(
+            t.foreign_keys
+                .iter()
+                .map(|k| (ObjectKind::ForeignKey, k.name.clone())),
+        );
+        out.extend(t.checks.iter().map(|k| (ObjectKind::Check, k.name.clone())));
+        out.extend(
+            t.exclusions
+                .iter()
+                .map(|k| (ObjectKind::Exclusion, k.name.clone())),
+        );
+        out
+    };
+    // Indexes of their own: a key's or exclusion's index follows its constraint.
+    let indexes = |t: &crate::catalog::Table| -> Vec<(ObjectKind, String)> {
+        let owned = constraints(t);
+        t.indexes
+            .iter()
+            .filter(|i| !owned.iter().any(|(_, name)| *name == i.name))
+            .map(|i| (ObjectKind::Index, i.name.clone()))
+            .collect()
+    };
+    let sequences = |c: &Catalog| -> Vec<(ObjectKind, String)> {
+        c.sequences
+            .iter()
+            .filter(|s| s.schema == table.schema)
+            .filter(|s| s.owned_by.as_ref().is_some_and(|(t, _)| *t == table.to))
+            .map(|s| (ObjectKind::Sequence, s.name.clone()))
+            .collect()
+    };
+    let mut theirs = constraints(target);
+    theirs.extend(indexes(target));
+    theirs.extend(sequences(to));
+    let mut ours = constraints(now);
+    ours.extend(indexes(now));
+    ours.extend(sequences(catalog));
+    let has = |list: &[(ObjectKind, String)], kind: ObjectKind, name: &str| {
+        list.iter().any(|(k, n)| *k == kind && n == name)
+    };
+    ours.iter()
+        .filter_map(|(kind, name)| {
+            let new = format!("{new_prefix}{}", name.strip_prefix(&old_prefix)?);
+            let wanted = has(&theirs, *kind, &new) && !has(&theirs, *kind, name);
+            let free = !ours.iter().any(|(_, n)| *n == new);
+            (wanted && free).then(|| Rename {
+                kind: *kind,
+                schema: table.schema.clone(),
+                table: (*kind != ObjectKind::Sequence).then(|| table.to.clone()),
+                from: name.clone(),
+                to: new,
+            })
+        })
+        .collect()
 }
 
 fn is_ident_char(c: char) -> bool {
