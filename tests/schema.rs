@@ -119,6 +119,30 @@ fn migrate_diff_compares_sources_summary_script_json_and_exit_code() {
         "{doc:#}"
     );
 
+    // With --exit-code, 2 means a difference and nothing else: an unset URL variable (a
+    // usage error, 2, without the flag) exits 1.
+    p.append(
+        "pgshift.toml",
+        "\n[env.prod]\nurl_env = \"PGSHIFT_DIFF_TEST_PROD_URL\"\n",
+    );
+    let err = p
+        .xtask(["migrate-diff", "--from", "env:prod", "--to", "migrations"])
+        .env_remove("PGSHIFT_DIFF_TEST_PROD_URL")
+        .fails_with(2);
+    assert!(err.contains("PGSHIFT_DIFF_TEST_PROD_URL"), "{err}");
+    let err = p
+        .xtask([
+            "migrate-diff",
+            "--from",
+            "env:prod",
+            "--to",
+            "migrations",
+            "--exit-code",
+        ])
+        .env_remove("PGSHIFT_DIFF_TEST_PROD_URL")
+        .fails_with(1);
+    assert!(err.contains("PGSHIFT_DIFF_TEST_PROD_URL"), "{err}");
+
     // An unknown source is a usage error.
     let err = p
         .xtask(["migrate-diff", "--from", "nothing", "--to", "schema"])

@@ -369,6 +369,11 @@ fn main() -> ExitCode {
             env_explicit = true;
         }
     }
+    // `migrate-diff --exit-code` keeps 2 for "they differ" alone (as Prisma): any error,
+    // even one that is a usage error elsewhere (an unset URL variable), exits 1 there, so a
+    // CI job never reads a missing secret as a difference.
+    let diff_exit_code =
+        matches!(&cli.command, Command::MigrateDiff { args, .. } if args.exit_code);
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -411,6 +416,10 @@ fn main() -> ExitCode {
     });
     match result {
         Ok(code) => code,
+        Err(error) if diff_exit_code => {
+            context::report(&error, &env, json);
+            ExitCode::from(1)
+        }
         Err(error) => context::report(&error, &env, json),
     }
 }

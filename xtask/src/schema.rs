@@ -33,7 +33,7 @@ pub struct DiffArgs {
     /// Print the SQL that takes FROM to TO instead of the summary.
     #[arg(long)]
     pub script: bool,
-    /// Exit 2 when the two differ, 0 when they are the same.
+    /// Exit 2 when the two differ, 0 when they are the same, 1 on any error.
     #[arg(long)]
     pub exit_code: bool,
     /// Write new indexes on existing tables as CREATE INDEX CONCURRENTLY (a `-- no-transaction` script).
