@@ -19,8 +19,9 @@ database on the local server); `schema` (the [paths] schema folder loaded into a
 database); `env:NAME` (the catalog of an environment, read in a read-only transaction: a \
 protected one is allowed); or a postgres:// URL (read only).
 
-Exit codes: 0 success (with --exit-code: no difference); 2 with --exit-code: the two \
-differ (as Prisma's `migrate diff --exit-code`), also usage errors; 1 failure.
+Exit codes: 0 success (with --exit-code: no difference); 1 failure; 2 usage error. With \
+--exit-code (as Prisma's `migrate diff --exit-code`), 2 only means the two differ: any \
+error, a usage error too, exits 1.
 
 Example: cargo xtask migrate-diff --from env:prod --to migrations --script")]
 pub struct DiffArgs {
