@@ -3,25 +3,21 @@
 
 use pg_query::NodeEnum;
 
-use super::{column_types, Cx, Risk};
+use super::{advise_on_column_types, Cx};
 
 const RULE: &str = "ban-char-field";
 
 pub(super) fn check(node: &NodeEnum, cx: &mut Cx<'_>) {
-    for col in column_types(node) {
-        if !matches!(col.type_name.as_str(), "bpchar") {
-            continue;
-        }
-        cx.hit(
-            RULE,
-            col.location,
-            Some(col.table.clone()),
-            Risk::Advice,
-            format!("{}.{} is char(n), which pads values with spaces; use text (a CHECK limits the length)", col.table.sql(), col.column),
-            "write `text` (or `varchar`); `char(n)` stores and compares blank-padded values".into(),
-        );
-        cx.on_column(&col.column);
-    }
+    advise_on_column_types(
+        node,
+        cx,
+        RULE,
+        |c| matches!(c.type_name.as_str(), "bpchar"),
+        |column| {
+            format!("{column} is char(n), which pads values with spaces; use text (a CHECK limits the length)")
+        },
+        "write `text` (or `varchar`); `char(n)` stores and compares blank-padded values",
+    );
 }
 
 #[cfg(test)]

@@ -504,6 +504,31 @@ pub(crate) struct ColumnType {
     pub location: i32,
 }
 
+/// Advice on every column a statement declares or retypes whose type `matches`: the type
+/// rules (`ban-char-field`, `prefer-bigint-over-int`, ...) differ only in the types they
+/// flag and their words.
+pub(super) fn advise_on_column_types(
+    node: &NodeEnum,
+    cx: &mut Cx<'_>,
+    rule: &'static str,
+    matches: impl Fn(&ColumnType) -> bool,
+    message: impl Fn(&str) -> String,
+    help: &str,
+) {
+    for col in column_types(node).into_iter().filter(|c| matches(c)) {
+        let column = format!("{}.{}", col.table.sql(), col.column);
+        cx.hit(
+            rule,
+            col.location,
+            Some(col.table.clone()),
+            Risk::Advice,
+            message(&column),
+            help.into(),
+        );
+        cx.on_column(&col.column);
+    }
+}
+
 /// The column types a statement writes.
 pub(crate) fn column_types(node: &NodeEnum) -> Vec<ColumnType> {
     let of = |table: &TableRef, column: &str, t: Option<&protobuf::TypeName>, location: i32| {

@@ -2,25 +2,21 @@
 
 use pg_query::NodeEnum;
 
-use super::{column_types, Cx, Risk};
+use super::{advise_on_column_types, Cx};
 
 const RULE: &str = "prefer-bigint-over-int";
 
 pub(super) fn check(node: &NodeEnum, cx: &mut Cx<'_>) {
-    for col in column_types(node) {
-        if !matches!(col.type_name.as_str(), "int4" | "serial" | "serial4") {
-            continue;
-        }
-        cx.hit(
-            RULE,
-            col.location,
-            Some(col.table.clone()),
-            Risk::Advice,
-            format!("{}.{} is a 32-bit integer: a key or counter can run out at 2,147,483,647, and widening it later rewrites the table", col.table.sql(), col.column),
-            "use `bigint` (or `bigint GENERATED ... AS IDENTITY` for a key)".into(),
-        );
-        cx.on_column(&col.column);
-    }
+    advise_on_column_types(
+        node,
+        cx,
+        RULE,
+        |c| matches!(c.type_name.as_str(), "int4" | "serial" | "serial4"),
+        |column| {
+            format!("{column} is a 32-bit integer: a key or counter can run out at 2,147,483,647, and widening it later rewrites the table")
+        },
+        "use `bigint` (or `bigint GENERATED ... AS IDENTITY` for a key)",
+    );
 }
 
 #[cfg(test)]

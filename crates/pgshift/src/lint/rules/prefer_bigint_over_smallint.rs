@@ -2,25 +2,21 @@
 
 use pg_query::NodeEnum;
 
-use super::{column_types, Cx, Risk};
+use super::{advise_on_column_types, Cx};
 
 const RULE: &str = "prefer-bigint-over-smallint";
 
 pub(super) fn check(node: &NodeEnum, cx: &mut Cx<'_>) {
-    for col in column_types(node) {
-        if !matches!(col.type_name.as_str(), "int2" | "smallserial" | "serial2") {
-            continue;
-        }
-        cx.hit(
-            RULE,
-            col.location,
-            Some(col.table.clone()),
-            Risk::Advice,
-            format!("{}.{} is a 16-bit integer: it runs out at 32,767, and widening it later rewrites the table", col.table.sql(), col.column),
-            "use `bigint` (or `integer`) unless the range is certain to stay small".into(),
-        );
-        cx.on_column(&col.column);
-    }
+    advise_on_column_types(
+        node,
+        cx,
+        RULE,
+        |c| matches!(c.type_name.as_str(), "int2" | "smallserial" | "serial2"),
+        |column| {
+            format!("{column} is a 16-bit integer: it runs out at 32,767, and widening it later rewrites the table")
+        },
+        "use `bigint` (or `integer`) unless the range is certain to stay small",
+    );
 }
 
 #[cfg(test)]

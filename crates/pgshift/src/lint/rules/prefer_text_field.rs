@@ -3,25 +3,19 @@
 
 use pg_query::NodeEnum;
 
-use super::{column_types, Cx, Risk};
+use super::{advise_on_column_types, Cx};
 
 const RULE: &str = "prefer-text-field";
 
 pub(super) fn check(node: &NodeEnum, cx: &mut Cx<'_>) {
-    for col in column_types(node) {
-        if col.type_name != "varchar" || !col.has_length {
-            continue;
-        }
-        cx.hit(
-            RULE,
-            col.location,
-            Some(col.table.clone()),
-            Risk::Advice,
-            format!("{}.{} is varchar with a length limit; changing the limit later takes an ACCESS EXCLUSIVE lock (lowering it rewrites the table)", col.table.sql(), col.column),
-            "use `text`, with `CHECK (char_length(col) <= n)` if the limit matters (a new CHECK can be added NOT VALID and validated without blocking)".into(),
-        );
-        cx.on_column(&col.column);
-    }
+    advise_on_column_types(
+        node,
+        cx,
+        RULE,
+        |c| c.type_name == "varchar" && c.has_length,
+        |column| format!("{column} is varchar with a length limit; changing the limit later takes an ACCESS EXCLUSIVE lock (lowering it rewrites the table)"),
+        "use `text`, with `CHECK (char_length(col) <= n)` if the limit matters (a new CHECK can be added NOT VALID and validated without blocking)",
+    );
 }
 
 #[cfg(test)]

@@ -3,25 +3,21 @@
 
 use pg_query::NodeEnum;
 
-use super::{column_types, Cx, Risk};
+use super::{advise_on_column_types, Cx};
 
 const RULE: &str = "prefer-timestamp-tz";
 
 pub(super) fn check(node: &NodeEnum, cx: &mut Cx<'_>) {
-    for col in column_types(node) {
-        if !matches!(col.type_name.as_str(), "timestamp") {
-            continue;
-        }
-        cx.hit(
-            RULE,
-            col.location,
-            Some(col.table.clone()),
-            Risk::Advice,
-            format!("{}.{} is timestamp without time zone: its meaning depends on the time zone of whoever wrote it", col.table.sql(), col.column),
-            "use `timestamptz` (`timestamp with time zone`)".into(),
-        );
-        cx.on_column(&col.column);
-    }
+    advise_on_column_types(
+        node,
+        cx,
+        RULE,
+        |c| matches!(c.type_name.as_str(), "timestamp"),
+        |column| {
+            format!("{column} is timestamp without time zone: its meaning depends on the time zone of whoever wrote it")
+        },
+        "use `timestamptz` (`timestamp with time zone`)",
+    );
 }
 
 #[cfg(test)]
