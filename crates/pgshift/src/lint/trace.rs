@@ -86,22 +86,11 @@ pub async fn trace_timed(
              (`cargo xtask db up`) and may its user create databases?"
         ))
     };
-    let mut admin = crate::db::connect(&local.url)
+    let shadow = crate::local::shadow::ShadowDatabase::create(&local.url, "trace")
         .await
-        .map_err(|e| fail("connecting", &e))?;
-    let name = format!(
-        "pgshift_trace_{}_{}",
-        std::process::id(),
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.subsec_nanos())
-    );
-    sqlx::raw_sql(&format!("CREATE DATABASE {name}"))
-        .execute(&mut admin)
-        .await
-        .map_err(|e| fail("creating a scratch database", &e))?;
+        .map_err(|e| TraceError(format!("--trace: {e:#}")))?;
     let result = async {
-        let mut conn = crate::db::connect(&local.url.with_database(&name))
+        let mut conn = crate::db::connect(shadow.url())
             .await
             .map_err(|e| fail("connecting to the scratch database", &e))?;
         let result = replay_and_trace(&mut conn, root, applied, pending, started).await;
@@ -109,13 +98,7 @@ pub async fn trace_timed(
         result
     }
     .await;
-    let dropped = sqlx::raw_sql(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-        .execute(&mut admin)
-        .await;
-    crate::db::close(admin).await;
-    if let Err(e) = dropped {
-        tracing::warn!("--trace: could not drop the scratch database {name}: {e}");
-    }
+    shadow.drop().await;
     result
 }
 
