@@ -448,3 +448,38 @@ fn bench_deploy_prints_each_step_and_the_overhead() {
         "{printed}"
     );
 }
+
+/// Verify compares production's catalog with the rehearsal's, object by object: a migration
+/// that does something else in production than on the copy (here: a table made only
+/// outside pgshift's scratch databases) fails the deploy before the application, naming
+/// the table.
+#[test]
+fn verify_names_the_objects_where_production_differs_from_the_rehearsal() {
+    let p = project();
+    p.write(
+        "migrations/3_c.sql",
+        "DO $$ BEGIN IF current_database() NOT LIKE 'pgshift\\_%' THEN \
+         EXECUTE 'CREATE TABLE only_in_prod (id int)'; END IF; END $$;\n",
+    );
+    let out = p
+        .xtask_prod(["deploy", "--prod", "--yes", "--json"])
+        .output();
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let verify = report["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["name"] == "verify")
+        .unwrap_or_else(|| panic!("no verify step: {report:#}"));
+    assert_eq!(verify["outcome"], "failed", "{report:#}");
+    let said = verify.to_string();
+    assert!(
+        said.contains("table only_in_prod exists in prod but not in the rehearsal"),
+        "{said}"
+    );
+    assert!(
+        !p.path("deployed.txt").exists(),
+        "the application must not run"
+    );
+}

@@ -835,7 +835,11 @@ async fn verify(
         .map_err(|e| format!("reading the rehearsal's schema: {e}"))?;
     let actual = actual.await.map_err(|_| gone("production"))??;
     let _ = thread.join();
-    let drift = rehearsal::differences(&expected, &actual);
+    let drift: Vec<String> =
+        crate::schema::drift::compare(&target.env, "the rehearsal", &expected, &actual)
+            .into_iter()
+            .map(|d| d.message)
+            .collect();
     if drift.is_empty() {
         Ok((
             "status clean; schema equals the rehearsal's".into(),

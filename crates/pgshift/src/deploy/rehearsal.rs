@@ -16,7 +16,6 @@ use serde::Serialize;
 
 use super::{schema_dump, Part};
 use crate::backup::{self, RestoreOptions};
-use crate::catalog::Catalog;
 use crate::config::{Config, Rehearse};
 use crate::local::shadow::ShadowDatabase;
 use crate::migrations::trace::{mode_rank, mode_words};
@@ -246,60 +245,4 @@ fn user_rows(restored: &backup::RestoreReport) -> i64 {
         .filter(|t| t.table != "_sqlx_migrations" && !t.table.starts_with("_pgshift_"))
         .map(|t| t.rows)
         .sum()
-}
-
-/// The objects that differ between two catalogs, by name: what the rehearsal expected and
-/// production has.
-pub(super) fn differences(expected: &Catalog, actual: &Catalog) -> Vec<String> {
-    let mut out = Vec::new();
-    let key = |schema: &str, name: &str| format!("{schema}.{name}");
-    for table in &expected.tables {
-        match actual.find_table(&table.schema, &table.name) {
-            None => out.push(format!(
-                "table {} is missing",
-                key(&table.schema, &table.name)
-            )),
-            Some(other) if other != table => {
-                let columns = |t: &crate::catalog::Table| {
-                    t.columns
-                        .iter()
-                        .map(|c| format!("{} {}", c.name, c.ty.sql))
-                        .collect::<Vec<_>>()
-                };
-                let what = if columns(other) != columns(table) {
-                    "its columns differ"
-                } else {
-                    "its constraints, indexes or defaults differ"
-                };
-                out.push(format!("table {}: {what}", key(&table.schema, &table.name)));
-            }
-            Some(_) => {}
-        }
-    }
-    for table in &actual.tables {
-        if expected.find_table(&table.schema, &table.name).is_none() {
-            out.push(format!(
-                "table {} exists in production but not after the rehearsal",
-                key(&table.schema, &table.name)
-            ));
-        }
-    }
-    let views = |c: &Catalog| {
-        c.views
-            .iter()
-            .map(|v| (key(&v.schema, &v.name), v.definition.clone()))
-            .collect::<BTreeMap<_, _>>()
-    };
-    let (ev, av) = (views(expected), views(actual));
-    for (name, definition) in &ev {
-        match av.get(name) {
-            None => out.push(format!("view {name} is missing")),
-            Some(d) if d != definition => out.push(format!("view {name}: its definition differs")),
-            _ => {}
-        }
-    }
-    if expected.enums != actual.enums {
-        out.push("enum types differ".into());
-    }
-    out
 }

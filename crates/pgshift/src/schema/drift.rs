@@ -95,25 +95,31 @@ pub async fn check(config: &Config, target: &Target, local: &Target) -> anyhow::
         env: target.env.clone(),
         database: status.database,
         migrations: applied.len(),
-        differences: compare(&target.env, &expected, &actual),
+        differences: compare(&target.env, "the migrations", &expected, &actual),
         caveats,
     })
 }
 
-/// The differences between `migrations` (the state the migrations make) and `actual` (the
-/// database of environment `env`), each in words.
-pub fn compare(env: &str, migrations: &Catalog, actual: &Catalog) -> Vec<Difference> {
-    diff::diff(migrations, actual, &diff::Options::default())
+/// The differences between `expected` (the state `reference` makes: "the migrations", or
+/// deploy's "the rehearsal") and `actual` (the database of environment `env`), each in
+/// words.
+pub fn compare(
+    env: &str,
+    reference: &str,
+    expected: &Catalog,
+    actual: &Catalog,
+) -> Vec<Difference> {
+    diff::diff(expected, actual, &diff::Options::default())
         .changes
         .into_iter()
         .map(|change| {
             let object = shown(&change.object);
             let message = match change.action {
-                Action::Create => format!("{object} exists in {env} but not in the migrations"),
-                Action::Drop => format!("{object} is in the migrations but not in {env}"),
+                Action::Create => format!("{object} exists in {env} but not in {reference}"),
+                Action::Drop => format!("{object} is in {reference} but not in {env}"),
                 Action::Alter | Action::Recreate | Action::Rename => format!(
-                    "{object} differs between {env} and the migrations ({} would make the \
-                     migrations match)",
+                    "{object} differs between {env} and {reference} ({} would make \
+                     {reference} match)",
                     one_line(&change.summary)
                 ),
             };
