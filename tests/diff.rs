@@ -178,3 +178,37 @@ fn a_renamed_tables_default_named_objects_are_renamed_with_it() {
     );
     assert_eq!(a.sql("SELECT count(*) FROM physician").trim(), "1");
 }
+
+/// `catalog::read` runs its queries on two connections sharing one exported snapshot. It
+/// reads what one connection reads (`introspect`, codegen's path), and a role allowed a
+/// single connection still gets the whole catalog (the read falls back to one connection).
+#[test]
+fn catalog_read_on_two_connections_equals_one_and_works_with_one_allowed() {
+    let db = TestDb::new();
+    db.sql(&corpus::saas::schema(30));
+    db.sql(
+        "DROP ROLE IF EXISTS pgshift_one_connection; \
+         CREATE ROLE pgshift_one_connection LOGIN CONNECTION LIMIT 1",
+    );
+    let url = DbUrl::parse(&db.url()).unwrap();
+    let mut limited = url::Url::parse(&db.url()).unwrap();
+    limited.set_username("pgshift_one_connection").unwrap();
+    let limited = DbUrl::parse(limited.as_str()).unwrap();
+    let schemas = vec!["app".to_string()];
+    let rt = runtime();
+    let two = rt.block_on(catalog::read(&url, &schemas)).unwrap();
+    assert_eq!(two.tables.len(), 30, "the generated schema's tables");
+    assert!(two.tables.iter().any(|t| !t.foreign_keys.is_empty()));
+    assert!(two.tables.iter().any(|t| !t.indexes.is_empty()));
+    let one = rt
+        .block_on(async {
+            let mut conn = pgshift::db::connect(&url).await?;
+            anyhow::Ok(catalog::introspect(&mut conn, &schemas).await?)
+        })
+        .unwrap();
+    assert_eq!(two, one, "two connections read what one reads");
+    let fallback = rt
+        .block_on(catalog::read(&limited, &schemas))
+        .unwrap_or_else(|e| panic!("a role allowed one connection: {e:#}"));
+    assert_eq!(fallback, one, "the one-connection fallback reads the same");
+}
