@@ -247,8 +247,15 @@ fn docker_checks(checks: &mut Vec<Check>, backend: BackendKind) -> bool {
         }
     };
 
-    let tools = docker::compose_tools();
-    if tools.is_empty() {
+    let (tools, problems) = docker::probe_compose_tools();
+    if tools.is_empty() && !problems.is_empty() {
+        checks.push(Check::problem(
+            "docker compose",
+            missing,
+            format!("installed but did not answer: {}", problems.join("; ")),
+            "try again when the machine is less busy, or run `docker compose version` by hand",
+        ));
+    } else if tools.is_empty() {
         checks.push(Check::problem(
             "docker compose",
             missing,

@@ -20,7 +20,7 @@ use crate::target::redact;
 mod tools;
 
 pub use tools::{
-    compose_tool, compose_tools, docker_version, engine_answers, engine_version, ComposeKind,
+    compose_tool, docker_version, engine_answers, engine_version, probe_compose_tools, ComposeKind,
     ComposeTool, DockerUnavailable, ENGINE_TIMEOUT,
 };
 use tools::{first_line, output_within, wait_within};

@@ -69,9 +69,16 @@ pub fn docker_version() -> Result<String, DockerUnavailable> {
     Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
 }
 
-/// Every compose that is installed, v2 first.
-pub fn compose_tools() -> Vec<ComposeTool> {
+/// How long `compose version` may take. Longer than `ENGINE_TIMEOUT`: `docker-compose` v1
+/// is a Python program whose start alone took 2.8 s on a busy 2-core machine, and a slow
+/// answer must not read as "not installed".
+pub const COMPOSE_PROBE_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Every compose that is installed, v2 first, and why an installed one was left out (its
+/// `version` gave no answer in time).
+pub fn probe_compose_tools() -> (Vec<ComposeTool>, Vec<String>) {
     let mut tools = Vec::new();
+    let mut problems = Vec::new();
     let probes = [
         (ComposeKind::V2, which("docker").is_some()),
         (ComposeKind::V1, which("docker-compose").is_some()),
@@ -86,23 +93,37 @@ pub fn compose_tools() -> Vec<ComposeTool> {
         };
         let mut command = tool.command();
         command.args(["version", "--short"]);
-        if let Ok(out) = output_within(&mut command, ENGINE_TIMEOUT) {
-            if out.status.success() {
+        match output_within(&mut command, COMPOSE_PROBE_TIMEOUT) {
+            // `docker compose` without the plugin fails at once: v2 is simply not there.
+            Ok(out) if out.status.success() => {
                 tool.version = String::from_utf8_lossy(&out.stdout).trim().to_string();
                 tools.push(tool);
             }
+            Ok(_) => {}
+            Err(e) => problems.push(format!("{e:#}")),
         }
     }
-    tools
+    (tools, problems)
 }
 
 /// The compose pgshift uses: `docker compose` when the plugin is installed, else
 /// `docker-compose`.
 pub fn compose_tool() -> anyhow::Result<ComposeTool> {
-    compose_tools().into_iter().next().context(
+    let (tools, problems) = probe_compose_tools();
+    if let Some(tool) = tools.into_iter().next() {
+        return Ok(tool);
+    }
+    if !problems.is_empty() {
+        bail!(
+            "compose is installed but did not answer: {}; the machine may be overloaded, try \
+             again, or run the command by hand to see what it waits for",
+            problems.join("; ")
+        );
+    }
+    bail!(
         "neither `docker compose` (v2) nor `docker-compose` (v1) is installed; install the compose \
          plugin (https://docs.docker.com/compose/install/; Debian/Ubuntu: `apt-get install \
-         docker-compose-plugin` from Docker's repository, or `apt-get install docker-compose`)",
+         docker-compose-plugin` from Docker's repository, or `apt-get install docker-compose`)"
     )
 }
 
