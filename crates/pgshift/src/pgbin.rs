@@ -110,16 +110,26 @@ impl PgBin {
     /// Finds a client program (psql, pg_dump...): next to the server programs if there are
     /// any, else on PATH.
     pub fn client(program: &str) -> anyhow::Result<PathBuf> {
-        if let Ok(bin) = PgBin::find() {
-            let path = bin.dir.join(program);
-            if path.is_file() {
-                return Ok(path);
+        let [path] = Self::clients([program])?;
+        Ok(path)
+    }
+
+    /// Several client programs with one search (`pg_config` runs once), as `client` finds
+    /// each.
+    pub fn clients<const N: usize>(programs: [&str; N]) -> anyhow::Result<[PathBuf; N]> {
+        let bin = PgBin::find().ok();
+        let mut found = Vec::with_capacity(N);
+        for program in programs {
+            let beside = bin
+                .as_ref()
+                .map(|bin| bin.dir.join(program))
+                .filter(|path| path.is_file());
+            match beside.or_else(|| which(program)) {
+                Some(path) => found.push(path),
+                None => bail!("`{program}` not found; install the PostgreSQL client (Debian/Ubuntu: `apt-get install postgresql-client`, macOS: `brew install libpq`)"),
             }
         }
-        if let Some(path) = which(program) {
-            return Ok(path);
-        }
-        bail!("`{program}` not found; install the PostgreSQL client (Debian/Ubuntu: `apt-get install postgresql-client`, macOS: `brew install libpq`)")
+        Ok(found.try_into().expect("one path per program"))
     }
 
     pub fn program(&self, name: &str) -> PathBuf {

@@ -10,7 +10,7 @@ use tokio::io::AsyncReadExt;
 
 use super::child::{self, Passfile};
 use super::manifest::{Format, TableRows};
-use super::{client_program, BackupError, Progress};
+use super::{client_programs, BackupError, Progress};
 use crate::pgbin::parse_major;
 use crate::target::{redact, Target};
 
@@ -26,6 +26,8 @@ pub(super) struct Dumped {
     pub catalog: Option<(Vec<String>, crate::catalog::Catalog)>,
     /// The Docker container pg_dump ran in (this machine's was older than the server).
     pub container: Option<String>,
+    /// This machine's pg_restore, found with pg_dump, for checking the archive.
+    pub pg_restore: std::path::PathBuf,
 }
 
 /// The user tables pg_dump dumps: ordinary and partitioned, not temporary, not members of
@@ -51,9 +53,27 @@ pub(super) async fn dump(
     progress: &mut dyn FnMut(Progress<'_>),
 ) -> Result<Dumped, BackupError> {
     let database = target.url.host_and_database();
-    let pg_dump = client_program("pg_dump")?;
-    let pg_dump_version = program_version(&pg_dump).await?;
-    let mut conn = crate::db::connect(&target.url).await?;
+    // The programs (pg_config, then `pg_dump --version`) and the connection at the same
+    // time: neither needs the other. A missing or unusable pg_dump is reported first.
+    let programs = async {
+        let [pg_dump, pg_restore] =
+            tokio::task::spawn_blocking(|| client_programs(["pg_dump", "pg_restore"]))
+                .await
+                .map_err(|e| BackupError::ProgramMissing(format!("looking for pg_dump: {e}")))??;
+        let version = program_version(&pg_dump).await?;
+        Ok::<_, BackupError>((pg_dump, pg_restore, version))
+    };
+    let (programs, conn) = tokio::join!(programs, crate::db::connect(&target.url));
+    let (pg_dump, pg_restore, pg_dump_version) = match programs {
+        Ok(programs) => programs,
+        Err(e) => {
+            if let Ok(conn) = conn {
+                crate::db::close(conn).await;
+            }
+            return Err(e);
+        }
+    };
+    let mut conn = conn?;
     let db_error = |action: &'static str| {
         let database = database.clone();
         move |e: sqlx::Error| BackupError::Database {
@@ -131,6 +151,10 @@ pub(super) async fn dump(
     let mut command = match &in_container {
         None => {
             let mut command = child::command(&pg_dump, &passfile);
+            if dump_major >= 10 {
+                // The archive is fsynced by `make`, at the same time as it is checked.
+                command.arg("--no-sync");
+            }
             command
                 .arg("--no-password")
                 .arg(format!("--snapshot={snapshot}"))
@@ -235,15 +259,33 @@ pub(super) async fn dump(
         };
         tokio::pin!(counting);
         let mut counted = None;
+        // What pg_dump has written is flushed to disk while it writes (one fsync at a time,
+        // at most one a second), so the fsync after it, which the rename waits for, has
+        // only the end of the archive left to write.
+        let mut flushing: Option<tokio::task::JoinHandle<()>> = None;
+        let mut flushed_at = Instant::now();
         let status = loop {
             tokio::select! {
                 status = child.wait() => break status,
                 result = &mut counting, if counted.is_none() => counted = Some(result),
                 _ = tokio::time::sleep(Duration::from_millis(250)) => {
                     progress(Progress::Written { bytes: size_of(temp), elapsed: started.elapsed() });
+                    if flushing.as_ref().is_none_or(|f| f.is_finished())
+                        && flushed_at.elapsed() >= Duration::from_secs(1)
+                    {
+                        let temp = temp.to_path_buf();
+                        flushing = Some(tokio::task::spawn_blocking(move || {
+                            // A failure here is found again by the fsync that counts.
+                            let _ = super::sync_archive(&temp);
+                        }));
+                        flushed_at = Instant::now();
+                    }
                 }
             }
         };
+        if let Some(flushing) = flushing {
+            let _ = flushing.await;
+        }
         match status {
             Ok(status) if status.success() => {
                 let counted = match counted {
@@ -307,6 +349,7 @@ pub(super) async fn dump(
         migration_version,
         marker,
         catalog,
+        pg_restore,
     })
 }
 

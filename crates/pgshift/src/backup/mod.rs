@@ -176,7 +176,15 @@ fn disk_hint(e: &std::io::Error) -> &'static str {
 
 /// Finds a PostgreSQL client program (pg_dump, pg_restore).
 pub(crate) fn client_program(name: &str) -> Result<PathBuf, BackupError> {
-    crate::pgbin::PgBin::client(name).map_err(|e| BackupError::ProgramMissing(format!("{e:#}")))
+    let [path] = client_programs([name])?;
+    Ok(path)
+}
+
+/// Several client programs with one search.
+pub(crate) fn client_programs<const N: usize>(
+    names: [&str; N],
+) -> Result<[PathBuf; N], BackupError> {
+    crate::pgbin::PgBin::clients(names).map_err(|e| BackupError::ProgramMissing(format!("{e:#}")))
 }
 
 /// Dumps `target` into `config`'s backup folder for its environment, verifies the archive,
@@ -263,25 +271,26 @@ async fn make(
     .await?;
     progress(Progress::Verifying);
     let verifying = std::time::Instant::now();
-    sync_archive(temp)?;
-    // The SHA-256 (reading the whole archive) and `pg_restore --list` (reading its table of
-    // contents) at the same time: both are on the critical path of every backup.
-    let hashing = tokio::task::spawn_blocking({
-        let temp = temp.to_path_buf();
-        move || verify::sha256_of(&temp)
-    });
-    let toc = match &dumped.container {
-        Some(container) => verify::toc_in_container(temp, container).await,
-        None => verify::toc(temp).await,
+    // The fsync (pg_dump ran with --no-sync: its own fsync would come first, alone), the
+    // SHA-256 (reading the whole archive) and `pg_restore --list` (reading its table of
+    // contents) at the same time: all three are on the critical path of every backup, and
+    // the rename below waits for all three.
+    let toc = async {
+        match &dumped.container {
+            Some(container) => verify::toc_in_container(temp, container).await,
+            None => verify::toc_with(&dumped.pg_restore, temp).await,
+        }
     };
-    let (sha256, size_bytes) = hashing.await.map_err(|e| BackupError::Io {
-        action: "hashing",
-        path: temp.to_path_buf(),
-        source: std::io::Error::other(e.to_string()),
-    })??;
+    let (synced, hashed, toc) = tokio::join!(
+        on_thread("syncing", temp, sync_archive),
+        on_thread("hashing", temp, verify::sha256_of),
+        toc
+    );
+    synced?;
+    let (sha256, size_bytes) = hashed?;
     let toc = toc?;
     tracing::debug!(
-        "fsync, SHA-256 and pg_restore --list took {:.2} s",
+        "fsync, SHA-256 and pg_restore --list (at the same time) took {:.2} s",
         verifying.elapsed().as_secs_f64()
     );
     let missing = verify::missing_tables(&toc, &dumped.tables);
@@ -371,6 +380,23 @@ fn archive_name(
         Format::Custom => format!("{name}.dump"),
         Format::Directory => name,
     }
+}
+
+/// `work` on `path` on a thread of its own, so that the runtime goes on with the rest.
+async fn on_thread<T: Send + 'static>(
+    action: &'static str,
+    path: &Path,
+    work: fn(&Path) -> Result<T, BackupError>,
+) -> Result<T, BackupError> {
+    let path = path.to_path_buf();
+    let shown = path.clone();
+    tokio::task::spawn_blocking(move || work(&path))
+        .await
+        .map_err(|e| BackupError::Io {
+            action,
+            path: shown,
+            source: std::io::Error::other(e.to_string()),
+        })?
 }
 
 /// fsync of every file of the archive (and of a directory archive's folder).

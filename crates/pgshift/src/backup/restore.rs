@@ -80,7 +80,8 @@ pub async fn restore(
         }
         None => archive.to_path_buf(),
     };
-    super::verify::toc(&archive_path).await?;
+    let pg_restore = client_program("pg_restore")?;
+    super::verify::toc_with(&pg_restore, &archive_path).await?;
 
     let conn = match crate::db::connect(&url).await {
         Ok(conn) => conn,
@@ -95,7 +96,6 @@ pub async fn restore(
     };
     crate::db::close(conn).await;
 
-    let pg_restore = client_program("pg_restore")?;
     let passfile = Passfile::for_url(&url).map_err(|source| BackupError::Io {
         action: "writing the temporary passfile in",
         path: std::env::temp_dir(),

@@ -87,9 +87,16 @@ fn sha256_file(path: &Path) -> Result<(String, u64), BackupError> {
 /// Runs `pg_restore --list` on `archive`; returns the table of contents' entries (the
 /// lines that are not comments). An archive it cannot read is `NotAnArchive` or `Corrupt`.
 pub async fn toc(archive: &Path) -> Result<Vec<String>, BackupError> {
-    let pg_restore = super::client_program("pg_restore")?;
+    toc_with(&super::client_program("pg_restore")?, archive).await
+}
+
+/// `toc` with the `pg_restore` program already found.
+pub(super) async fn toc_with(
+    pg_restore: &Path,
+    archive: &Path,
+) -> Result<Vec<String>, BackupError> {
     let passfile = Passfile::none();
-    let mut command = child::command(&pg_restore, &passfile);
+    let mut command = child::command(pg_restore, &passfile);
     command.arg("--list").arg(archive);
     list(command, archive).await
 }
