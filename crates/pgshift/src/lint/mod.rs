@@ -150,34 +150,127 @@ pub struct Candidate {
     unexplained_allow: Option<usize>,
 }
 
-/// Runs the rules over `sources`, in order.
+/// Runs the rules over `sources`, in order. The files are parsed on every core (parsing is
+/// most of the work); with `Scope::EachFile` each file's rules run on the same thread as its
+/// parse, with `Scope::Run` they run here, file after file, since what one file creates is
+/// new for the next. Either way the candidates come out in the order of `sources`.
 pub fn check(
     sources: &[Source],
     config: &Config,
     postgres_version: u32,
     scope: Scope,
 ) -> Vec<Candidate> {
-    let mut out = Vec::new();
-    let mut state = State::default();
-    for source in sources {
-        if scope == Scope::EachFile {
-            state = State::default();
+    let cores = std::thread::available_parallelism().map_or(1, usize::from);
+    check_on(cores, sources, config, postgres_version, scope)
+}
+
+/// `check` on `threads` threads.
+fn check_on(
+    threads: usize,
+    sources: &[Source],
+    config: &Config,
+    postgres_version: u32,
+    scope: Scope,
+) -> Vec<Candidate> {
+    match scope {
+        Scope::EachFile => on_threads(threads, sources, |source| {
+            let mut state = State::default();
+            state.next_file(source.no_transaction);
+            let mut out = Vec::new();
+            let statements = sql::statements_with_trees(&source.sql);
+            check_file(
+                source,
+                statements,
+                config,
+                postgres_version,
+                &mut state,
+                &mut out,
+            );
+            out
+        })
+        .into_iter()
+        .flatten()
+        .collect(),
+        Scope::Run => {
+            let parsed = on_threads(threads, sources, |source| {
+                sql::statements_with_trees(&source.sql)
+            });
+            let mut out = Vec::new();
+            let mut state = State::default();
+            for (source, statements) in sources.iter().zip(parsed) {
+                state.next_file(source.no_transaction);
+                check_file(
+                    source,
+                    statements,
+                    config,
+                    postgres_version,
+                    &mut state,
+                    &mut out,
+                );
+            }
+            out
         }
-        state.next_file(source.no_transaction);
-        check_file(source, config, postgres_version, &mut state, &mut out);
     }
-    out
+}
+
+/// `work` on each source, on `threads` threads (this one included), each taking the next
+/// file not taken yet (so a core that another process keeps busy does less of the work);
+/// the results in the order of `sources`.
+fn on_threads<'s, R: Send>(
+    threads: usize,
+    sources: &'s [Source],
+    work: impl Fn(&'s Source) -> R + Sync,
+) -> Vec<R> {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let threads = threads.min(sources.len());
+    if threads <= 1 {
+        return sources.iter().map(work).collect();
+    }
+    let next = AtomicUsize::new(0);
+    let take = || {
+        let mut done = Vec::new();
+        loop {
+            let i = next.fetch_add(1, Ordering::Relaxed);
+            let Some(source) = sources.get(i) else {
+                return done;
+            };
+            done.push((i, work(source)));
+        }
+    };
+    let mut done = std::thread::scope(|scope| {
+        // The main thread's stack size: deep statements recurse in the parser and the rules.
+        let helpers: Vec<_> = (1..threads)
+            .filter_map(|_| {
+                std::thread::Builder::new()
+                    .name("lint".into())
+                    .stack_size(8 << 20)
+                    .spawn_scoped(scope, take)
+                    .ok()
+            })
+            .collect();
+        let mut done = take();
+        for helper in helpers {
+            match helper.join() {
+                Ok(theirs) => done.extend(theirs),
+                Err(panic) => std::panic::resume_unwind(panic),
+            }
+        }
+        done
+    });
+    done.sort_unstable_by_key(|(i, _)| *i);
+    done.into_iter().map(|(_, r)| r).collect()
 }
 
 fn check_file(
     source: &Source,
+    statements: Result<Vec<sql::Parsed<'_>>, sql::SqlError>,
     config: &Config,
     postgres_version: u32,
     state: &mut State,
     out: &mut Vec<Candidate>,
 ) {
     let text = &source.sql;
-    let statements = match sql::statements_with_trees(text) {
+    let statements = match statements {
         Ok(s) => s,
         Err(e) => {
             out.push(Candidate {
@@ -221,6 +314,7 @@ fn check_file(
             postgres_version,
             session_lock_timeout: !config.migrate.session_lock_timeout.is_zero(),
             hits: Vec::new(),
+            column_types: Vec::new(),
         };
         rules::check_statement(node, &mut cx);
         let hits = cx.hits;
@@ -758,6 +852,52 @@ mod tests {
         assert_eq!(run.len(), 1, "{run:#?}");
         assert_eq!(run[0].table.as_deref(), Some("visit"));
         assert_eq!(lint_static(&sources, &config, Scope::EachFile).len(), 2);
+    }
+
+    #[test]
+    fn many_files_on_many_threads_give_what_one_thread_gives_in_the_same_order() {
+        let config = Config::default();
+        // Tables made by one file and changed by later ones (new in a run, not alone), an
+        // acknowledgement, a `-- no-transaction` file and a file the parser refuses, in
+        // files of very different sizes.
+        let sources: Vec<Source> = (1..=60)
+            .map(|i| {
+                let mut sql = format!("CREATE TABLE t{i} (id int PRIMARY KEY, name varchar(20));\n");
+                match i % 5 {
+                    0 => sql.push_str(&format!(
+                        "CREATE INDEX t{}_name ON t{} (name);\n",
+                        i - 1,
+                        i - 1
+                    )),
+                    1 => sql.push_str(&format!(
+                        "-- pgshift:allow ban-drop-column unused\nALTER TABLE t{i} DROP COLUMN name;\nALTER TABLE old DROP COLUMN x;\n"
+                    )),
+                    2 => sql.push_str("ALTER TABLE old ADD COLUMN at timestamp;\n".repeat(i).as_str()),
+                    3 => sql.push_str("CREATE TABLE broken (;\n"),
+                    _ => {
+                        sql.insert_str(0, "-- no-transaction\n");
+                        sql.push_str("CREATE INDEX CONCURRENTLY old_x ON old (x);\n");
+                    }
+                }
+                Source {
+                    file: format!("{i:03}.sql"),
+                    no_transaction: i % 5 == 4,
+                    sql,
+                }
+            })
+            .collect();
+        for scope in [Scope::EachFile, Scope::Run] {
+            let shown = |c: Vec<Candidate>| format!("{c:#?}");
+            let one = shown(check_on(1, &sources, &config, 15, scope));
+            assert!(one.contains("syntax-error") && one.contains("ban-drop-column"));
+            for threads in [2, 3, 8] {
+                assert_eq!(
+                    one,
+                    shown(check_on(threads, &sources, &config, 15, scope)),
+                    "{threads} threads, {scope:?}"
+                );
+            }
+        }
     }
 
     #[test]

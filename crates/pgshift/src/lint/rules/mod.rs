@@ -211,6 +211,8 @@ pub fn canonical(name: &str) -> &str {
 
 /// Runs every rule on one statement.
 pub(crate) fn check_statement(node: &NodeEnum, cx: &mut Cx<'_>) {
+    // Read once for the six column-type rules.
+    cx.column_types = column_types(node);
     for rule in RULES {
         (rule.check)(node, cx);
     }
@@ -401,6 +403,8 @@ pub(crate) struct Cx<'a> {
     /// pgshift's session sets a `lock_timeout` (`[migrate] session_lock_timeout` > 0).
     pub session_lock_timeout: bool,
     pub hits: Vec<Hit>,
+    /// The statement's `column_types`, set by `check_statement`.
+    pub column_types: Vec<ColumnType>,
 }
 
 impl Cx<'_> {
@@ -504,18 +508,18 @@ pub(crate) struct ColumnType {
     pub location: i32,
 }
 
-/// Advice on every column a statement declares or retypes whose type `matches`: the type
-/// rules (`ban-char-field`, `prefer-bigint-over-int`, ...) differ only in the types they
-/// flag and their words.
+/// Advice on every column the statement declares or retypes (`Cx::column_types`) whose
+/// type `matches`: the type rules (`ban-char-field`, `prefer-bigint-over-int`, ...) differ
+/// only in the types they flag and their words.
 pub(super) fn advise_on_column_types(
-    node: &NodeEnum,
     cx: &mut Cx<'_>,
     rule: &'static str,
     matches: impl Fn(&ColumnType) -> bool,
     message: impl Fn(&str) -> String,
     help: &str,
 ) {
-    for col in column_types(node).into_iter().filter(|c| matches(c)) {
+    let columns = std::mem::take(&mut cx.column_types);
+    for col in columns.iter().filter(|c| matches(c)) {
         let column = format!("{}.{}", col.table.sql(), col.column);
         cx.hit(
             rule,
@@ -527,6 +531,7 @@ pub(super) fn advise_on_column_types(
         );
         cx.on_column(&col.column);
     }
+    cx.column_types = columns;
 }
 
 /// The column types a statement writes.
@@ -635,6 +640,7 @@ pub(crate) mod test_support {
                 postgres_version,
                 session_lock_timeout,
                 hits: Vec::new(),
+                column_types: Vec::new(),
             };
             check_statement(&node, &mut cx);
             let hits = cx.hits;

@@ -6,9 +6,8 @@ use super::{advise_on_column_types, Cx};
 
 const RULE: &str = "prefer-bigint-over-smallint";
 
-pub(super) fn check(node: &NodeEnum, cx: &mut Cx<'_>) {
+pub(super) fn check(_: &NodeEnum, cx: &mut Cx<'_>) {
     advise_on_column_types(
-        node,
         cx,
         RULE,
         |c| matches!(c.type_name.as_str(), "int2" | "smallserial" | "serial2"),

@@ -7,9 +7,8 @@ use super::{advise_on_column_types, Cx};
 
 const RULE: &str = "prefer-text-field";
 
-pub(super) fn check(node: &NodeEnum, cx: &mut Cx<'_>) {
+pub(super) fn check(_: &NodeEnum, cx: &mut Cx<'_>) {
     advise_on_column_types(
-        node,
         cx,
         RULE,
         |c| c.type_name == "varchar" && c.has_length,

@@ -7,9 +7,8 @@ use super::{advise_on_column_types, Cx};
 
 const RULE: &str = "prefer-timestamp-tz";
 
-pub(super) fn check(node: &NodeEnum, cx: &mut Cx<'_>) {
+pub(super) fn check(_: &NodeEnum, cx: &mut Cx<'_>) {
     advise_on_column_types(
-        node,
         cx,
         RULE,
         |c| matches!(c.type_name.as_str(), "timestamp"),
