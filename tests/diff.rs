@@ -212,3 +212,91 @@ fn catalog_read_on_two_connections_equals_one_and_works_with_one_allowed() {
         .unwrap_or_else(|e| panic!("a role allowed one connection: {e:#}"));
     assert_eq!(fallback, one, "the one-connection fallback reads the same");
 }
+
+/// The catalog names the columns of keys, foreign keys and indexes from their numbers
+/// (the server deparses only expression columns, and a referenced table outside the schemas
+/// read): checked against PostgreSQL's own naming, column by column, on names that need
+/// quoting, expressions, INCLUDE columns, a dropped column and a foreign key into another
+/// schema.
+#[test]
+fn key_and_index_columns_are_named_as_postgresql_names_them() {
+    let db = TestDb::new();
+    db.sql(
+        r#"CREATE SCHEMA other;
+        CREATE TABLE other.country (code text, "Region" text, PRIMARY KEY (code, "Region"));
+        CREATE TABLE "Order" (
+            gone integer,
+            id integer GENERATED ALWAYS AS IDENTITY,
+            "user" text NOT NULL,
+            "Total Amount" numeric,
+            email text,
+            country text, region text,
+            PRIMARY KEY (id),
+            UNIQUE ("user", "Total Amount"),
+            FOREIGN KEY (country, region) REFERENCES other.country (code, "Region"),
+            CHECK ("Total Amount" >= 0 AND "user" <> '')
+        );
+        ALTER TABLE "Order" DROP COLUMN gone;
+        CREATE TABLE line (order_id integer REFERENCES "Order" (id), "select" integer,
+                           PRIMARY KEY (order_id, "select"));
+        CREATE INDEX order_email ON "Order" (lower(email), "user") INCLUDE (country);
+        CREATE INDEX order_keyword ON "Order" ("user" DESC, "Total Amount") WHERE email IS NOT NULL;
+        CREATE UNIQUE INDEX line_plain ON line ("select", order_id);"#,
+    );
+    let url = DbUrl::parse(&db.url()).unwrap();
+    let schemas = vec!["public".to_string()];
+    let read = runtime().block_on(catalog::read(&url, &schemas)).unwrap();
+
+    // PostgreSQL's names: one line per index, `name|col1,col2`; per constraint likewise.
+    let indexes = db.sql(
+        "SELECT ic.relname, array_to_string(ARRAY(SELECT pg_get_indexdef(i.indexrelid, k, true) \
+           FROM generate_series(1, i.indnkeyatts::int4) k ORDER BY k), ',') \
+         FROM pg_index i JOIN pg_class ic ON ic.oid = i.indexrelid \
+         JOIN pg_class c ON c.oid = i.indrelid WHERE c.relnamespace = 'public'::regnamespace \
+         ORDER BY 1",
+    );
+    let constraints = db.sql(
+        "SELECT co.conname, \
+           array_to_string(ARRAY(SELECT a.attname FROM unnest(co.conkey) WITH ORDINALITY k(n, i) \
+             JOIN pg_attribute a ON a.attrelid = co.conrelid AND a.attnum = k.n ORDER BY k.i), ','), \
+           array_to_string(ARRAY(SELECT a.attname FROM unnest(co.confkey) WITH ORDINALITY k(n, i) \
+             JOIN pg_attribute a ON a.attrelid = co.confrelid AND a.attnum = k.n ORDER BY k.i), ',') \
+         FROM pg_constraint co WHERE co.connamespace = 'public'::regnamespace ORDER BY 1",
+    );
+    let mut ours_indexes = Vec::new();
+    let mut ours_constraints = Vec::new();
+    for table in &read.tables {
+        for index in &table.indexes {
+            ours_indexes.push(format!("{}|{}", index.name, index.columns.join(",")));
+        }
+        for key in table.primary_key.iter().chain(&table.uniques) {
+            ours_constraints.push(format!("{}|{}|", key.name, key.columns.join(",")));
+        }
+        for fk in &table.foreign_keys {
+            ours_constraints.push(format!(
+                "{}|{}|{}",
+                fk.name,
+                fk.columns.join(","),
+                fk.referenced_columns.join(",")
+            ));
+        }
+    }
+    ours_indexes.sort();
+    let theirs: Vec<&str> = indexes.lines().collect();
+    assert_eq!(ours_indexes, theirs, "index columns");
+    assert!(
+        theirs.iter().any(|l| l.contains("lower(email)"))
+            && theirs.iter().any(|l| l.contains("\"Total Amount\"")),
+        "the fixture has an expression and a quoted name: {theirs:?}"
+    );
+    ours_constraints.sort();
+    let theirs: Vec<&str> = constraints
+        .lines()
+        .filter(|l| !l.contains("_check|"))
+        .collect();
+    assert_eq!(ours_constraints, theirs, "key and foreign key columns");
+    assert!(
+        theirs.iter().any(|l| l.ends_with("|code,Region")),
+        "a foreign key into the other schema: {theirs:?}"
+    );
+}
