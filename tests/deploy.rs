@@ -483,3 +483,69 @@ fn verify_names_the_objects_where_production_differs_from_the_rehearsal() {
         "the application must not run"
     );
 }
+
+/// A migration edited on disk while the deploy runs (here while its apply waits for a
+/// table lock) does not reach production: the deploy applies the files it planned, linted
+/// and rehearsed, and verify names the file that changed.
+#[test]
+fn a_file_edited_during_the_deploy_is_not_what_production_gets() {
+    let p = project();
+    p.append(
+        "pgshift.toml",
+        "\n[migrate]\nsession_lock_timeout = \"200ms\"\n",
+    );
+    p.xtask_prod(["deploy", "--prod", "--yes"]).ok();
+    p.write(
+        "migrations/3_column.sql",
+        "ALTER TABLE a ADD COLUMN planned text;\n",
+    );
+    let database = p.database.clone();
+    let holder = std::thread::spawn(move || {
+        support::prod_cluster().sql(
+            &database,
+            "BEGIN; LOCK TABLE a IN ACCESS EXCLUSIVE MODE; SELECT pg_sleep(3); COMMIT;",
+        )
+    });
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    // Once the deploy waits for the lock (its plan is made), the file is edited.
+    let (database, folder) = (p.database.clone(), p.dir.join("migrations"));
+    let editor = std::thread::spawn(move || {
+        for _ in 0..500 {
+            let waiting = support::prod_cluster().sql(
+                &database,
+                "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' \
+                 AND datname = current_database()",
+            );
+            if waiting.trim() != "0" {
+                std::fs::write(
+                    folder.join("3_column.sql"),
+                    "ALTER TABLE a ADD COLUMN edited_meanwhile text;\n",
+                )
+                .unwrap();
+                return true;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        false
+    });
+    let err = p
+        .xtask_prod(["deploy", "--prod", "--yes", "--no-backup"])
+        .fails_with(1);
+    holder.join().unwrap();
+    assert!(
+        editor.join().unwrap(),
+        "the deploy never waited for the lock"
+    );
+    let columns = p.prod_sql(
+        "SELECT string_agg(column_name, ',' ORDER BY column_name) FROM information_schema.columns \
+         WHERE table_name = 'a'",
+    );
+    assert_eq!(columns, "id,planned", "production got the planned file");
+    assert!(
+        err.contains("stopped at verify")
+            && err.contains(
+                "3_column.sql modified (its file changed on disk after the deploy read it)"
+            ),
+        "{err}"
+    );
+}

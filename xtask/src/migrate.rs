@@ -120,6 +120,8 @@ pub async fn dev(ctx: &Ctx, args: DevArgs) -> Result<ExitCode> {
         mode: Mode::Dev,
         allow_out_of_order: args.allow_out_of_order,
         dry_run: false,
+        files: None,
+        lint: true,
     };
     let report = migrations::apply_pending(&ctx.config, &target, &options, &mut progress(ctx))
         .await
@@ -405,6 +407,8 @@ pub async fn deploy(ctx: &Ctx, args: DeployArgs) -> Result<ExitCode> {
         mode: Mode::Deploy,
         allow_out_of_order: args.allow_out_of_order,
         dry_run: args.dry_run,
+        files: None,
+        lint: true,
     };
     let mut local_check = None;
     let mut planned = None;

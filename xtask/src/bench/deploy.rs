@@ -116,6 +116,8 @@ pub async fn run(ctx: &Ctx, args: Args) -> Result<ExitCode> {
         mode: Mode::Deploy,
         allow_out_of_order: false,
         dry_run: false,
+        files: None,
+        lint: true,
     };
     ctx.note(&format!("applying {} migrations...", args.applied));
     migrations::apply_pending(&config, &target("prod", "base"), &options, &mut |_| {}).await?;

@@ -89,6 +89,8 @@ pub async fn run(ctx: &Ctx, args: Args) -> Result<ExitCode> {
         mode: Mode::Deploy,
         allow_out_of_order: false,
         dry_run: false,
+        files: None,
+        lint: true,
     };
     let migrator = sqlx::migrate::Migrator::new(folder.as_path()).await?;
 

@@ -409,12 +409,25 @@ async fn run_pipeline(
     );
 
     // 3. Preflight: the plan, refused when anything is failed, edited, missing or out of
-    // order, or a pending file fails the engine's checks; nothing changes.
+    // order, or a pending file fails the engine's checks; nothing changes. The folder is
+    // read once: the rehearsal and the apply get these files, so production gets exactly
+    // what was planned, linted and rehearsed, whatever changes on disk meanwhile.
     let started = Instant::now();
+    let files: std::sync::Arc<[migrations::MigrationFile]> =
+        match migrations::files::discover(&config.paths.migrations) {
+            Ok(files) => files.into(),
+            Err(e) => {
+                let e = MigrateError::from(e);
+                let next = next_for(&e, &target.env);
+                return Err(p.fail(config, "preflight", started, e.to_string(), next, false));
+            }
+        };
     let plan_options = ApplyOptions {
         mode: Mode::Deploy,
         allow_out_of_order: options.allow_out_of_order,
         dry_run: true,
+        files: Some(files.clone()),
+        lint: true,
     };
     let plan = match migrations::apply_pending(config, target, &plan_options, &mut |_| {}).await {
         Ok(plan) => plan,
@@ -605,7 +618,7 @@ async fn run_pipeline(
                 Ok(scratch) => {
                     let allow = options.allow_out_of_order;
                     let rehearsed =
-                        rehearsal::rehearse(config, local, &scratch, source, allow).await;
+                        rehearsal::rehearse(config, local, &scratch, source, &files, allow).await;
                     // The copy's schema (for verify) is read, and the copy dropped, while
                     // production is deployed.
                     if rehearsed.is_ok() {
@@ -656,8 +669,10 @@ async fn run_pipeline(
     // 7. Apply, retrying a migration that only timed out waiting for a table lock (it
     // rolled back whole, so trying again is safe).
     let started = Instant::now();
+    // Linted in preflight, with the same files.
     let apply_options = ApplyOptions {
         dry_run: false,
+        lint: false,
         ..plan_options
     };
     let mut attempt = 0;
@@ -819,9 +834,24 @@ async fn verify(
         .max();
     let summary = &status.summary;
     if summary.has_problems() || summary.pending > 0 {
+        let unclean: Vec<String> = status
+            .migrations
+            .iter()
+            .filter(|m| m.state != migrations::State::Applied)
+            .map(|m| {
+                let name = m.file.clone().unwrap_or_else(|| m.version.to_string());
+                let why = match m.state {
+                    migrations::State::Modified => {
+                        " (its file changed on disk after the deploy read it)"
+                    }
+                    _ => "",
+                };
+                format!("{name} {}{why}", m.state.label())
+            })
+            .collect();
         return Err(format!(
-            "after applying, status is not clean: {} pending, {} failed",
-            summary.pending, summary.failed
+            "after applying, status is not clean: {}",
+            unclean.join(", ")
         ));
     }
     let (Some(rehearsed), Some((thread, actual))) = (rehearsed, reading) else {

@@ -160,13 +160,14 @@ pub(super) enum Source<'a> {
     Schema(&'a Target),
 }
 
-/// Rehearses in `scratch`, an empty database on the local server (`local`) that the caller
-/// made (while the backup ran) and drops afterwards.
+/// Rehearses `files` (as the deploy read them) in `scratch`, an empty database on the local
+/// server (`local`) that the caller made (while the backup ran) and drops afterwards.
 pub(super) async fn rehearse(
     config: &Config,
     local: &Target,
     scratch: &ShadowDatabase,
     source: Source<'_>,
+    files: &std::sync::Arc<[migrations::MigrationFile]>,
     allow_out_of_order: bool,
 ) -> anyhow::Result<Rehearsed> {
     let name = scratch.name();
@@ -209,6 +210,9 @@ pub(super) async fn rehearse(
         mode: Mode::Deploy,
         allow_out_of_order,
         dry_run: false,
+        // The files the deploy planned and linted.
+        files: Some(files.clone()),
+        lint: false,
     };
     let (_, traced) = migrations::apply_pending_traced(config, &copy, &apply, &mut |_| {})
         .await

@@ -53,6 +53,13 @@ pub struct ApplyOptions {
     pub allow_out_of_order: bool,
     /// Plan and check only; change nothing.
     pub dry_run: bool,
+    /// The migration folder as the caller read it, instead of reading it again: a deploy
+    /// rehearses and applies exactly the files its preflight planned and linted, whatever
+    /// changes on disk meanwhile.
+    pub files: Option<std::sync::Arc<[MigrationFile]>>,
+    /// Lint the pending files (`migrate-deploy` refuses blocking findings); a deploy lints
+    /// them once, in its preflight.
+    pub lint: bool,
 }
 
 /// What happens while applying, for one line of output per event.
@@ -165,6 +172,8 @@ pub async fn migrate_dev(
         mode: Mode::Dev,
         allow_out_of_order: false,
         dry_run: false,
+        files: None,
+        lint: true,
     };
     apply_pending(config, target, &options, progress).await
 }
@@ -183,6 +192,8 @@ pub async fn migrate_dev_settled(
         mode: Mode::Dev,
         allow_out_of_order: false,
         dry_run: false,
+        files: None,
+        lint: true,
     };
     apply_with(config, target, &options, settled, progress, None).await
 }
@@ -249,7 +260,10 @@ async fn apply_with(
     if options.mode == Mode::Dev {
         require_local(target, Mode::Dev.command())?;
     }
-    let files = files::discover(&config.paths.migrations)?;
+    let files = match &options.files {
+        Some(files) => files.clone(),
+        None => files::discover(&config.paths.migrations)?.into(),
+    };
     // A dry run changes nothing, so it does not queue behind a running migration.
     let mut session = if options.dry_run {
         Session::open(config, target).await?
@@ -351,7 +365,11 @@ async fn apply_locked(
         checked.push(statements);
     }
     pending.truncate(checked.len());
-    let lint = lint_pending(s, config, target, options, &pending).await?;
+    let lint = if options.lint {
+        lint_pending(s, config, target, options, &pending).await?
+    } else {
+        Vec::new()
+    };
     let mut report = ApplyReport {
         env: target.env.clone(),
         database: s.database.clone(),

@@ -38,6 +38,8 @@ pub async fn reset(
         mode: Mode::Dev,
         allow_out_of_order: false,
         dry_run: false,
+        files: None,
+        lint: true,
     };
     apply_pending(config, target, &options, progress).await
 }

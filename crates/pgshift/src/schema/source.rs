@@ -256,6 +256,8 @@ async fn replay(config: &Config, local: &Target, shadow: &DbUrl) -> anyhow::Resu
         mode: Mode::Dev,
         allow_out_of_order: false,
         dry_run: false,
+        files: None,
+        lint: true,
     };
     let report = migrations::apply_pending(config, &copy, &options, &mut |_| {})
         .await
