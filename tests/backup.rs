@@ -438,6 +438,56 @@ fn killing_pgshift_mid_way_takes_pg_dump_down_and_the_next_backup_cleans_up() {
     assert_eq!(visible_files(&dir).len(), 2);
 }
 
+/// The niceness of process `pid` (field 19 of /proc/PID/stat).
+fn nice_of(pid: &str) -> i32 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    let (_, rest) = stat.rsplit_once(") ").unwrap();
+    rest.split_whitespace().nth(16).unwrap().parse().unwrap()
+}
+
+#[test]
+fn the_row_counts_yield_the_cpu_to_pg_dump_on_a_server_on_this_machine() {
+    let p = project_with_data();
+    // Both pg_dump and the counts wait for this lock: each can be looked at mid-way.
+    let locker = Locker::hold(&p.db.url(), None, "doctors");
+    let child = p
+        .xtask(["backup", "--json"])
+        .command
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let waiting = |query: &str| {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let pid = locker.query(&format!(
+                "SELECT pid FROM pg_stat_activity WHERE datname = current_database() \
+                 AND wait_event_type = 'Lock' AND query LIKE '{query}%'"
+            ));
+            if !pid.is_empty() {
+                return pid;
+            }
+            assert!(Instant::now() < deadline, "nothing ran `{query}`");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    };
+    let counting = waiting("SELECT 0::int4, count(*)");
+    let dumping = waiting("LOCK TABLE");
+    let (counting_nice, dumping_nice) = (nice_of(&counting), nice_of(&dumping));
+    locker.release();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    // Without autogroups a reniced process could be starved by other work: left alone.
+    let autogroups = std::fs::read_to_string("/proc/sys/kernel/sched_autogroup_enabled")
+        .is_ok_and(|text| text.trim() == "1");
+    let expected = if autogroups { 19 } else { 0 };
+    assert_eq!(counting_nice, expected, "the counting server process");
+    assert_eq!(dumping_nice, 0, "pg_dump's server process");
+    // Still exact, in pg_dump's snapshot.
+    let report = json(&String::from_utf8_lossy(&out.stdout));
+    assert_eq!(rows_of(&report["manifest"], "doctors"), 3);
+}
+
 #[test]
 fn restore_latest_from_prod_rewrites_the_marker_and_prints_what_it_holds() {
     let p = ProdProject::new();

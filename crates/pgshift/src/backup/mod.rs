@@ -7,6 +7,7 @@
 //! that fails or is killed leaves only temporary files, which `backups` never lists and the
 //! next backup of that folder removes.
 
+mod background;
 pub(crate) mod child;
 mod dump;
 pub mod manifest;
