@@ -16,23 +16,23 @@ use sqlx::PgConnection;
 /// The niceness given to the counting server process: the lowest priority.
 pub(super) const NICE: i32 = 19;
 
+/// What the server says of the connection: its pid, its own address and port, the client's.
+type Ends = (
+    i32,
+    Option<String>,
+    Option<i32>,
+    Option<String>,
+    Option<i32>,
+);
+
 /// Lowers the priority of the server process behind `conn` if it runs on this machine and
 /// we may (same user, or root). Returns its pid when it did; anything else is logged at
 /// debug level and is not an error: the counts then run at the server's priority.
 pub(super) async fn lower_priority(conn: &mut PgConnection) -> Option<u32> {
-    let row: Result<
-        (
-            i32,
-            Option<String>,
-            Option<i32>,
-            Option<String>,
-            Option<i32>,
-        ),
-        _,
-    > = sqlx::query_as(
+    let row: Result<Ends, _> = sqlx::query_as(
         "SELECT pg_catalog.pg_backend_pid(), pg_catalog.host(pg_catalog.inet_server_addr()), \
-                    pg_catalog.inet_server_port(), pg_catalog.host(pg_catalog.inet_client_addr()), \
-                    pg_catalog.inet_client_port()",
+                pg_catalog.inet_server_port(), pg_catalog.host(pg_catalog.inet_client_addr()), \
+                pg_catalog.inet_client_port()",
     )
     .fetch_one(conn)
     .await;
