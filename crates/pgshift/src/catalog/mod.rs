@@ -374,8 +374,13 @@ pub async fn introspect_in_transaction(
 /// cores); on one when a second connection or the snapshot export is refused (a full
 /// `max_connections`, a standby).
 pub async fn read(url: &DbUrl, schemas: &[String]) -> anyhow::Result<Catalog> {
-    let (first, second) = tokio::join!(crate::db::connect(url), crate::db::connect(url));
-    let mut first = first?;
+    // Either connection may be the one refused (they race for the role's last slot).
+    let (first, second) = match tokio::join!(crate::db::connect(url), crate::db::connect(url)) {
+        (Ok(first), second) => (first, second),
+        (Err(refused), Ok(second)) => (second, Err(refused)),
+        (Err(e), Err(_)) => return Err(e.into()),
+    };
+    let mut first = first;
     let catalog = match second {
         Ok(mut second) => {
             let parallel = queries::introspect_in_parallel(&mut first, &mut second, schemas).await;
