@@ -223,6 +223,9 @@ JOIN pg_catalog.pg_trigger t ON t.tgrelid = r.oid AND NOT t.tgisinternal AND t.t
 
 type RelKey = (String, String);
 
+/// A relation's column names indexed by column number: plain, and as quote_ident prints them.
+type Numbered = Vec<Option<(String, String)>>;
+
 /// The queries, each run once per read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Query {
@@ -444,14 +447,15 @@ fn assemble(mut fetched: Fetched, schemas: &[String]) -> Result<Catalog, sqlx::E
     // Each relation's column names by number, plain and as quote_ident prints them: the
     // constraints' and indexes' columns are read as numbers and named here, which costs the
     // server half as much as naming them in subqueries per row.
-    let mut attributes: HashMap<(RelKey, i16), (String, String)> = HashMap::new();
+    let mut attributes: HashMap<RelKey, Numbered> = HashMap::new();
     for row in &columns {
         let key = rel_key(row)?;
-        let number = row.try_get::<i32, _>("attnum")? as i16;
-        attributes.insert(
-            (key.clone(), number),
-            (row.try_get("attname")?, row.try_get("quoted")?),
-        );
+        let number = row.try_get::<i32, _>("attnum")?.max(0) as usize;
+        let numbered = attributes.entry(key.clone()).or_default();
+        if numbered.len() <= number {
+            numbered.resize(number + 1, None);
+        }
+        numbered[number] = Some((row.try_get("attname")?, row.try_get("quoted")?));
         let identity: String = row.try_get("identity")?;
         let mut column = Column {
             name: row.try_get("attname")?,
@@ -723,21 +727,19 @@ fn assemble(mut fetched: Fetched, schemas: &[String]) -> Result<Catalog, sqlx::E
 /// The names of columns `numbers` of relation `rel` (quoted as `quote_ident` quotes them when
 /// `quoted`), in order; a number with no column (0, an expression) is left out.
 fn names(
-    attributes: &HashMap<(RelKey, i16), (String, String)>,
+    attributes: &HashMap<RelKey, Numbered>,
     rel: &RelKey,
     numbers: Option<Vec<i16>>,
     quoted: bool,
 ) -> Vec<String> {
-    let mut key = (rel.clone(), 0);
+    let Some(numbered) = attributes.get(rel) else {
+        return Vec::new();
+    };
     numbers
         .unwrap_or_default()
         .into_iter()
-        .filter_map(|n| {
-            key.1 = n;
-            attributes
-                .get(&key)
-                .map(|(name, q)| if quoted { q.clone() } else { name.clone() })
-        })
+        .filter_map(|n| numbered.get(usize::try_from(n).ok()?)?.as_ref())
+        .map(|(name, q)| if quoted { q.clone() } else { name.clone() })
         .collect()
 }
 
