@@ -206,7 +206,15 @@ fn catalog_read_on_two_connections_equals_one_and_works_with_one_allowed() {
             anyhow::Ok(catalog::introspect(&mut conn, &schemas).await?)
         })
         .unwrap();
-    assert_eq!(two, one, "two connections read what one reads");
+    let parallel = rt
+        .block_on(async {
+            let mut first = pgshift::db::connect(&url).await?;
+            let mut second = pgshift::db::connect(&url).await?;
+            anyhow::Ok(catalog::introspect_in_parallel(&mut first, &mut second, &schemas).await?)
+        })
+        .unwrap_or_else(|e| panic!("the two-connection read itself: {e:#}"));
+    assert_eq!(parallel, one, "two connections read what one reads");
+    assert_eq!(two, one, "read gives the same");
     let fallback = rt
         .block_on(catalog::read(&limited, &schemas))
         .unwrap_or_else(|e| panic!("a role allowed one connection: {e:#}"));

@@ -369,18 +369,27 @@ pub async fn introspect_in_transaction(
     queries::introspect_in_transaction(conn, schemas).await
 }
 
+/// `introspect` on two connections at once, sharing the first one's snapshot (what `read`
+/// does when it may open two). Neither connection may be in a transaction.
+pub async fn introspect_in_parallel(
+    first: &mut PgConnection,
+    second: &mut PgConnection,
+    schemas: &[String],
+) -> Result<Catalog, sqlx::Error> {
+    queries::introspect_in_parallel(first, second, schemas).await
+}
+
 /// Connects to `url` and reads the catalog of `schemas`, on two connections sharing one
 /// snapshot (half the wall time on a large schema: the server deparses definitions on two
 /// cores); on one when a second connection or the snapshot export is refused (a full
 /// `max_connections`, a standby).
 pub async fn read(url: &DbUrl, schemas: &[String]) -> anyhow::Result<Catalog> {
     // Either connection may be the one refused (they race for the role's last slot).
-    let (first, second) = match tokio::join!(crate::db::connect(url), crate::db::connect(url)) {
+    let (mut first, second) = match tokio::join!(crate::db::connect(url), crate::db::connect(url)) {
         (Ok(first), second) => (first, second),
         (Err(refused), Ok(second)) => (second, Err(refused)),
         (Err(e), Err(_)) => return Err(e.into()),
     };
-    let mut first = first;
     let catalog = match second {
         Ok(mut second) => {
             let parallel = queries::introspect_in_parallel(&mut first, &mut second, schemas).await;

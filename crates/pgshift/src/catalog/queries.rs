@@ -305,16 +305,10 @@ async fn fetch(
     Ok(out)
 }
 
-/// Starts the read-only REPEATABLE READ transaction every read runs in.
-async fn begin_read(conn: &mut PgConnection) -> Result<(), sqlx::Error> {
-    sqlx::raw_sql(
-        "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY; \
-         SET LOCAL search_path = pg_catalog",
-    )
-    .execute(&mut *conn)
-    .await?;
-    Ok(())
-}
+/// What every read's transaction is, after its BEGIN: one snapshot, read only, names printed
+/// schema-qualified.
+const READ_TRANSACTION: &str = "SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY";
+const PG_CATALOG_NAMES: &str = "SET LOCAL search_path = pg_catalog";
 
 pub(super) async fn introspect(
     conn: &mut PgConnection,
@@ -325,12 +319,9 @@ pub(super) async fn introspect(
     // constraint and view definitions) is schema-qualified the same way whatever the
     // role's search_path: two databases with the same schema give the same text.
     let mut tx = conn.begin().await?;
-    sqlx::raw_sql(
-        "SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY; \
-         SET LOCAL search_path = pg_catalog",
-    )
-    .execute(&mut *tx)
-    .await?;
+    sqlx::raw_sql(&format!("{READ_TRANSACTION}; {PG_CATALOG_NAMES}"))
+        .execute(&mut *tx)
+        .await?;
     let catalog = introspect_in_transaction(&mut tx, schemas).await?;
     tx.commit().await?;
     Ok(catalog)
@@ -342,9 +333,7 @@ pub(super) async fn introspect_in_transaction(
     tx: &mut PgConnection,
     schemas: &[String],
 ) -> Result<Catalog, sqlx::Error> {
-    sqlx::raw_sql("SET LOCAL search_path = pg_catalog")
-        .execute(&mut *tx)
-        .await?;
+    sqlx::raw_sql(PG_CATALOG_NAMES).execute(&mut *tx).await?;
     let mut fetched = fetch(&mut *tx, &FIRST_HALF, schemas).await?;
     fetched.extend(fetch(&mut *tx, &SECOND_HALF, schemas).await?);
     assemble(fetched, schemas)
@@ -358,14 +347,16 @@ pub(super) async fn introspect_in_parallel(
     second: &mut PgConnection,
     schemas: &[String],
 ) -> Result<Catalog, sqlx::Error> {
-    begin_read(first).await?;
+    sqlx::raw_sql(&format!("BEGIN; {READ_TRANSACTION}; {PG_CATALOG_NAMES}"))
+        .execute(&mut *first)
+        .await?;
     let snapshot: String = sqlx::query_scalar("SELECT pg_catalog.pg_export_snapshot()")
         .fetch_one(&mut *first)
         .await?;
+    // The isolation level first: PostgreSQL imports a snapshot only into a REPEATABLE READ
+    // transaction, before its first query.
     sqlx::raw_sql(&format!(
-        "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY; \
-         SET TRANSACTION SNAPSHOT '{snapshot}'; \
-         SET LOCAL search_path = pg_catalog"
+        "BEGIN; {READ_TRANSACTION}; SET TRANSACTION SNAPSHOT '{snapshot}'; {PG_CATALOG_NAMES}"
     ))
     .execute(&mut *second)
     .await?;
