@@ -239,6 +239,33 @@ fn a_dry_run_rehearses_and_changes_nothing_on_production() {
         "t"
     );
     assert!(!p.path("deployed.txt").exists());
+    // Preflight names what the local database never applied ("test locally first").
+    let preflight = |report: &serde_json::Value| -> String {
+        report["steps"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["name"] == "preflight")
+            .unwrap()["detail"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    assert_eq!(
+        preflight(&report),
+        "2 pending; never applied to the local database: 1_a.sql, 2_b.sql"
+    );
+    std::fs::rename(p.path("migrations/2_b.sql"), p.path("2_b.sql")).unwrap();
+    p.xtask(["migrate-dev"]).ok();
+    std::fs::rename(p.path("2_b.sql"), p.path("migrations/2_b.sql")).unwrap();
+    let out = p
+        .xtask_prod(["deploy", "--prod", "--dry-run", "--json"])
+        .ok();
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        preflight(&report),
+        "2 pending; never applied to the local database: 2_b.sql"
+    );
 }
 
 /// A migration that times out waiting for a table lock held in production is rolled back

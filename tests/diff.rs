@@ -308,3 +308,114 @@ fn key_and_index_columns_are_named_as_postgresql_names_them() {
         "a foreign key into the other schema: {theirs:?}"
     );
 }
+
+/// Comments are read by one query and attached by oid: every kind the model carries lands
+/// on its own object (a relation, a column, an index, each kind of constraint, a sequence, a
+/// composite type's attribute), on both read paths, and nothing lands on an object without
+/// one.
+#[test]
+fn every_kind_of_comment_lands_on_its_object() {
+    let db = TestDb::new();
+    db.sql(
+        r#"CREATE TYPE money_amount AS (amount numeric, "Currency" text);
+        CREATE SEQUENCE invoice_number;
+        CREATE TABLE "Invoice" (
+            id integer PRIMARY KEY,
+            "number" integer UNIQUE DEFAULT nextval('invoice_number'),
+            total money_amount,
+            parent integer REFERENCES "Invoice" (id),
+            CONSTRAINT positive CHECK (id > 0)
+        );
+        CREATE INDEX invoice_parent ON "Invoice" (parent);
+        CREATE VIEW open_invoice AS SELECT id, total FROM "Invoice";
+        CREATE TABLE plain (id integer PRIMARY KEY, note text);
+        COMMENT ON TABLE "Invoice" IS 'table';
+        COMMENT ON COLUMN "Invoice"."number" IS 'column, it''s quoted';
+        COMMENT ON INDEX invoice_parent IS 'index';
+        COMMENT ON CONSTRAINT "Invoice_pkey" ON "Invoice" IS 'primary key';
+        COMMENT ON CONSTRAINT "Invoice_number_key" ON "Invoice" IS 'unique';
+        COMMENT ON CONSTRAINT "Invoice_parent_fkey" ON "Invoice" IS 'foreign key';
+        COMMENT ON CONSTRAINT positive ON "Invoice" IS 'check';
+        COMMENT ON SEQUENCE invoice_number IS 'sequence';
+        COMMENT ON VIEW open_invoice IS 'view';
+        COMMENT ON COLUMN open_invoice.total IS 'view column';
+        COMMENT ON COLUMN money_amount."Currency" IS 'attribute';"#,
+    );
+    let url = DbUrl::parse(&db.url()).unwrap();
+    let schemas = vec!["public".to_string()];
+    let rt = runtime();
+    let read = rt.block_on(catalog::read(&url, &schemas)).unwrap();
+    let one = rt
+        .block_on(async {
+            let mut conn = pgshift::db::connect(&url).await?;
+            anyhow::Ok(catalog::introspect(&mut conn, &schemas).await?)
+        })
+        .unwrap();
+    assert_eq!(read, one, "both read paths");
+
+    let mut found: Vec<String> = Vec::new();
+    let mut note = |what: String, comment: &Option<String>| {
+        found.push(format!("{what}: {}", comment.as_deref().unwrap_or("-")));
+    };
+    for t in &read.tables {
+        note(format!("table {}", t.name), &t.comment);
+        for c in &t.columns {
+            note(format!("column {}.{}", t.name, c.name), &c.comment);
+        }
+        for i in &t.indexes {
+            note(format!("index {}", i.name), &i.comment);
+        }
+        for k in t.primary_key.iter().chain(&t.uniques) {
+            note(format!("key {}", k.name), &k.comment);
+        }
+        for f in &t.foreign_keys {
+            note(format!("foreign key {}", f.name), &f.comment);
+        }
+        for c in &t.checks {
+            note(format!("check {}", c.name), &c.comment);
+        }
+    }
+    for v in &read.views {
+        note(format!("view {}", v.name), &v.comment);
+        for c in &v.columns {
+            note(format!("column {}.{}", v.name, c.name), &c.comment);
+        }
+    }
+    for s in &read.sequences {
+        note(format!("sequence {}", s.name), &s.comment);
+    }
+    for c in &read.composites {
+        note(format!("type {}", c.name), &c.comment);
+        for a in &c.attributes {
+            note(format!("attribute {}.{}", c.name, a.name), &a.comment);
+        }
+    }
+    found.sort();
+    let expected = [
+        "attribute money_amount.Currency: attribute",
+        "attribute money_amount.amount: -",
+        "check positive: check",
+        "column Invoice.id: -",
+        "column Invoice.number: column, it's quoted",
+        "column Invoice.parent: -",
+        "column Invoice.total: -",
+        "column open_invoice.id: -",
+        "column open_invoice.total: view column",
+        "column plain.id: -",
+        "column plain.note: -",
+        "foreign key Invoice_parent_fkey: foreign key",
+        "index Invoice_number_key: -",
+        "index Invoice_pkey: -",
+        "index invoice_parent: index",
+        "index plain_pkey: -",
+        "key Invoice_number_key: unique",
+        "key Invoice_pkey: primary key",
+        "key plain_pkey: -",
+        "sequence invoice_number: sequence",
+        "table Invoice: table",
+        "table plain: -",
+        "type money_amount: -",
+        "view open_invoice: view",
+    ];
+    assert_eq!(found, expected);
+}

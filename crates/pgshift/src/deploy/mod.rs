@@ -429,7 +429,23 @@ async fn run_pipeline(
         files: Some(files.clone()),
         lint: true,
     };
-    let plan = match migrations::apply_pending(config, target, &plan_options, &mut |_| {}).await {
+    // The local history (for "test locally first") is read while the plan is made.
+    let local_history = async {
+        match local {
+            Some(local) => {
+                let read =
+                    migrations::tested::LocalHistory::read(config, Ok(local.clone()), &files);
+                Some(read.await)
+            }
+            None => None,
+        }
+    };
+    let mut quiet = |_: migrations::Progress<'_>| {};
+    let (plan, local_history) = tokio::join!(
+        migrations::apply_pending(config, target, &plan_options, &mut quiet),
+        local_history
+    );
+    let plan = match plan {
         Ok(plan) => plan,
         Err(e) => {
             let next = next_for(&e, &target.env);
@@ -438,10 +454,8 @@ async fn run_pipeline(
     };
     p.report.pending = plan.would_apply.iter().map(|m| m.file.clone()).collect();
     let mut detail = format!("{} pending", p.report.pending.len());
-    if let Some(local) = local {
-        let check =
-            migrations::tested::check_tested_locally(config, Ok(local.clone()), &plan.would_apply)
-                .await;
+    if let Some(local_history) = local_history {
+        let check = local_history.check(&plan.would_apply);
         if !check.not_applied_locally.is_empty() {
             detail.push_str(&format!(
                 "; never applied to the local database: {}",

@@ -53,6 +53,15 @@ pub struct Status {
 /// Reads where each migration stands. Read-only: creates no table, takes no lock.
 pub async fn read_status(config: &Config, target: &Target) -> Result<Status, MigrateError> {
     let files = files::discover(&config.paths.migrations)?;
+    read_status_of(config, target, &files).await
+}
+
+/// `read_status` against files already read (a deploy's, as it planned them).
+pub async fn read_status_of(
+    config: &Config,
+    target: &Target,
+    files: &[MigrationFile],
+) -> Result<Status, MigrateError> {
     let session = session::Session::open(config, target).await?;
     let mut session = session;
     let read = history::read(&mut session.conn, &session.schema).await;
@@ -60,7 +69,7 @@ pub async fn read_status(config: &Config, target: &Target) -> Result<Status, Mig
     let database = session.database.clone();
     session.close().await;
     let history = history?;
-    let migrations = status::classify(&files, &history);
+    let migrations = status::classify(files, &history);
     Ok(Status {
         env: target.env.clone(),
         database,
