@@ -419,3 +419,82 @@ fn every_kind_of_comment_lands_on_its_object() {
     ];
     assert_eq!(found, expected);
 }
+
+/// Index definitions are composed from their parts unless the server must deparse them:
+/// either way each is what `pg_get_indexdef` prints, on every kind an application has
+/// (orderings, INCLUDE, partial, operator classes in and outside pg_catalog, methods,
+/// constraint-owned indexes, names that need quoting) and on those the server keeps
+/// (expressions, options, collations, varchar, enum and array columns, partitioned tables).
+#[test]
+fn index_definitions_are_what_postgresql_prints() {
+    let db = TestDb::new();
+    db.sql(
+        r#"CREATE EXTENSION pg_trgm;
+        CREATE SCHEMA other;
+        CREATE TYPE mood AS ENUM ('sad', 'happy');
+        CREATE TABLE "Order" (
+            id bigint GENERATED ALWAYS AS IDENTITY,
+            "select" integer NOT NULL,
+            code varchar(20) UNIQUE,
+            name text,
+            email text,
+            tags text[],
+            doc jsonb,
+            feeling mood,
+            body tsvector,
+            placed timestamptz,
+            PRIMARY KEY (id) INCLUDE ("select"),
+            UNIQUE NULLS NOT DISTINCT (email, name)
+        );
+        CREATE INDEX order_plain ON "Order" (placed);
+        CREATE INDEX "Order Two" ON "Order" ("select", name);
+        CREATE UNIQUE INDEX order_unique ON "Order" (name, placed);
+        CREATE INDEX order_desc ON "Order" (placed DESC, name DESC NULLS LAST, "select" NULLS FIRST);
+        CREATE INDEX order_desc_first ON "Order" (placed DESC NULLS FIRST, name ASC NULLS LAST);
+        CREATE INDEX order_include ON "Order" (name) INCLUDE (email, placed);
+        CREATE INDEX order_partial ON "Order" (email) WHERE email IS NOT NULL AND "select" > 3;
+        CREATE INDEX order_pattern ON "Order" (name text_pattern_ops, email);
+        CREATE INDEX order_varchar ON "Order" (code);
+        CREATE INDEX order_varchar_pattern ON "Order" (code varchar_pattern_ops);
+        CREATE INDEX order_enum ON "Order" (feeling);
+        CREATE INDEX order_tags ON "Order" USING gin (tags);
+        CREATE INDEX order_doc ON "Order" USING gin (doc);
+        CREATE INDEX order_doc_path ON "Order" USING gin (doc jsonb_path_ops);
+        CREATE INDEX order_trgm ON "Order" USING gin (name public.gin_trgm_ops);
+        CREATE INDEX order_trgm_siglen ON "Order" USING gist (name public.gist_trgm_ops (siglen = 32));
+        CREATE INDEX order_body ON "Order" USING gist (body);
+        CREATE INDEX order_hash ON "Order" USING hash (email);
+        CREATE INDEX order_brin ON "Order" USING brin (placed);
+        CREATE INDEX order_expr ON "Order" (lower(email), "select");
+        CREATE INDEX order_collate ON "Order" (name COLLATE "C");
+        CREATE INDEX order_fill ON "Order" (placed) WITH (fillfactor = 70);
+        CREATE TABLE other.event (at timestamptz, kind text, PRIMARY KEY (at, kind))
+            PARTITION BY RANGE (at);
+        CREATE INDEX event_kind ON other.event (kind);
+        CREATE TABLE other.plain ("Key" text PRIMARY KEY, n int);
+        CREATE UNIQUE INDEX plain_n ON other.plain (n DESC) WHERE n > 0;"#,
+    );
+    let url = DbUrl::parse(&db.url()).unwrap();
+    let schemas = vec!["public".to_string(), "other".to_string()];
+    let read = runtime().block_on(catalog::read(&url, &schemas)).unwrap();
+    let mut ours: Vec<String> = read
+        .tables
+        .iter()
+        .flat_map(|t| t.indexes.iter())
+        .map(|i| format!("{}|{}", i.name, i.definition))
+        .collect();
+    ours.sort();
+    let theirs = db.sql(
+        "SET search_path = pg_catalog; \
+         SELECT ic.relname, pg_get_indexdef(i.indexrelid) FROM pg_index i \
+         JOIN pg_class ic ON ic.oid = i.indexrelid JOIN pg_class c ON c.oid = i.indrelid \
+         WHERE c.relnamespace IN ('public'::regnamespace, 'other'::regnamespace) ORDER BY 1",
+    );
+    let mut theirs: Vec<&str> = theirs
+        .lines()
+        .filter(|l| !l.is_empty() && *l != "SET")
+        .collect();
+    theirs.sort();
+    assert_eq!(ours, theirs);
+    assert_eq!(theirs.len(), 29, "every index of the fixture: {theirs:#?}");
+}
