@@ -498,3 +498,73 @@ fn index_definitions_are_what_postgresql_prints() {
     assert_eq!(ours, theirs);
     assert_eq!(theirs.len(), 29, "every index of the fixture: {theirs:#?}");
 }
+
+/// Primary key, unique and foreign key definitions are composed from their parts (checks and
+/// a few others are deparsed by the server): each is what `pg_get_constraintdef` prints.
+#[test]
+fn constraint_definitions_are_what_postgresql_prints() {
+    let db = TestDb::new();
+    db.sql(
+        r#"CREATE SCHEMA other;
+        CREATE SCHEMA outside;
+        CREATE TABLE outside.region (code text PRIMARY KEY, "Name" text UNIQUE);
+        CREATE TABLE other.country ("Code" text, "select" int, PRIMARY KEY ("Code", "select"));
+        CREATE TABLE "Order" (
+            id bigint GENERATED ALWAYS AS IDENTITY,
+            "user" text NOT NULL,
+            parent bigint,
+            country text, n int,
+            region text REFERENCES outside.region (code) ON DELETE SET NULL,
+            region_name text,
+            a int, b int,
+            CONSTRAINT "Order pk" PRIMARY KEY (id) INCLUDE ("user"),
+            UNIQUE NULLS NOT DISTINCT (a, b),
+            UNIQUE ("user") DEFERRABLE INITIALLY DEFERRED,
+            CONSTRAINT order_late UNIQUE (a) DEFERRABLE,
+            FOREIGN KEY (parent) REFERENCES "Order" (id) ON UPDATE CASCADE ON DELETE RESTRICT,
+            FOREIGN KEY (country, n) REFERENCES other.country ("Code", "select") MATCH FULL
+                ON DELETE SET DEFAULT DEFERRABLE,
+            CONSTRAINT order_set_null FOREIGN KEY (country, n) REFERENCES other.country
+                ON DELETE SET NULL (n),
+            CONSTRAINT order_named_ref FOREIGN KEY (region_name) REFERENCES outside.region ("Name"),
+            CHECK (a > 0)
+        );
+        ALTER TABLE "Order" ADD CONSTRAINT order_unchecked FOREIGN KEY (b)
+            REFERENCES "Order" (id) NOT VALID;
+        CREATE TABLE other.line (id int PRIMARY KEY, order_id bigint NOT NULL
+            REFERENCES public."Order" ON DELETE CASCADE);"#,
+    );
+    let url = DbUrl::parse(&db.url()).unwrap();
+    let schemas = vec!["public".to_string(), "other".to_string()];
+    let read = runtime().block_on(catalog::read(&url, &schemas)).unwrap();
+    let mut ours: Vec<String> = Vec::new();
+    for t in &read.tables {
+        for k in t.primary_key.iter().chain(&t.uniques) {
+            ours.push(format!("{}|{}", k.name, k.definition));
+        }
+        for f in &t.foreign_keys {
+            ours.push(format!("{}|{}", f.name, f.definition));
+        }
+        for c in &t.checks {
+            ours.push(format!("{}|{}", c.name, c.definition));
+        }
+    }
+    ours.sort();
+    let theirs = db.sql(
+        "SET search_path = pg_catalog; \
+         SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint \
+         WHERE connamespace IN ('public'::regnamespace, 'other'::regnamespace) \
+           AND contype IN ('p', 'u', 'f', 'c')",
+    );
+    let mut theirs: Vec<&str> = theirs
+        .lines()
+        .filter(|l| !l.is_empty() && *l != "SET")
+        .collect();
+    theirs.sort();
+    assert_eq!(ours, theirs);
+    assert_eq!(
+        theirs.len(),
+        14,
+        "every constraint of the fixture: {theirs:#?}"
+    );
+}
