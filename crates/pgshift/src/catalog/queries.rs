@@ -479,7 +479,13 @@ pub(super) async fn introspect_in_parallel(
     let assembled = match (a, b) {
         (Ok(mut fetched), Ok(b)) => {
             fetched.extend(b);
-            match assemble(fetched, schemas) {
+            // On a thread of its own: a read of another database running beside this one
+            // (`migrate-diff`'s two sides) goes on meanwhile.
+            let schemas = schemas.to_vec();
+            let assembled = tokio::task::spawn_blocking(move || assemble(fetched, &schemas))
+                .await
+                .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()));
+            match assembled {
                 Ok((mut catalog, by_server)) => {
                     deparse_indexes(&mut *second, &mut catalog, by_server)
                         .await
