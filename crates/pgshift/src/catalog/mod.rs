@@ -243,6 +243,20 @@ pub enum ReferentialAction {
     SetDefault,
 }
 
+impl ReferentialAction {
+    /// As `ON DELETE ...` names it; `None` for the default, NO ACTION, which PostgreSQL
+    /// leaves out when it prints a foreign key.
+    pub fn sql(self) -> Option<&'static str> {
+        match self {
+            ReferentialAction::NoAction => None,
+            ReferentialAction::Restrict => Some("RESTRICT"),
+            ReferentialAction::Cascade => Some("CASCADE"),
+            ReferentialAction::SetNull => Some("SET NULL"),
+            ReferentialAction::SetDefault => Some("SET DEFAULT"),
+        }
+    }
+}
+
 /// A check (or exclusion) constraint.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Check {
