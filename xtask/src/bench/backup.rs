@@ -163,6 +163,28 @@ async fn small_tables(cluster: &ScratchCluster, db: &str, count: u32, rows: u32)
     Ok(())
 }
 
+/// One timed command of a round: a raw tool or pgshift, single job or `--jobs 2`.
+#[derive(Clone, Copy)]
+enum Step {
+    Raw,
+    Ours,
+    RawJobs,
+    OursJobs,
+}
+
+impl Step {
+    /// Each raw tool right beside its pgshift command (A B B A), so that a pair sees the
+    /// same load, and which of a pair goes first alternating by round.
+    fn order(round: u32) -> [Step; 4] {
+        use Step::*;
+        if round % 2 == 0 {
+            [Raw, Ours, OursJobs, RawJobs]
+        } else {
+            [Ours, Raw, RawJobs, OursJobs]
+        }
+    }
+}
+
 struct Bench<'a> {
     cluster: &'a ScratchCluster,
     project: &'a Path,
@@ -271,7 +293,7 @@ impl Figures {
 }
 
 impl Bench<'_> {
-    /// Every figure once for `db`. Within a pair, which goes first alternates by round.
+    /// Every figure once for `db`.
     async fn round(
         &self,
         admin: &mut sqlx::PgConnection,
@@ -285,78 +307,84 @@ impl Bench<'_> {
         let backups = self.project.join(".pgshift/backups/local");
         let mut ours_file = None;
         let mut ours_folder = None;
-        for turn in 0..2 {
-            if (turn + round) % 2 == 0 {
-                f.dump = self.tool(
-                    &self.pg_dump,
-                    &[
-                        "--format=custom",
-                        "--file",
-                        path(&raw_file),
-                        "--dbname",
-                        &self.url(db),
-                    ],
-                )?;
-                f.dump_j2 = self.tool(
-                    &self.pg_dump,
-                    &[
-                        "--format=directory",
-                        "--jobs=2",
-                        "--file",
-                        path(&raw_folder),
-                        "--dbname",
-                        &self.url(db),
-                    ],
-                )?;
-            } else {
-                let before = newest(&backups);
-                f.backup = self.xtask(&["backup", "-q"], db)?;
-                ours_file = Some(new_archive(&backups, before.as_deref())?);
-                let before = newest(&backups);
-                f.backup_j2 = self.xtask(&["backup", "-q", "--jobs", "2"], db)?;
-                ours_folder = Some(new_archive(&backups, before.as_deref())?);
+        for step in Step::order(round) {
+            match step {
+                Step::Raw => {
+                    f.dump = self.tool(
+                        &self.pg_dump,
+                        &[
+                            "--format=custom",
+                            "--file",
+                            path(&raw_file),
+                            "--dbname",
+                            &self.url(db),
+                        ],
+                    )?;
+                }
+                Step::RawJobs => {
+                    f.dump_j2 = self.tool(
+                        &self.pg_dump,
+                        &[
+                            "--format=directory",
+                            "--jobs=2",
+                            "--file",
+                            path(&raw_folder),
+                            "--dbname",
+                            &self.url(db),
+                        ],
+                    )?;
+                }
+                Step::Ours => {
+                    let before = newest(&backups);
+                    f.backup = self.xtask(&["backup", "-q"], db)?;
+                    ours_file = Some(new_archive(&backups, before.as_deref())?);
+                }
+                Step::OursJobs => {
+                    let before = newest(&backups);
+                    f.backup_j2 = self.xtask(&["backup", "-q", "--jobs", "2"], db)?;
+                    ours_folder = Some(new_archive(&backups, before.as_deref())?);
+                }
             }
         }
         f.archive_bytes = std::fs::metadata(&raw_file)?.len();
         let ours_file = ours_file.expect("backed up");
         let ours_folder = ours_folder.expect("backed up");
         let restore_flags = ["--clean", "--if-exists", "--no-owner", "--no-privileges"];
-        for turn in 0..2 {
-            if (turn + round) % 2 == 0 {
-                let target = self.fresh_database(admin, restores).await?;
-                let mut args = restore_flags.to_vec();
-                let url = self.url(&target);
-                args.extend(["--single-transaction", "--dbname", &url, path(&raw_file)]);
-                f.restore_raw = self.tool(&self.pg_restore, &args)?;
-                self.drop_database(admin, &target).await?;
-                let target = self.fresh_database(admin, restores).await?;
-                let mut args = restore_flags.to_vec();
-                let url = self.url(&target);
-                args.extend(["--jobs=2", "--dbname", &url, path(&raw_folder)]);
-                f.restore_raw_j2 = self.tool(&self.pg_restore, &args)?;
-                self.drop_database(admin, &target).await?;
-            } else {
-                let target = self.fresh_database(admin, restores).await?;
-                f.restore = self.xtask(
-                    &["restore", "-q", path(&ours_file), "--database", &target],
-                    db,
-                )?;
-                self.drop_database(admin, &target).await?;
-                let target = self.fresh_database(admin, restores).await?;
-                f.restore_j2 = self.xtask(
-                    &[
-                        "restore",
-                        "-q",
-                        path(&ours_folder),
-                        "--database",
-                        &target,
-                        "--jobs",
-                        "2",
-                    ],
-                    db,
-                )?;
-                self.drop_database(admin, &target).await?;
+        for step in Step::order(round) {
+            let target = self.fresh_database(admin, restores).await?;
+            let url = self.url(&target);
+            let mut args = restore_flags.to_vec();
+            match step {
+                Step::Raw => {
+                    args.extend(["--single-transaction", "--dbname", &url, path(&raw_file)]);
+                    f.restore_raw = self.tool(&self.pg_restore, &args)?;
+                }
+                Step::RawJobs => {
+                    args.extend(["--jobs=2", "--dbname", &url, path(&raw_folder)]);
+                    f.restore_raw_j2 = self.tool(&self.pg_restore, &args)?;
+                }
+                Step::Ours => {
+                    f.restore = self.xtask(
+                        &["restore", "-q", path(&ours_file), "--database", &target],
+                        db,
+                    )?;
+                }
+                Step::OursJobs => {
+                    f.restore_j2 = self.xtask(
+                        &[
+                            "restore",
+                            "-q",
+                            path(&ours_folder),
+                            "--database",
+                            &target,
+                            "--jobs",
+                            "2",
+                        ],
+                        db,
+                    )?;
+                }
             }
+            self.drop_database(admin, &target).await?;
         }
         // The archives are not needed again; the disk is.
         for archive in [&raw_file, &raw_folder] {
