@@ -402,7 +402,9 @@ pub async fn read(url: &DbUrl, schemas: &[String]) -> anyhow::Result<Catalog> {
     let (mut first, second) = match tokio::join!(crate::db::connect(url), crate::db::connect(url)) {
         (Ok(first), second) => (first, second),
         (Err(refused), Ok(second)) => (second, Err(refused)),
-        (Err(e), Err(_)) => return Err(e.into()),
+        // Both refused can be one free slot counted twice (each starting backend counts
+        // the other against the role's connection limit): one alone may still get it.
+        (Err(refused), Err(_)) => (crate::db::connect(url).await?, Err(refused)),
     };
     let catalog = match second {
         Ok(mut second) => {
