@@ -43,7 +43,7 @@ FROM rel r";
 /// refers to columns and is deparsed with it.
 /// Array element resolution: an array type (category A) stands for its element type.
 const COLUMN_QUERY: &str = r"
-SELECT r.nspname, r.relname, r.oid::int8 AS oid, a.attname::text AS attname, a.attnum::int4 AS attnum,
+SELECT r.oid::int8 AS oid, a.attname::text AS attname, a.attnum::int4 AS attnum,
        a.atttypid::int8 AS type_oid, a.attcollation::int8 AS collation_oid,
        pg_catalog.quote_ident(a.attname) AS quoted,
        pg_catalog.format_type(a.atttypid, a.atttypmod) AS sql_type,
@@ -72,10 +72,10 @@ ORDER BY r.oid, a.attnum";
 /// (`{by_server}`). `pg_get_constraintdef` was 50 ms of this query's 90 for 4,900
 /// constraints.
 const CONSTRAINT_QUERY: &str = r"
-SELECT r.nspname, r.relname, co.oid::int8 AS oid, co.conname::text AS conname, co.contype::text AS contype,
+SELECT co.conrelid::int8 AS relid, co.oid::int8 AS oid, co.conname::text AS conname, co.contype::text AS contype,
        co.conkey AS column_numbers,
        fn.nspname::text AS ref_schema, fc.relname::text AS ref_table,
-       co.confkey AS ref_column_numbers,
+       co.confrelid::int8 AS ref_relid, co.confkey AS ref_column_numbers,
        CASE WHEN fc.oid IS NOT NULL AND fc.oid NOT IN (SELECT oid FROM rel) THEN
            ARRAY(SELECT a.attname::text FROM unnest(co.confkey) WITH ORDINALITY k(n, i)
                  JOIN pg_catalog.pg_attribute a ON a.attrelid = co.confrelid AND a.attnum = k.n
@@ -109,7 +109,7 @@ WHERE co.contype IN ('p', 'u', 'f', 'c', 'x')";
 /// `{nulls_not_distinct}` is `i.indnullsnotdistinct` from PostgreSQL 15 on, `false` before;
 /// `{by_server}` is `true` from `DEPARSED_FROM` on.
 const INDEX_QUERY: &str = r"
-SELECT r.nspname, r.relname, i.indexrelid::int8 AS oid, ic.relname::text AS index_name,
+SELECT i.indrelid::int8 AS relid, i.indexrelid::int8 AS oid, ic.relname::text AS index_name,
        i.indisunique, i.indisprimary, am.amname::text AS method,
        i.indkey::text AS key_numbers, i.indnkeyatts::int4 AS key_count,
        i.indclass::text AS opclasses, i.indcollation::text AS collations,
@@ -266,6 +266,17 @@ FROM rel r
 JOIN pg_catalog.pg_trigger t ON t.tgrelid = r.oid AND NOT t.tgisinternal AND t.tgparentid = 0";
 
 type RelKey = (String, String);
+
+/// A relation's oid: what the rows of columns, constraints and indexes find it by (an
+/// integer to hash, not two names to decode and compare for each of ~25,000 rows).
+type RelOid = i64;
+
+/// Where the model keeps a relation read by the relations query.
+#[derive(Clone, Copy)]
+enum Place {
+    Table(usize),
+    View(usize),
+}
 
 /// A relation's columns indexed by column number.
 type Numbered = Vec<Option<Attnum>>;
@@ -582,69 +593,68 @@ fn assemble(
     let opclasses = Opclasses::of(&rows(Query::Opclasses))?;
     let mut by_server = Vec::new();
 
-    let mut tables: BTreeMap<RelKey, Table> = BTreeMap::new();
-    let mut views: BTreeMap<RelKey, View> = BTreeMap::new();
+    let mut tables: Vec<Table> = Vec::with_capacity(relations.len());
+    let mut views: Vec<View> = Vec::new();
+    let mut places: HashMap<RelOid, Place> = HashMap::with_capacity(relations.len());
     for row in &relations {
         let schema: String = row.try_get("nspname")?;
         let name: String = row.try_get("relname")?;
         let kind: String = row.try_get("relkind")?;
         let comment = comments.on_relation(row, 0)?;
-        let key = (schema.clone(), name.clone());
+        let oid: RelOid = row.try_get("oid")?;
         if kind == "v" || kind == "m" {
             let definition: Option<String> = row.try_get("definition")?;
-            views.insert(
-                key,
-                View {
-                    schema,
-                    name,
-                    materialized: kind == "m",
-                    columns: Vec::new(),
-                    definition: definition.unwrap_or_default(),
-                    indexes: Vec::new(),
-                    comment,
-                },
-            );
+            places.insert(oid, Place::View(views.len()));
+            views.push(View {
+                schema,
+                name,
+                materialized: kind == "m",
+                columns: Vec::new(),
+                definition: definition.unwrap_or_default(),
+                indexes: Vec::new(),
+                comment,
+            });
         } else {
-            tables.insert(
-                key,
-                Table {
-                    schema,
-                    name,
-                    partitioned: kind == "p",
-                    partition_key: row.try_get("partition_key")?,
-                    columns: Vec::new(),
-                    primary_key: None,
-                    uniques: Vec::new(),
-                    foreign_keys: Vec::new(),
-                    checks: Vec::new(),
-                    exclusions: Vec::new(),
-                    indexes: Vec::new(),
-                    comment,
-                },
-            );
+            places.insert(oid, Place::Table(tables.len()));
+            tables.push(Table {
+                schema,
+                name,
+                partitioned: kind == "p",
+                partition_key: row.try_get("partition_key")?,
+                columns: Vec::new(),
+                primary_key: None,
+                uniques: Vec::new(),
+                foreign_keys: Vec::new(),
+                checks: Vec::new(),
+                exclusions: Vec::new(),
+                indexes: Vec::new(),
+                comment,
+            });
         }
     }
 
     // Each relation's column names by number, plain and as quote_ident prints them: the
     // constraints' and indexes' columns are read as numbers and named here, which costs the
     // server half as much as naming them in subqueries per row.
-    let mut attributes: HashMap<RelKey, Numbered> = HashMap::new();
+    let mut attributes: HashMap<RelOid, Numbered> = HashMap::with_capacity(relations.len());
     for row in &columns {
-        let key = rel_key(row)?;
-        let number = row.try_get::<i32, _>("attnum")?.max(0) as usize;
-        let numbered = attributes.entry(key.clone()).or_default();
+        let oid: RelOid = row.try_get("oid")?;
+        let attnum: i32 = row.try_get("attnum")?;
+        let number = attnum.max(0) as usize;
+        let name: String = row.try_get("attname")?;
+        let numbered = attributes.entry(oid).or_default();
         if numbered.len() <= number {
             numbered.resize(number + 1, None);
         }
         numbered[number] = Some(Attnum {
-            name: row.try_get("attname")?,
+            name: name.clone(),
             quoted: row.try_get("quoted")?,
             type_oid: row.try_get("type_oid")?,
             collation_oid: row.try_get("collation_oid")?,
         });
         let identity: String = row.try_get("identity")?;
         let mut column = Column {
-            name: row.try_get("attname")?,
+            name,
             ty: ColumnType {
                 sql: row.try_get("sql_type")?,
                 schema: row.try_get("type_schema")?,
@@ -661,27 +671,31 @@ fn assemble(
             },
             generated: row.try_get("generated")?,
             collation: row.try_get("collation")?,
-            comment: comments.on_relation(row, row.try_get("attnum")?)?,
+            comment: comments.on_relation(row, attnum)?,
         };
-        if let Some(table) = tables.get_mut(&key) {
-            table.columns.push(column);
-        } else if let Some(view) = views.get_mut(&key) {
-            column.nullable = true;
-            view.columns.push(column);
+        match places.get(&oid) {
+            Some(&Place::Table(at)) => tables[at].columns.push(column),
+            Some(&Place::View(at)) => {
+                column.nullable = true;
+                views[at].columns.push(column);
+            }
+            None => {}
         }
     }
 
     for row in &constraints {
-        let Some(table) = tables.get_mut(&rel_key(row)?) else {
+        let relid: RelOid = row.try_get("relid")?;
+        let Some(&Place::Table(at)) = places.get(&relid) else {
             continue;
         };
+        let table = &mut tables[at];
         let name: String = row.try_get("conname")?;
-        let key = rel_key(row)?;
         let numbers: Option<Vec<i16>> = row.try_get("column_numbers")?;
-        let columns = names(&attributes, &key, numbers.clone(), false);
+        let numbers = numbers.unwrap_or_default();
+        let columns = names(&attributes, relid, &numbers, false);
         let definition = match row.try_get::<Option<String>, _>("definition")? {
             Some(deparsed) => deparsed,
-            None => compose_constraint(row, &attributes, &key, numbers)?,
+            None => compose_constraint(row, &attributes, relid, &numbers)?,
         };
         let comment = comments.on_constraint(row)?;
         match row.try_get::<String, _>("contype")?.as_str() {
@@ -712,14 +726,9 @@ fn assemble(
                 referenced_columns: match row.try_get("ref_column_names")? {
                     Some(named) => named,
                     None => {
-                        let referenced = (
-                            row.try_get::<Option<String>, _>("ref_schema")?
-                                .unwrap_or_default(),
-                            row.try_get::<Option<String>, _>("ref_table")?
-                                .unwrap_or_default(),
-                        );
-                        let numbers = row.try_get("ref_column_numbers")?;
-                        names(&attributes, &referenced, numbers, false)
+                        let numbers: Option<Vec<i16>> = row.try_get("ref_column_numbers")?;
+                        let referenced = row.try_get("ref_relid")?;
+                        names(&attributes, referenced, &numbers.unwrap_or_default(), false)
                     }
                 },
                 on_update: action(&row.try_get::<String, _>("on_update")?),
@@ -743,7 +752,7 @@ fn assemble(
     }
 
     for row in &indexes {
-        let key = rel_key(row)?;
+        let relid: RelOid = row.try_get("relid")?;
         // An int2vector (indexed from 0, which sqlx refuses as an array): its text, `1 3`.
         let numbers: Vec<i16> = vector(&row.try_get::<String, _>("key_numbers")?);
         let key_count = (row.try_get::<i32, _>("key_count")?.max(0) as usize).min(numbers.len());
@@ -752,13 +761,18 @@ fn assemble(
         // Deparsed by the server only when a key column is an expression.
         let columns = match row.try_get("deparsed_columns")? {
             Some(deparsed) => deparsed,
-            None => names(&attributes, &key, Some(numbers[..key_count].to_vec()), true),
+            None => names(&attributes, relid, &numbers[..key_count], true),
         };
         let name: String = row.try_get("index_name")?;
         let suffixes = if row.try_get("by_server")? {
             None
         } else {
-            key_suffixes(row, &numbers[..key_count], attributes.get(&key), &opclasses)?
+            key_suffixes(
+                row,
+                &numbers[..key_count],
+                attributes.get(&relid),
+                &opclasses,
+            )?
         };
         let definition = match suffixes {
             Some(suffixes) => compose_index(&ComposedIndex {
@@ -768,14 +782,19 @@ fn assemble(
                 method: row.try_get("quoted_method")?,
                 keys: &columns,
                 suffixes: &suffixes,
-                included: &names(&attributes, &key, Some(numbers[key_count..].to_vec()), true),
+                included: &names(&attributes, relid, &numbers[key_count..], true),
                 nulls_not_distinct: row.try_get("nulls_not_distinct")?,
                 predicate: predicate.as_deref(),
             }),
             None => {
+                let (schema, table) = match places.get(&relid) {
+                    Some(&Place::Table(at)) => (&tables[at].schema, &tables[at].name),
+                    Some(&Place::View(at)) => (&views[at].schema, &views[at].name),
+                    None => continue,
+                };
                 by_server.push(ByServer {
                     oid: row.try_get("oid")?,
-                    table: key.clone(),
+                    table: (schema.clone(), table.clone()),
                     name: name.clone(),
                 });
                 String::new()
@@ -791,10 +810,10 @@ fn assemble(
             definition,
             comment: comments.on_relation(row, 0)?,
         };
-        if let Some(table) = tables.get_mut(&key) {
-            table.indexes.push(index);
-        } else if let Some(view) = views.get_mut(&key) {
-            view.indexes.push(index);
+        match places.get(&relid) {
+            Some(&Place::Table(at)) => tables[at].indexes.push(index),
+            Some(&Place::View(at)) => views[at].indexes.push(index),
+            None => {}
         }
     }
 
@@ -872,8 +891,8 @@ fn assemble(
         enums,
         domains,
         composites: composites.into_values().collect(),
-        tables: tables.into_values().collect(),
-        views: views.into_values().collect(),
+        tables,
+        views,
         namespaces: Vec::new(),
         extensions: Vec::new(),
         sequences: Vec::new(),
@@ -944,25 +963,26 @@ fn assemble(
 /// `DEFERRABLE`, `INITIALLY DEFERRED`, `NOT VALID`.
 fn compose_constraint(
     row: &PgRow,
-    attributes: &HashMap<RelKey, Numbered>,
-    table: &RelKey,
-    numbers: Option<Vec<i16>>,
+    attributes: &HashMap<RelOid, Numbered>,
+    table: RelOid,
+    numbers: &[i16],
 ) -> Result<String, sqlx::Error> {
     let columns = names(attributes, table, numbers, true).join(", ");
     let mut sql = match row.try_get::<String, _>("contype")?.as_str() {
         "f" => {
-            let referenced: RelKey = (
-                row.try_get::<Option<String>, _>("ref_schema")?
-                    .unwrap_or_default(),
-                row.try_get::<Option<String>, _>("ref_table")?
-                    .unwrap_or_default(),
-            );
-            let ref_numbers = row.try_get("ref_column_numbers")?;
+            let referenced: RelOid = row.try_get("ref_relid")?;
+            let ref_numbers: Option<Vec<i16>> = row.try_get("ref_column_numbers")?;
             let mut sql = format!(
                 "FOREIGN KEY ({columns}) REFERENCES {}({})",
                 row.try_get::<Option<String>, _>("quoted_ref_table")?
                     .unwrap_or_default(),
-                names(attributes, &referenced, ref_numbers, true).join(", ")
+                names(
+                    attributes,
+                    referenced,
+                    &ref_numbers.unwrap_or_default(),
+                    true
+                )
+                .join(", ")
             );
             match row.try_get::<String, _>("match_type")?.as_str() {
                 "f" => sql.push_str(" MATCH FULL"),
@@ -996,7 +1016,7 @@ fn compose_constraint(
                 .unwrap_or(0);
             let included = index.get(key_count.max(0) as usize..).unwrap_or_default();
             if !included.is_empty() {
-                let included = names(attributes, table, Some(included.to_vec()), true);
+                let included = names(attributes, table, included, true);
                 sql.push_str(&format!(" INCLUDE ({})", included.join(", ")));
             }
             sql
@@ -1175,18 +1195,17 @@ impl Comments {
 /// The names of columns `numbers` of relation `rel` (quoted as `quote_ident` quotes them when
 /// `quoted`), in order; a number with no column (0, an expression) is left out.
 fn names(
-    attributes: &HashMap<RelKey, Numbered>,
-    rel: &RelKey,
-    numbers: Option<Vec<i16>>,
+    attributes: &HashMap<RelOid, Numbered>,
+    rel: RelOid,
+    numbers: &[i16],
     quoted: bool,
 ) -> Vec<String> {
-    let Some(numbered) = attributes.get(rel) else {
+    let Some(numbered) = attributes.get(&rel) else {
         return Vec::new();
     };
     numbers
-        .unwrap_or_default()
-        .into_iter()
-        .filter_map(|n| numbered.get(usize::try_from(n).ok()?)?.as_ref())
+        .iter()
+        .filter_map(|&n| numbered.get(usize::try_from(n).ok()?)?.as_ref())
         .map(|a| {
             if quoted {
                 a.quoted.clone()
@@ -1195,10 +1214,6 @@ fn names(
             }
         })
         .collect()
-}
-
-fn rel_key(row: &PgRow) -> Result<RelKey, sqlx::Error> {
-    Ok((row.try_get("nspname")?, row.try_get("relname")?))
 }
 
 fn type_kind(typtype: &str) -> TypeKind {
@@ -1226,18 +1241,20 @@ fn action(code: &str) -> ReferentialAction {
 /// Keeps the enums, domains and composites of the requested schemas, plus those that a kept
 /// relation, domain or composite uses from another schema (transitively).
 fn keep_used_types(catalog: &mut Catalog) {
-    let mut used: BTreeSet<(String, String)> = BTreeSet::new();
+    // Borrowed while collecting (one entry per column of every table would otherwise be
+    // two allocations); owned once the few distinct names are known.
+    let mut used: BTreeSet<(&str, &str)> = BTreeSet::new();
     let columns = catalog
         .tables
         .iter()
         .flat_map(|t| &t.columns)
         .chain(catalog.views.iter().flat_map(|v| &v.columns));
     for column in columns {
-        used.insert((column.ty.schema.clone(), column.ty.name.clone()));
+        used.insert((&column.ty.schema, &column.ty.name));
     }
     for domain in &catalog.domains {
         if catalog.schemas.contains(&domain.schema) {
-            used.insert((domain.base.schema.clone(), domain.base.name.clone()));
+            used.insert((&domain.base.schema, &domain.base.name));
         }
     }
     for composite in &catalog.composites {
@@ -1246,7 +1263,7 @@ fn keep_used_types(catalog: &mut Catalog) {
                 composite
                     .attributes
                     .iter()
-                    .map(|a| (a.ty.schema.clone(), a.ty.name.clone())),
+                    .map(|a| (a.ty.schema.as_str(), a.ty.name.as_str())),
             );
         }
     }
@@ -1254,14 +1271,14 @@ fn keep_used_types(catalog: &mut Catalog) {
     loop {
         let before = used.len();
         for domain in &catalog.domains {
-            if used.contains(&(domain.schema.clone(), domain.name.clone())) {
-                used.insert((domain.base.schema.clone(), domain.base.name.clone()));
+            if used.contains(&(domain.schema.as_str(), domain.name.as_str())) {
+                used.insert((&domain.base.schema, &domain.base.name));
             }
         }
         for composite in &catalog.composites {
-            if used.contains(&(composite.schema.clone(), composite.name.clone())) {
+            if used.contains(&(composite.schema.as_str(), composite.name.as_str())) {
                 for a in &composite.attributes {
-                    used.insert((a.ty.schema.clone(), a.ty.name.clone()));
+                    used.insert((&a.ty.schema, &a.ty.name));
                 }
             }
         }
@@ -1269,6 +1286,10 @@ fn keep_used_types(catalog: &mut Catalog) {
             break;
         }
     }
+    let used: BTreeSet<(String, String)> = used
+        .into_iter()
+        .map(|(schema, name)| (schema.to_string(), name.to_string()))
+        .collect();
     let keep = |schema: &String, name: &String| {
         catalog.schemas.contains(schema) || used.contains(&(schema.clone(), name.clone()))
     };
