@@ -460,8 +460,41 @@ fn schema_pull_writes_a_folder_that_matches_the_migrations() {
     let err = p.xtask(["schema", "pull"]).fails_with(2);
     assert!(err.contains("is not empty; pass --force"), "{err}");
     p.write("schema/03_tables/gone.sql", "CREATE TABLE gone (id int);\n");
+    // --force replaces the folder's own .sql files and follows no link out of it.
+    p.write("elsewhere/keep.sql", "CREATE TABLE keep (id int);\n");
+    std::os::unix::fs::symlink(p.path("elsewhere"), p.path("schema/linked")).unwrap();
     p.xtask(["schema", "pull", "--force"]).ok();
     assert!(!p.path("schema/03_tables/gone.sql").exists());
+    assert!(p.path("elsewhere/keep.sql").exists());
+    assert!(p.path("migrations/2_more.sql").exists());
+}
+
+#[test]
+fn a_schema_folder_that_is_the_project_or_holds_the_migrations_is_refused() {
+    let p = Project::new();
+    p.write("migrations/1_create_doctor.sql", DOCTOR);
+    p.write("keep_root.sql", "SELECT 1;\n");
+    for (schema, names) in [
+        (".", "is the project folder"),
+        ("./sub/..", "is the project folder"),
+        ("migrations", "overlaps [paths] migrations"),
+        ("migrations/schema", "overlaps [paths] migrations"),
+        (".pgshift", "overlaps [paths] state"),
+    ] {
+        let config = p.read("pgshift.toml");
+        p.append("pgshift.toml", &format!("\n[paths]\nschema = \"{schema}\"\n"));
+        for args in [
+            &["schema", "pull", "--force"][..],
+            &["migrate-diff", "--from", "schema", "--to", "empty"],
+        ] {
+            let err = p.xtask(args).fails_with(2);
+            assert!(err.contains(names), "{schema}: {err}");
+            assert!(err.contains("use a folder of its own"), "{schema}: {err}");
+        }
+        p.write("pgshift.toml", &config);
+    }
+    assert!(p.path("migrations/1_create_doctor.sql").exists());
+    assert!(p.path("keep_root.sql").exists());
 }
 
 #[test]

@@ -388,7 +388,47 @@ impl Config {
         if let Some(dir) = &mut config.paths.schema {
             *dir = root.join(&*dir);
         }
+        config
+            .check_schema_folder()
+            .map_err(|message| UsageError::Config {
+                file: root.join(CONFIG_FILE),
+                message,
+            })?;
         Ok(config)
+    }
+
+    /// The schema folder is a folder of its own: `schema pull --force` replaces its `.sql`
+    /// files and the loader reads every one, so it may not be the project folder, nor hold
+    /// or sit in the migrations or state folders.
+    fn check_schema_folder(&self) -> Result<(), String> {
+        let Some(schema) = &self.paths.schema else {
+            return Ok(());
+        };
+        let schema_shown = schema.strip_prefix(&self.root).unwrap_or(schema).display();
+        let schema = lexical(schema);
+        let root = lexical(&self.root);
+        if root.starts_with(&schema) {
+            return Err(format!(
+                "[paths] schema = \"{schema_shown}\" is the project folder or above it; the schema \
+                 folder holds only the schema's .sql files: use a folder of its own, such as \
+                 \"schema\""
+            ));
+        }
+        for (key, other) in [
+            ("[paths] migrations", &self.paths.migrations),
+            ("[paths] state", &self.paths.state),
+        ] {
+            let other = lexical(other);
+            if other.starts_with(&schema) || schema.starts_with(&other) {
+                return Err(format!(
+                    "[paths] schema = \"{schema_shown}\" overlaps {key} ({}); the schema folder \
+                     holds only the schema's .sql files: use a folder of its own, such as \
+                     \"schema\"",
+                    other.strip_prefix(&root).unwrap_or(&other).display()
+                ));
+            }
+        }
+        Ok(())
     }
 
     fn parse(text: &str) -> Result<Config, String> {
@@ -531,6 +571,23 @@ impl Config {
             .clone()
             .unwrap_or_else(|| self.paths.state.join("backups"))
     }
+}
+
+/// `path` with `.` and `name/..` taken out, without asking the file system (the folders
+/// may not exist yet).
+fn lexical(path: &Path) -> PathBuf {
+    use std::path::Component;
+    let mut out = PathBuf::new();
+    for component in path.components() {
+        match component {
+            Component::CurDir => {}
+            Component::ParentDir => {
+                out.pop();
+            }
+            other => out.push(other),
+        }
+    }
+    out
 }
 
 fn find_root(start: &Path) -> PathBuf {

@@ -97,10 +97,13 @@ fn remove_sql_files(folder: &Path) -> anyhow::Result<()> {
     for entry in std::fs::read_dir(folder)
         .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", folder.display()))?
     {
-        let path = entry?.path();
-        if path.is_dir() {
+        let entry = entry?;
+        let path = entry.path();
+        // A link is never followed: it may lead out of the folder.
+        let kind = entry.file_type()?;
+        if kind.is_dir() {
             remove_sql_files(&path)?;
-        } else if path.extension().is_some_and(|e| e == "sql") {
+        } else if kind.is_file() && path.extension().is_some_and(|e| e == "sql") {
             std::fs::remove_file(&path)
                 .map_err(|e| anyhow::anyhow!("cannot remove {}: {e}", path.display()))?;
         }
