@@ -482,7 +482,10 @@ fn a_schema_folder_that_is_the_project_or_holds_the_migrations_is_refused() {
         (".pgshift", "overlaps [paths] state"),
     ] {
         let config = p.read("pgshift.toml");
-        p.append("pgshift.toml", &format!("\n[paths]\nschema = \"{schema}\"\n"));
+        p.append(
+            "pgshift.toml",
+            &format!("\n[paths]\nschema = \"{schema}\"\n"),
+        );
         for args in [
             &["schema", "pull", "--force"][..],
             &["migrate-diff", "--from", "schema", "--to", "empty"],
