@@ -192,6 +192,102 @@ fn a_bad_schema_file_names_its_file_and_line_and_leaves_no_shadow_database() {
 }
 
 #[test]
+fn statements_that_reach_past_the_scratch_database_or_are_not_definitions_are_refused() {
+    let p = project();
+    p.write("schema/01_doctor.sql", DOCTOR);
+    let database = p.db.name.clone();
+    for (statement, says) in [
+        (
+            format!("DROP DATABASE {database}"),
+            "DROP DATABASE acts on the server outside the database",
+        ),
+        (
+            "CREATE DATABASE evil".into(),
+            "CREATE DATABASE acts on the server",
+        ),
+        (
+            format!("ALTER DATABASE {database} SET work_mem = '1MB'"),
+            "ALTER DATABASE acts on the server",
+        ),
+        (
+            format!("COMMENT ON DATABASE {database} IS 'x'"),
+            "this COMMENT acts on the server",
+        ),
+        (
+            format!("GRANT ALL ON DATABASE {database} TO PUBLIC"),
+            "this GRANT acts on the server",
+        ),
+        (
+            "ALTER SYSTEM SET work_mem = '64MB'".into(),
+            "ALTER SYSTEM acts on the server",
+        ),
+        (
+            "CREATE ROLE evil_role".into(),
+            "CREATE ROLE acts on the server",
+        ),
+        (
+            "CREATE SUBSCRIPTION s CONNECTION 'host=x' PUBLICATION p".into(),
+            "a subscription statement",
+        ),
+        (
+            "COPY (SELECT 1) TO PROGRAM 'id > /tmp/pwned'".into(),
+            "COPY is not a definition",
+        ),
+        (
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity".into(),
+            "SELECT is not a definition",
+        ),
+        (
+            "INSERT INTO doctor VALUES (1, 'x')".into(),
+            "INSERT is not a definition",
+        ),
+        (
+            "DO $$ BEGIN PERFORM 1; END $$".into(),
+            "DO is not a definition",
+        ),
+        (
+            "CREATE TABLE copied AS SELECT * FROM doctor".into(),
+            "CREATE TABLE ... AS",
+        ),
+        (
+            "CREATE EVENT TRIGGER e ON ddl_command_end EXECUTE FUNCTION f()".into(),
+            "an event trigger",
+        ),
+    ] {
+        p.write("schema/05.sql", &format!("-- one more\n{statement};\n"));
+        let err = p
+            .xtask(["migrate-diff", "--from", "empty", "--to", "schema"])
+            .fails_with(2);
+        assert!(
+            err.contains(&format!("schema/05.sql:2: {says}")),
+            "{statement}: {err}"
+        );
+    }
+    // Nothing reached the server; the database is still there, untouched.
+    assert_eq!(
+        p.db.sql("SELECT count(*) FROM pg_database WHERE datname = 'evil'"),
+        "0"
+    );
+    assert_eq!(
+        p.db.sql("SELECT count(*) FROM pg_roles WHERE rolname = 'evil_role'"),
+        "0"
+    );
+    assert_eq!(
+        p.db.sql("SELECT coalesce(shobj_description(oid, 'pg_database'), '') FROM pg_database WHERE datname = current_database()"),
+        ""
+    );
+    // pg_dump's preamble and its SET lines are fine.
+    p.write(
+        "schema/05.sql",
+        "SET statement_timeout = 0;\nSELECT pg_catalog.set_config('search_path', '', false);\n\
+         CREATE MATERIALIZED VIEW public.names AS SELECT name FROM public.doctor WITH NO DATA;\n",
+    );
+    p.xtask(["migrate-diff", "--from", "empty", "--to", "schema"])
+        .ok();
+    assert_eq!(shadows(&p), "", "shadow databases left behind");
+}
+
+#[test]
 fn files_in_any_order_load_and_a_bom_and_crlf_are_fine() {
     let p = project();
     // Foreign keys point at a table of a later file and of an earlier one, in a subfolder;

@@ -53,10 +53,142 @@ pub fn parse(files: &[SchemaFile]) -> Result<Parsed<'_>, String> {
                 }
                 _ => {}
             }
+            if let Some(why) = crate::sql::tree(&statement).and_then(|node| not_schema(&node)) {
+                return refuse(&why);
+            }
             parsed.statements.push((file, statement));
         }
     }
     Ok(parsed)
+}
+
+/// Why a statement has no place in the schema folder, if it has none. The folder describes
+/// one database's objects and is loaded into a scratch database, so it holds definitions
+/// only: a statement that acts on the server outside that database (databases, roles,
+/// tablespaces, subscriptions, the server's settings) would reach past the scratch database,
+/// and one that reads, writes or runs something (`INSERT`, `DO`, `CALL`, `COPY`, a `SELECT`
+/// other than pg_dump's `set_config` preamble) is not a definition. What runs inside
+/// definitions (a view's query, a function's body) is code the project trusts, as its
+/// migrations are.
+fn not_schema(node: &pg_query::NodeEnum) -> Option<String> {
+    use pg_query::protobuf::ObjectType;
+    use pg_query::NodeEnum as N;
+    let server = |what: &str| {
+        Some(format!(
+            "{what} acts on the server outside the database; the schema folder describes one \
+             database's objects and is loaded into a scratch database: do this by hand, or in a \
+             migration"
+        ))
+    };
+    let not_a_definition = |what: &str| {
+        Some(format!(
+            "{what} is not a definition; the schema folder holds the schema's definitions \
+             (tables, types, views, functions, ...): put data and one-off actions in a migration"
+        ))
+    };
+    let outside = |object: i32| {
+        matches!(
+            ObjectType::try_from(object),
+            Ok(ObjectType::ObjectDatabase
+                | ObjectType::ObjectRole
+                | ObjectType::ObjectTablespace
+                | ObjectType::ObjectSubscription)
+        )
+    };
+    match node {
+        N::CreatedbStmt(_) => server("CREATE DATABASE"),
+        N::DropdbStmt(_) => server("DROP DATABASE"),
+        N::AlterDatabaseStmt(_)
+        | N::AlterDatabaseSetStmt(_)
+        | N::AlterDatabaseRefreshCollStmt(_) => server("ALTER DATABASE"),
+        N::AlterSystemStmt(_) => server("ALTER SYSTEM"),
+        N::CreateRoleStmt(_) => server("CREATE ROLE"),
+        N::AlterRoleStmt(_) | N::AlterRoleSetStmt(_) => server("ALTER ROLE"),
+        N::DropRoleStmt(_) => server("DROP ROLE"),
+        N::GrantRoleStmt(_) => server("GRANT of a role"),
+        N::DropOwnedStmt(_) => server("DROP OWNED"),
+        N::ReassignOwnedStmt(_) => server("REASSIGN OWNED"),
+        N::CreateTableSpaceStmt(_)
+        | N::DropTableSpaceStmt(_)
+        | N::AlterTableSpaceOptionsStmt(_)
+        | N::AlterTableMoveAllStmt(_) => server("a tablespace statement"),
+        N::CreateSubscriptionStmt(_) | N::AlterSubscriptionStmt(_) | N::DropSubscriptionStmt(_) => {
+            server("a subscription statement")
+        }
+        N::CommentStmt(c) if outside(c.objtype) => server("this COMMENT"),
+        N::GrantStmt(g)
+            if outside(g.objtype)
+                || ObjectType::try_from(g.objtype) == Ok(ObjectType::ObjectParameterAcl) =>
+        {
+            server("this GRANT")
+        }
+        N::SecLabelStmt(_) => server("SECURITY LABEL"),
+        N::RenameStmt(r) if outside(r.rename_type) => server("this RENAME"),
+        N::AlterOwnerStmt(o) if outside(o.object_type) => server("this OWNER TO"),
+        N::LoadStmt(_) => server("LOAD"),
+        N::CheckPointStmt(_) => server("CHECKPOINT"),
+        N::CreateEventTrigStmt(_) | N::AlterEventTrigStmt(_) => {
+            server("an event trigger (it runs on every later definition)")
+        }
+        N::InsertStmt(_) => not_a_definition("INSERT"),
+        N::UpdateStmt(_) => not_a_definition("UPDATE"),
+        N::DeleteStmt(_) => not_a_definition("DELETE"),
+        N::MergeStmt(_) => not_a_definition("MERGE"),
+        N::TruncateStmt(_) => not_a_definition("TRUNCATE"),
+        N::CopyStmt(_) => not_a_definition("COPY"),
+        N::DoStmt(_) => not_a_definition("DO"),
+        N::CallStmt(_) => not_a_definition("CALL"),
+        N::ExecuteStmt(_) | N::PrepareStmt(_) => not_a_definition("PREPARE or EXECUTE"),
+        N::ExplainStmt(_) => not_a_definition("EXPLAIN"),
+        N::RefreshMatViewStmt(_) => not_a_definition("REFRESH MATERIALIZED VIEW"),
+        N::VacuumStmt(_) | N::ClusterStmt(_) | N::ReindexStmt(_) => {
+            not_a_definition("VACUUM, ANALYZE, CLUSTER or REINDEX")
+        }
+        N::LockStmt(_) => not_a_definition("LOCK"),
+        N::NotifyStmt(_) | N::ListenStmt(_) | N::UnlistenStmt(_) => {
+            not_a_definition("NOTIFY or LISTEN")
+        }
+        N::DeclareCursorStmt(_) | N::FetchStmt(_) | N::ClosePortalStmt(_) => {
+            not_a_definition("a cursor")
+        }
+        N::CreateTableAsStmt(c)
+            if ObjectType::try_from(c.objtype) != Ok(ObjectType::ObjectMatview) =>
+        {
+            not_a_definition("CREATE TABLE ... AS (or SELECT INTO)")
+        }
+        N::SelectStmt(select) if !sets_config_only(select) => not_a_definition("SELECT"),
+        _ => None,
+    }
+}
+
+/// `SELECT pg_catalog.set_config('search_path', '', false)`, the preamble of pg_dump's
+/// output: calls of `set_config` and nothing else.
+fn sets_config_only(select: &pg_query::protobuf::SelectStmt) -> bool {
+    use pg_query::NodeEnum as N;
+    select.from_clause.is_empty()
+        && select.into_clause.is_none()
+        && !select.target_list.is_empty()
+        && select.target_list.iter().all(|target| {
+            let Some(N::ResTarget(target)) = &target.node else {
+                return false;
+            };
+            let Some(N::FuncCall(call)) = target.val.as_ref().and_then(|v| v.node.as_ref()) else {
+                return false;
+            };
+            let name: Vec<&str> = call
+                .funcname
+                .iter()
+                .filter_map(|n| match &n.node {
+                    Some(N::String(s)) => Some(s.sval.as_str()),
+                    _ => None,
+                })
+                .collect();
+            matches!(name[..], ["set_config"] | ["pg_catalog", "set_config"])
+                && call
+                    .args
+                    .iter()
+                    .all(|a| matches!(a.node, Some(N::AConst(_))))
+        })
 }
 
 /// Runs the parsed schema in the database at `url` (an empty shadow database).
