@@ -836,3 +836,73 @@ fn rename_comments_become_renames_in_the_diff() {
         .stdout();
     assert!(out.contains("possible rename"), "{out}");
 }
+
+#[test]
+fn a_rename_comment_that_cannot_be_done_is_an_error_never_a_drop() {
+    let p = Project::new();
+    p.append("pgshift.toml", "\n[paths]\nschema = \"schema\"\n");
+    p.write(
+        "migrations/1_tables.sql",
+        "CREATE TABLE \"Mixed\" (id int PRIMARY KEY, \"Old Name\" text);\n\
+         CREATE TABLE \"Tàble Ñame\" (id int PRIMARY KEY);\nCREATE TABLE a (id int);\n",
+    );
+    let diff = |p: &Project| p.xtask(["migrate-diff", "--from", "migrations", "--to", "schema"]);
+    for (schema, says) in [
+        // Folded to `mixed`, which does not exist; the hint shows the quoted name.
+        (
+            "-- pgshift:renamed from=Mixed\nCREATE TABLE \"Mixed2\" (id int PRIMARY KEY, \"Old Name\" text);\n",
+            "schema/s.sql:1: `-- pgshift:renamed from=mixed`: there is no table public.mixed to rename; a name is folded to lower case unless it is quoted: write from=\"Mixed\"",
+        ),
+        (
+            "-- pgshift:renamed from=a\nCREATE TABLE \"Mixed\" (id int PRIMARY KEY, \"Old Name\" text);\nCREATE TABLE \"Tàble Ñame\" (id int PRIMARY KEY);\n",
+            "both public.a and \"Mixed\" already exist",
+        ),
+        (
+            "CREATE TABLE \"Mixed\" (id int PRIMARY KEY, \"Old Name\" text);\nCREATE TABLE a (id int);\n-- pgshift:renamed from=a\nCREATE TABLE b (id int);\n",
+            "the schema folder still defines table public.a",
+        ),
+        (
+            "CREATE TABLE \"Mixed\" (\n  id int PRIMARY KEY,\n  -- pgshift:renamed from=nope\n  n text\n);\n",
+            "schema/s.sql:3: `-- pgshift:renamed from=nope`: table \"Mixed\" has no column nope to rename",
+        ),
+        (
+            "-- pgshift:renamd from=a\nCREATE TABLE b (id int);\n",
+            "schema/s.sql:1: `-- pgshift:renamd` is not a pgshift comment",
+        ),
+        (
+            "-- pgshift:renamed from=\"Mixed\"\nCREATE TABLE m1 (id int);\n-- pgshift:renamed from=\"Mixed\"\nCREATE TABLE m2 (id int);\n",
+            "schema/s.sql:3: `-- pgshift:renamed from=\"Mixed\"`: schema/s.sql:1 renames the same one",
+        ),
+    ] {
+        // The comment is checked before the diff: the rest of the file does not matter.
+        p.write("schema/s.sql", schema);
+        let err = diff(&p).fails_with(2);
+        assert!(err.contains(says), "{schema}\n{err}");
+    }
+    // Names with capitals and spaces are renamed when quoted.
+    p.write(
+        "schema/s.sql",
+        "-- pgshift:renamed from=\"Mixed\"\nCREATE TABLE \"Mixed2\" (\n  id int PRIMARY KEY,\n  -- pgshift:renamed from=\"Old Name\"  -- was this\n  \"New Name\" text\n);\n\
+         -- pgshift:renamed from=\"Tàble Ñame\"\nCREATE TABLE \"Other Ñame\" (id int PRIMARY KEY);\nCREATE TABLE a (id int);\n",
+    );
+    let script = p
+        .xtask([
+            "migrate-diff",
+            "--from",
+            "migrations",
+            "--to",
+            "schema",
+            "--script",
+        ])
+        .stdout();
+    assert!(
+        script.contains("ALTER TABLE public.\"Mixed\" RENAME TO \"Mixed2\""),
+        "{script}"
+    );
+    assert!(
+        script.contains("RENAME COLUMN \"Old Name\" TO \"New Name\""),
+        "{script}"
+    );
+    assert!(script.contains("RENAME TO \"Other Ñame\""), "{script}");
+    assert!(!script.contains("DROP TABLE"), "{script}");
+}

@@ -75,7 +75,7 @@ pub async fn migrate_diff(ctx: &Ctx, args: DiffArgs) -> Result<ExitCode> {
     // Rename comments are the schema folder's: they say what the folder's objects were
     // called before, so they apply when the folder is the state to reach.
     let renames = if to == Source::Schema {
-        schema::plan::renames(&to_state.renames, &from_state.catalog)
+        schema::plan::renames(&to_state.renames, &from_state.catalog, &to_state.catalog)?
     } else {
         Vec::new()
     };

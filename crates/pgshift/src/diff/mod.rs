@@ -21,7 +21,7 @@ mod misc;
 mod plan;
 mod renames;
 mod routines;
-mod sql;
+pub(crate) mod sql;
 mod tables;
 mod types;
 mod views;

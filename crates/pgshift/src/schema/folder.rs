@@ -11,6 +11,9 @@ use crate::sql::{self, Statement};
 /// The comment that marks a rename, followed by `from=OLD_NAME`.
 pub const RENAMED: &str = "-- pgshift:renamed";
 
+/// What every pgshift comment of a schema file starts with.
+const DIRECTIVE: &str = "-- pgshift:";
+
 /// One `.sql` file of the schema folder.
 #[derive(Debug, Clone)]
 pub struct SchemaFile {
@@ -116,25 +119,33 @@ pub fn renames(
     file: &SchemaFile,
     statements: &[Statement<'_>],
 ) -> Result<Vec<RenameComment>, String> {
-    if !file.sql.contains(RENAMED) {
+    if !file.sql.contains(DIRECTIVE) {
         return Ok(Vec::new());
     }
     let mut found = Vec::new();
     let lines: Vec<(usize, &str)> = line_starts(&file.sql);
     for (i, &(_, line)) in lines.iter().enumerate() {
         let text = line.trim();
-        let Some(rest) = text.strip_prefix(RENAMED) else {
-            continue;
-        };
         let at = format!("{}:{}", file.shown, i + 1);
         let bad = |why: &str| format!("{at}: {why}");
+        let Some(rest) = text.strip_prefix(RENAMED) else {
+            // A misspelt directive would otherwise be a plain comment, and the rename a drop.
+            if let Some(word) = text.strip_prefix(DIRECTIVE) {
+                let word = word.split_whitespace().next().unwrap_or("");
+                return Err(bad(&format!(
+                    "`-- pgshift:{word}` is not a pgshift comment; the schema folder knows \
+                     `-- pgshift:renamed from=old_name`"
+                )));
+            }
+            continue;
+        };
         let from = rest
             .trim()
             .strip_prefix("from=")
-            .map(|name| name.split_whitespace().next().unwrap_or(""))
-            .filter(|name| !name.is_empty())
-            .ok_or_else(|| bad("write the old name as `-- pgshift:renamed from=old_name`"))?;
-        let from = identifier(from);
+            .and_then(identifier)
+            .ok_or_else(|| {
+                bad("write the old name as `-- pgshift:renamed from=old_name` (or from=\"Old Name\")")
+            })?;
         // The next line that holds code.
         let Some(&(offset, code)) = lines[i + 1..].iter().find(|(_, l)| {
             let t = l.trim();
@@ -200,12 +211,32 @@ fn line_starts(text: &str) -> Vec<(usize, &str)> {
     out
 }
 
-/// An identifier as the server folds it: `"Old"` keeps its case, `Old` is `old`.
-fn identifier(text: &str) -> String {
-    match text.strip_prefix('"').and_then(|t| t.strip_suffix('"')) {
-        Some(quoted) => quoted.replace("\"\"", "\""),
-        None => text.to_lowercase(),
-    }
+/// The identifier at the start of `text`, as the server folds it: `"Old Name"` keeps its
+/// case and spaces (`""` is a quote), `Old` is `old`. `None` when there is none, or when
+/// something other than a comment follows it.
+fn identifier(text: &str) -> Option<String> {
+    let (name, rest) = match text.strip_prefix('"') {
+        Some(quoted) => {
+            let mut name = String::new();
+            let mut chars = quoted.char_indices();
+            loop {
+                match chars.next()? {
+                    (i, '"') if quoted[i + 1..].starts_with('"') => {
+                        name.push('"');
+                        chars.next();
+                    }
+                    (i, '"') => break (name, &quoted[i + 1..]),
+                    (_, c) => name.push(c),
+                }
+            }
+        }
+        None => {
+            let end = text.find(char::is_whitespace).unwrap_or(text.len());
+            (text[..end].to_lowercase(), &text[end..])
+        }
+    };
+    let rest = rest.trim_start();
+    (!name.is_empty() && (rest.is_empty() || rest.starts_with("--"))).then_some(name)
 }
 
 #[cfg(test)]
@@ -253,6 +284,17 @@ mod tests {
                 },
             ]
         );
+    }
+
+    #[test]
+    fn old_names_fold_as_the_server_folds_them() {
+        assert_eq!(identifier("Mixed").as_deref(), Some("mixed"));
+        assert_eq!(identifier("\"Mixed\"").as_deref(), Some("Mixed"));
+        assert_eq!(identifier("\"Tàble Ñame\" -- was").as_deref(), Some("Tàble Ñame"));
+        assert_eq!(identifier("\"a\"\"b\"").as_deref(), Some("a\"b"));
+        assert_eq!(identifier("two words"), None);
+        assert_eq!(identifier("\"open"), None);
+        assert_eq!(identifier(""), None);
     }
 
     #[test]

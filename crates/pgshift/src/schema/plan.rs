@@ -7,6 +7,7 @@ use crate::catalog::Catalog;
 use crate::config::Config;
 use crate::diff::{self, Diff, ObjectKind, Options, Rename};
 use crate::target::Target;
+use crate::UsageError;
 
 /// The diff from the migrations (all of them, replayed) to the schema folder, with the
 /// folder's rename comments and `concurrently`.
@@ -24,7 +25,7 @@ pub async fn next_migration(
     let (schema, migrations) = (schema?, migrations?);
     let options = Options {
         concurrently,
-        renames: renames(&schema.renames, &migrations),
+        renames: renames(&schema.renames, &migrations, &schema.catalog)?,
     };
     Ok(diff::diff(&migrations, &schema.catalog, &options))
 }
@@ -33,43 +34,175 @@ pub async fn next_migration(
 /// the table's new name). Only the renames still to do: a comment stays in the schema file
 /// after the migration that renamed is written, and from then on its old name is gone from
 /// `from` (the state the migrations make) and the new one is there.
-pub fn renames(comments: &[RenameComment], from: &Catalog) -> Vec<Rename> {
+///
+/// A comment that cannot be done is an error naming its line, never skipped: a rename that
+/// silently does not happen is a drop and a create, and the rows are lost. That is an old
+/// name found nowhere (while `from` has tables: from `empty` there is nothing to rename),
+/// an old name the folder still defines, both names in `from`, and two comments renaming
+/// the same thing.
+pub fn renames(
+    comments: &[RenameComment],
+    from: &Catalog,
+    to: &Catalog,
+) -> Result<Vec<Rename>, UsageError> {
+    let bad = |c: &RenameComment, why: String| {
+        UsageError::Other(format!(
+            "{}: `-- pgshift:renamed from={}`: {why}",
+            c.at,
+            quoted(&c.from)
+        ))
+    };
+    for (i, c) in comments.iter().enumerate() {
+        if let Some(twin) = comments[..i].iter().find(|o| {
+            o.schema == c.schema
+                && o.column.is_some() == c.column.is_some()
+                && (c.column.is_none() || o.table == c.table)
+                && o.from == c.from
+        }) {
+            return Err(bad(
+                c,
+                format!("{} renames the same one; keep one of them", twin.at),
+            ));
+        }
+    }
     let table_renamed = |schema: &str, table: &str| {
         comments
             .iter()
             .find(|c| c.column.is_none() && c.schema == schema && c.table == table)
             .map(|c| c.from.as_str())
     };
-    let mut renames: Vec<Rename> = comments
-        .iter()
-        .filter(|c| match &c.column {
+    let mut renames = Vec::new();
+    for c in comments {
+        let to_do = match &c.column {
             None => {
-                from.find_table(&c.schema, &c.from).is_some()
-                    && from.find_table(&c.schema, &c.table).is_none()
+                let (old, new) = (
+                    from.find_table(&c.schema, &c.from).is_some(),
+                    from.find_table(&c.schema, &c.table).is_some(),
+                );
+                let name = format!("{}.{}", quoted(&c.schema), quoted(&c.from));
+                if old && to.find_table(&c.schema, &c.from).is_some() {
+                    return Err(bad(
+                        c,
+                        format!(
+                            "the schema folder still defines table {name}; a table renamed away \
+                         is defined only under its new name"
+                        ),
+                    ));
+                }
+                match (old, new) {
+                    (true, false) => true,
+                    (false, true) => false,
+                    (true, true) => {
+                        return Err(bad(
+                            c,
+                            format!(
+                        "both {name} and {} already exist; remove the comment if the rename \
+                         was done, or drop one of them first",
+                        quoted(&c.table)
+                    ),
+                        ))
+                    }
+                    (false, false) if from.tables.is_empty() => false,
+                    (false, false) => {
+                        return Err(bad(
+                            c,
+                            format!(
+                                "there is no table {name} to rename{}",
+                                case_hint(
+                                    &c.from,
+                                    from.tables
+                                        .iter()
+                                        .filter(|t| t.schema == c.schema)
+                                        .map(|t| t.name.as_str())
+                                )
+                            ),
+                        ))
+                    }
+                }
             }
             Some(column) => {
                 let table = from.find_table(&c.schema, &c.table).or_else(|| {
                     table_renamed(&c.schema, &c.table)
                         .and_then(|old| from.find_table(&c.schema, old))
                 });
-                table.is_some_and(|t| {
-                    t.columns.iter().any(|col| col.name == c.from)
-                        && !t.columns.iter().any(|col| &col.name == column)
-                })
+                // A table new in this migration has nothing to rename.
+                let Some(table) = table else { continue };
+                let has = |name: &str| table.columns.iter().any(|col| col.name == name);
+                let name = format!("{}.{}", quoted(&c.table), quoted(&c.from));
+                let still = to
+                    .find_table(&c.schema, &c.table)
+                    .is_some_and(|t| t.columns.iter().any(|col| col.name == c.from));
+                if has(&c.from) && still {
+                    return Err(bad(
+                        c,
+                        format!(
+                            "the schema folder still defines column {name}; a column renamed \
+                         away is defined only under its new name"
+                        ),
+                    ));
+                }
+                match (has(&c.from), has(column)) {
+                    (true, false) => true,
+                    (false, true) => false,
+                    (true, true) => {
+                        return Err(bad(
+                            c,
+                            format!(
+                        "both {name} and {} already exist; remove the comment if the rename \
+                         was done, or drop one of them first",
+                        quoted(column)
+                    ),
+                        ))
+                    }
+                    (false, false) => {
+                        return Err(bad(
+                            c,
+                            format!(
+                                "table {} has no column {} to rename{}",
+                                quoted(&c.table),
+                                quoted(&c.from),
+                                case_hint(
+                                    &c.from,
+                                    table.columns.iter().map(|col| col.name.as_str())
+                                )
+                            ),
+                        ))
+                    }
+                }
             }
-        })
-        .map(|c| Rename {
-            kind: if c.column.is_some() {
-                ObjectKind::Column
-            } else {
-                ObjectKind::Table
-            },
-            schema: c.schema.clone(),
-            table: c.column.as_ref().map(|_| c.table.clone()),
-            from: c.from.clone(),
-            to: c.to().to_string(),
-        })
-        .collect();
+        };
+        if to_do {
+            renames.push(Rename {
+                kind: if c.column.is_some() {
+                    ObjectKind::Column
+                } else {
+                    ObjectKind::Table
+                },
+                schema: c.schema.clone(),
+                table: c.column.as_ref().map(|_| c.table.clone()),
+                from: c.from.clone(),
+                to: c.to().to_string(),
+            });
+        }
+    }
     renames.sort_by_key(|r| r.kind != ObjectKind::Table);
-    renames
+    Ok(renames)
+}
+
+/// A name as it is written in SQL: quoted when folding would change it.
+fn quoted(name: &str) -> String {
+    crate::diff::sql::quote_ident(name)
+}
+
+/// `; names fold to lower case unless quoted: from="Mixed"` when a name that differs only
+/// in case exists.
+fn case_hint<'a>(wanted: &str, names: impl Iterator<Item = &'a str>) -> String {
+    let mut names = names;
+    match names.find(|n| n.to_lowercase() == wanted.to_lowercase() && *n != wanted) {
+        Some(name) => format!(
+            "; a name is folded to lower case unless it is quoted: write from={}",
+            quoted(name)
+        ),
+        None => String::new(),
+    }
 }
