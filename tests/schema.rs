@@ -906,3 +906,67 @@ fn a_rename_comment_that_cannot_be_done_is_an_error_never_a_drop() {
     assert!(script.contains("RENAME TO \"Other Ñame\""), "{script}");
     assert!(!script.contains("DROP TABLE"), "{script}");
 }
+
+#[test]
+fn a_generated_migration_that_does_not_work_is_not_written_but_a_draft_can_be() {
+    let p = project();
+    // A domain over an enum whose value is removed: the enum is recreated, and the diff does
+    // not yet rebuild a domain built on it (README: not covered), so the script fails.
+    p.write(
+        "migrations/2_mood.sql",
+        "CREATE TYPE mood AS ENUM ('sad', 'ok', 'happy');\nCREATE DOMAIN cheerful AS mood CHECK (VALUE <> 'sad');\nCREATE TABLE note (id int PRIMARY KEY, m cheerful);\n",
+    );
+    p.xtask(["migrate-dev"]).ok();
+    p.write("schema/doctor.sql", DOCTOR);
+    p.write(
+        "schema/mood.sql",
+        "CREATE TYPE mood AS ENUM ('sad', 'happy');\nCREATE DOMAIN cheerful AS mood CHECK (VALUE <> 'sad');\nCREATE TABLE note (id int PRIMARY KEY, m cheerful);\n",
+    );
+    let files = |p: &Project| {
+        let mut names: Vec<String> = std::fs::read_dir(p.path("migrations"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        names
+    };
+    let before = files(&p);
+    let err = p.xtask(["migrate-dev", "--name", "drop_ok"]).fails_with(1);
+    assert!(
+        err.contains("does not work on the migrations' state (rehearsed on a shadow database), so nothing was written or applied"),
+        "{err}"
+    );
+    assert!(err.contains("the script fails: "), "{err}");
+    assert!(err.contains("--create-only` writes the draft"), "{err}");
+    assert_eq!(files(&p), before, "a file was written");
+    assert_eq!(
+        p.db.sql("SELECT count(*) FROM pg_enum WHERE enumlabel = 'ok'"),
+        "1"
+    );
+    // As a draft, for review, it is written and says so, on top and in --json.
+    let out = p
+        .xtask([
+            "migrate-dev",
+            "--name",
+            "drop_ok",
+            "--create-only",
+            "--json",
+        ])
+        .ok();
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(
+        doc["rehearsal_failed"]
+            .as_str()
+            .unwrap()
+            .starts_with("the script fails: "),
+        "{doc:#}"
+    );
+    let file = doc["created"][0].as_str().unwrap();
+    let draft = p.read(file);
+    assert!(
+        draft.starts_with("-- pgshift: DRAFT: rehearsed on the migrations' state"),
+        "{draft}"
+    );
+    assert!(stderr(&out).contains("is a draft"), "{}", stderr(&out));
+    assert_eq!(shadows(&p), "", "shadow databases left behind");
+}

@@ -81,13 +81,21 @@ pub async fn dev(ctx: &Ctx, args: DevArgs) -> Result<ExitCode> {
     target.require_local("migrate-dev")?;
     let mut created = Vec::new();
     let mut changes = None;
+    let mut rehearsal_failed = None;
     if let Some(name) = &args.name {
         if ctx.config.paths.schema.is_some() {
             // Schema as code: the migration is what takes the migrations to the schema folder.
-            let generated =
-                crate::schema::generate_migration(ctx, &target, name, args.concurrently).await?;
+            let generated = crate::schema::generate_migration(
+                ctx,
+                &target,
+                name,
+                args.concurrently,
+                args.create_only,
+            )
+            .await?;
             created.extend(generated.file.clone());
             changes = Some(generated.diff.changes);
+            rehearsal_failed = generated.rehearsal_failed;
         } else {
             let new_args = NewArgs {
                 name: name.clone(),
@@ -111,6 +119,7 @@ pub async fn dev(ctx: &Ctx, args: DevArgs) -> Result<ExitCode> {
             if let Some(changes) = &changes {
                 document["changes"] = serde_json::json!(changes);
                 document["lint"] = serde_json::json!(lint);
+                document["rehearsal_failed"] = serde_json::json!(rehearsal_failed);
             }
             ctx.emit(&document)?;
             return Ok(ExitCode::SUCCESS);

@@ -211,28 +211,65 @@ pub struct Generated {
     /// The new migration (relative to the project), None when there was no difference.
     pub file: Option<String>,
     pub diff: Diff,
+    /// Why the written draft does not apply as it is (`--create-only` only: without it,
+    /// nothing is written then).
+    pub rehearsal_failed: Option<String>,
 }
 
 /// `migrate-dev --name NAME` with a schema folder: the migration from the migrations' state
 /// to the schema folder's, written to the migrations folder (nothing when they are equal).
+/// It is rehearsed first on the migrations replayed in a shadow database: one that fails
+/// there, or does not reach the folder's state, is not written (with `create_only`, it is
+/// written as a draft that says so, to be finished by hand).
 pub async fn generate_migration(
     ctx: &Ctx,
     target: &Target,
     name: &str,
     concurrently: bool,
+    create_only: bool,
 ) -> Result<Generated> {
-    let diff = schema::plan::next_migration(&ctx.config, target, concurrently).await?;
+    let schema::plan::Next {
+        diff,
+        rehearsal_failed,
+    } = schema::plan::next_migration(&ctx.config, target, concurrently).await?;
     if diff.is_empty() {
         ctx.note(
             "no difference between the schema folder and the migrations: no migration written",
         );
-        return Ok(Generated { file: None, diff });
+        return Ok(Generated {
+            file: None,
+            diff,
+            rehearsal_failed,
+        });
+    }
+    if let (Some(why), false) = (&rehearsal_failed, create_only) {
+        return Err(anyhow::anyhow!(
+            "the migration made from the schema folder does not work on the migrations' state \
+             (rehearsed on a shadow database), so nothing was written or applied:\n{}\n\
+             pgshift's diff does not get this change right yet: `cargo xtask migrate-dev --name \
+             {name} --create-only` writes the draft for you to finish by hand",
+            indent(why)
+        ));
     }
     let folder = &ctx.config.paths.migrations;
     let created =
         pgshift::migrations::new::create(folder, name, false).map_err(crate::migrate::lift)?;
     let path = &created.paths[0];
-    std::fs::write(path, diff.migration())
+    let mut text = diff.migration();
+    if let Some(why) = &rehearsal_failed {
+        let warning: String = format!(
+            "pgshift: DRAFT: rehearsed on the migrations' state, this does not work as \
+             written; finish it by hand:\n{why}"
+        )
+        .lines()
+        .map(|line| format!("-- {line}\n"))
+        .collect();
+        text = match text.strip_prefix("-- no-transaction\n") {
+            Some(rest) => format!("-- no-transaction\n{warning}{rest}"),
+            None => format!("{warning}{text}"),
+        };
+    }
+    std::fs::write(path, text)
         .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", path.display()))?;
     let shown = path
         .strip_prefix(&ctx.config.root)
@@ -249,10 +286,25 @@ pub async fn generate_migration(
             eprint!("{}", change_lines(change));
         }
     }
+    if let Some(why) = &rehearsal_failed {
+        eprintln!(
+            "warning: {shown} is a draft: rehearsed on the migrations' state, it does not work as \
+             written; finish it by hand:\n{}",
+            indent(why)
+        );
+    }
     Ok(Generated {
         file: Some(shown),
         diff,
+        rehearsal_failed,
     })
+}
+
+fn indent(text: &str) -> String {
+    text.lines()
+        .map(|line| format!("  {line}"))
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 /// The lint's findings on a migration `migrate-dev --create-only` wrote, printed (never

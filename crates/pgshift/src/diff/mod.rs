@@ -16,6 +16,7 @@
 //! on, creations in dependency order); one file per object family renders its changes
 //! (`tables.rs`, `types.rs`, `views.rs`, `routines.rs`, `misc.rs`); `sql.rs` quotes names.
 
+pub mod check;
 pub mod corpus;
 mod misc;
 mod plan;

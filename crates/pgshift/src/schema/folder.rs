@@ -290,7 +290,10 @@ mod tests {
     fn old_names_fold_as_the_server_folds_them() {
         assert_eq!(identifier("Mixed").as_deref(), Some("mixed"));
         assert_eq!(identifier("\"Mixed\"").as_deref(), Some("Mixed"));
-        assert_eq!(identifier("\"Tàble Ñame\" -- was").as_deref(), Some("Tàble Ñame"));
+        assert_eq!(
+            identifier("\"Tàble Ñame\" -- was").as_deref(),
+            Some("Tàble Ñame")
+        );
         assert_eq!(identifier("\"a\"\"b\"").as_deref(), Some("a\"b"));
         assert_eq!(identifier("two words"), None);
         assert_eq!(identifier("\"open"), None);

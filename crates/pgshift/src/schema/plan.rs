@@ -9,25 +9,62 @@ use crate::diff::{self, Diff, ObjectKind, Options, Rename};
 use crate::target::Target;
 use crate::UsageError;
 
+/// The next migration from the schema folder: the diff from the migrations' state to the
+/// folder's, and whether it was rehearsed successfully.
+pub struct Next {
+    pub diff: Diff,
+    /// Why the diff's script, applied to the migrations replayed in a shadow database, does
+    /// not reach the folder's state (a statement fails, or something still differs). `None`
+    /// when it does, or when there is nothing to do.
+    pub rehearsal_failed: Option<String>,
+}
+
 /// The diff from the migrations (all of them, replayed) to the schema folder, with the
-/// folder's rename comments and `concurrently`.
+/// folder's rename comments and `concurrently`, rehearsed on the replayed migrations.
 pub async fn next_migration(
     config: &Config,
     local: &Target,
     concurrently: bool,
-) -> anyhow::Result<Diff> {
+) -> anyhow::Result<Next> {
     // Two shadow databases, made and filled at the same time: the server's work (mostly
     // CREATE DATABASE copying its template) runs in parallel.
     let (schema, migrations) = tokio::join!(
         source::schema_state(config, local),
-        source::migrations_catalog(config, local)
+        source::migrations_shadow(config, local)
     );
-    let (schema, migrations) = (schema?, migrations?);
-    let options = Options {
-        concurrently,
-        renames: renames(&schema.renames, &migrations, &schema.catalog)?,
+    let (schema, (shadow, migrations)) = match (schema, migrations) {
+        (Ok(schema), Ok(replayed)) => (schema, replayed),
+        (Err(e), Ok((shadow, _))) => {
+            shadow.drop().await;
+            return Err(e);
+        }
+        (_, Err(e)) => return Err(e),
     };
-    Ok(diff::diff(&migrations, &schema.catalog, &options))
+    let result = async {
+        let options = Options {
+            concurrently,
+            renames: renames(&schema.renames, &migrations, &schema.catalog)?,
+        };
+        let diff = diff::diff(&migrations, &schema.catalog, &options);
+        let rehearsal_failed = if diff.is_empty() {
+            None
+        } else {
+            diff::check::rehearse(
+                shadow.url(),
+                &diff,
+                &schema.catalog,
+                &config.codegen.schemas,
+            )
+            .await?
+        };
+        Ok(Next {
+            diff,
+            rehearsal_failed,
+        })
+    }
+    .await;
+    shadow.drop().await;
+    result
 }
 
 /// The rename comments as the diff takes them: tables first, then columns (whose `table` is

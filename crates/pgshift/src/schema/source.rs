@@ -189,6 +189,17 @@ pub async fn schema_state(config: &Config, local: &Target) -> anyhow::Result<Sch
 /// the empty template `migrate-new` wrote holds no SQL and is left out (`migrate-dev` waits
 /// for it, which would stop the replay there).
 pub async fn migrations_catalog(config: &Config, local: &Target) -> anyhow::Result<Catalog> {
+    let (shadow, catalog) = migrations_shadow(config, local).await?;
+    shadow.drop().await;
+    Ok(catalog)
+}
+
+/// The migrations replayed as `migrations_catalog` does, in a shadow database that the
+/// caller drops: something more is to be done in that state.
+pub async fn migrations_shadow(
+    config: &Config,
+    local: &Target,
+) -> anyhow::Result<(ShadowDatabase, Catalog)> {
     replayed_subset(config, local, &|_| true).await
 }
 
@@ -199,7 +210,10 @@ pub async fn applied_migrations_catalog(
     local: &Target,
     versions: &std::collections::BTreeSet<i64>,
 ) -> anyhow::Result<Catalog> {
-    replayed_subset(config, local, &|f| versions.contains(&f.version)).await
+    let (shadow, catalog) =
+        replayed_subset(config, local, &|f| versions.contains(&f.version)).await?;
+    shadow.drop().await;
+    Ok(catalog)
 }
 
 /// The migrations `keep` keeps (without untouched templates), replayed. When that is not
@@ -209,7 +223,7 @@ async fn replayed_subset(
     config: &Config,
     local: &Target,
     keep: &(dyn Fn(&migrations::MigrationFile) -> bool + Sync),
-) -> anyhow::Result<Catalog> {
+) -> anyhow::Result<(ShadowDatabase, Catalog)> {
     let files = migrations::files::discover(&config.paths.migrations)?;
     let kept = |f: &migrations::MigrationFile| {
         keep(f) && !migrations::new::is_untouched_template(f.name_without_version(), &f.sql)
@@ -233,15 +247,23 @@ async fn replayed_subset(
     replayed_catalog(&subset, local).await
 }
 
-async fn replayed_catalog(config: &Config, local: &Target) -> anyhow::Result<Catalog> {
+async fn replayed_catalog(
+    config: &Config,
+    local: &Target,
+) -> anyhow::Result<(ShadowDatabase, Catalog)> {
     let shadow = ShadowDatabase::create(&local.url, "migrations").await?;
     let result = async {
         replay(config, local, shadow.url()).await?;
         catalog::read(shadow.url(), &config.codegen.schemas).await
     }
     .await;
-    shadow.drop().await;
-    result
+    match result {
+        Ok(catalog) => Ok((shadow, catalog)),
+        Err(e) => {
+            shadow.drop().await;
+            Err(e)
+        }
+    }
 }
 
 /// Applies every migration to the empty database `shadow` with the engine.

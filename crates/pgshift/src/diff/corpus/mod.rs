@@ -18,8 +18,9 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 
+pub use super::check::{apply, normalized};
 use super::{diff, Options, Rename};
-use crate::catalog::{self, Catalog};
+use crate::catalog;
 use crate::local::shadow::ShadowDatabase;
 use crate::target::DbUrl;
 
@@ -136,15 +137,6 @@ pub fn large_pairs(tables: usize, changes: usize, seed: u64) -> Vec<Pair> {
     ]
 }
 
-/// The catalog as the judge compares it: table columns in name order.
-pub fn normalized(catalog: &Catalog) -> Catalog {
-    let mut c = catalog.clone();
-    for t in &mut c.tables {
-        t.columns.sort_by(|a, b| a.name.cmp(&b.name));
-    }
-    c
-}
-
 /// Loads `sql` into a new scratch database; the caller drops it.
 async fn load(server: &DbUrl, sql: &str) -> anyhow::Result<ShadowDatabase> {
     let db = ShadowDatabase::create(server, "corpus").await?;
@@ -158,35 +150,6 @@ async fn load(server: &DbUrl, sql: &str) -> anyhow::Result<ShadowDatabase> {
         }
     }
     Ok(db)
-}
-
-/// Applies a diff's script as a migration would: in one transaction, or statement by
-/// statement for a `-- no-transaction` one.
-pub async fn apply(url: &DbUrl, diff: &super::Diff) -> anyhow::Result<()> {
-    let mut conn = crate::db::connect(url).await?;
-    let result = if diff.no_transaction() {
-        let mut result = Ok(());
-        'all: for change in &diff.changes {
-            for statement in &change.statements {
-                if let Err(e) = sqlx::raw_sql(statement).execute(&mut conn).await {
-                    result = Err(anyhow::anyhow!("{e} in: {statement}"));
-                    break 'all;
-                }
-            }
-        }
-        result
-    } else {
-        let script = format!("BEGIN;\n{}\nCOMMIT;", diff.script());
-        match sqlx::raw_sql(&script).execute(&mut conn).await {
-            Ok(_) => Ok(()),
-            Err(e) => {
-                let _ = sqlx::raw_sql("ROLLBACK").execute(&mut conn).await;
-                Err(anyhow::anyhow!("{e}"))
-            }
-        }
-    };
-    crate::db::close(conn).await;
-    result
 }
 
 /// Checks one pair on `server` (a URL of a server where scratch databases may be created).
@@ -244,45 +207,10 @@ async fn judge(
             None,
         ));
     }
-    if let Err(e) = apply(a, &d).await {
-        return Ok((
-            Some(format!("the script fails: {e}")),
-            d.changes.len(),
-            Some(d.script()),
-        ));
+    match super::check::rehearse(a, &d, &catalog_b, &pair.schemas).await? {
+        Some(failure) => Ok((Some(failure), d.changes.len(), Some(d.script()))),
+        None => Ok((None, d.changes.len(), None)),
     }
-    let after = catalog::read(a, &pair.schemas).await?;
-    if normalized(&after) != normalized(&catalog_b) {
-        let rest = diff(&after, &catalog_b, &Options::default());
-        let what = if rest.is_empty() {
-            first_difference(&normalized(&after), &normalized(&catalog_b))
-        } else {
-            rest.header()
-        };
-        return Ok((
-            Some(format!(
-                "after the script, the catalog differs from B:\n{what}"
-            )),
-            d.changes.len(),
-            Some(d.script()),
-        ));
-    }
-    Ok((None, d.changes.len(), None))
-}
-
-/// The first line where the two catalogs' debug prints differ, for what the diff misses.
-fn first_difference(a: &Catalog, b: &Catalog) -> String {
-    let (a, b) = (format!("{a:#?}"), format!("{b:#?}"));
-    for (i, (x, y)) in a.lines().zip(b.lines()).enumerate() {
-        if x != y {
-            let context: Vec<&str> = a.lines().skip(i.saturating_sub(12)).take(12).collect();
-            return format!(
-                "(the diff sees no change) at line {i}:\n  after: {x}\n  B:     {y}\n  context:\n{}",
-                context.join("\n")
-            );
-        }
-    }
-    "(the diff sees no change) the catalogs differ in length".to_string()
 }
 
 /// Checks `pairs`, `jobs` at a time, drawing replacements for random pairs that do not
