@@ -581,3 +581,41 @@ fn constraint_definitions_are_what_postgresql_prints() {
         "every constraint of the fixture: {theirs:#?}"
     );
 }
+
+/// The diff from `a` to `b`, each SQL loaded into a database of its own.
+fn diff_of(a: &str, b: &str) -> Diff {
+    let (da, db) = (TestDb::new(), TestDb::new());
+    da.sql(a);
+    db.sql(b);
+    let schemas = vec!["public".to_string()];
+    let rt = runtime();
+    let from = rt
+        .block_on(catalog::read(&DbUrl::parse(&da.url()).unwrap(), &schemas))
+        .unwrap();
+    let to = rt
+        .block_on(catalog::read(&DbUrl::parse(&db.url()).unwrap(), &schemas))
+        .unwrap();
+    diff::diff(&from, &to, &Options::default())
+}
+
+#[test]
+fn dropping_an_attribute_of_a_composite_type_is_data_loss() {
+    let d = diff_of(
+        "CREATE TYPE addr AS (street text, zip varchar(5), extra int);",
+        "CREATE TYPE addr AS (street text, zip varchar(5));",
+    );
+    assert!(
+        d.script().contains("DROP ATTRIBUTE extra"),
+        "{}",
+        d.script()
+    );
+    let lost: Vec<&str> = d
+        .hazards()
+        .filter(|(_, h)| h.kind == diff::HazardKind::DataLoss)
+        .map(|(_, h)| h.message.as_str())
+        .collect();
+    assert_eq!(
+        lost,
+        ["attribute extra of composite type public.addr is dropped, and with it its value in every column of that type"]
+    );
+}

@@ -472,7 +472,17 @@ fn alter(ctx: &Context, plan: &mut Plan, old: UserType, new: UserType) {
             let mut parts = Vec::new();
             for x in &a.attributes {
                 match b.attributes.iter().find(|y| y.name == x.name) {
-                    None => parts.push(format!("DROP ATTRIBUTE {}", quote_ident(&x.name))),
+                    None => {
+                        parts.push(format!("DROP ATTRIBUTE {}", quote_ident(&x.name)));
+                        hazards.push(Hazard {
+                            kind: HazardKind::DataLoss,
+                            message: format!(
+                                "attribute {} of composite type {schema}.{name} is dropped, and \
+                                 with it its value in every column of that type",
+                                x.name
+                            ),
+                        });
+                    }
                     Some(y) if y.ty != x.ty => parts.push(format!(
                         "ALTER ATTRIBUTE {} TYPE {}",
                         quote_ident(&y.name),
