@@ -619,3 +619,21 @@ fn dropping_an_attribute_of_a_composite_type_is_data_loss() {
         ["attribute extra of composite type public.addr is dropped, and with it its value in every column of that type"]
     );
 }
+
+#[test]
+fn functions_over_row_types_come_after_their_relations_and_go_before_them() {
+    // From empty, functions would be created before the tables whose row type they take or
+    // return ("type public.person does not exist"); to empty, dropped after them.
+    check(corpus::from_and_to_empty(
+        "row types",
+        &["public"],
+        "CREATE TABLE person (id int PRIMARY KEY, first text, last text);\n\
+         CREATE FUNCTION full_name(p person) RETURNS text LANGUAGE sql AS $$ SELECT p.first || ' ' || p.last $$;\n\
+         CREATE FUNCTION people() RETURNS SETOF person LANGUAGE sql AS $$ SELECT * FROM person $$;\n\
+         CREATE FUNCTION firsts(ps person[]) RETURNS int LANGUAGE sql AS $$ SELECT cardinality(ps) $$;\n\
+         CREATE VIEW named AS SELECT id, full_name(p) AS name FROM person p;\n\
+         CREATE FUNCTION named_rows() RETURNS SETOF named LANGUAGE sql AS $$ SELECT * FROM named $$;\n\
+         CREATE FUNCTION plain(x int) RETURNS int LANGUAGE sql AS $$ SELECT x $$;\n\
+         CREATE TABLE counter (n int DEFAULT plain(1));\n",
+    ));
+}

@@ -97,6 +97,22 @@ pub struct Function {
     /// `CREATE OR REPLACE FUNCTION ...` as pg_get_functiondef prints it.
     pub definition: String,
     pub comment: Option<String>,
+    /// The row type of a relation its arguments or result use (`f(p person)`, `RETURNS
+    /// SETOF person`): it can only exist while that relation does.
+    pub row_type: RowTypeUse,
+}
+
+/// Whose row type a function's signature uses, the strongest of its types: a view's (or
+/// materialized view's) comes after a table's, as views are created after tables.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord)]
+pub enum RowTypeUse {
+    /// Only scalar, enum, domain or composite (`CREATE TYPE ... AS`) types.
+    #[default]
+    None,
+    /// A table's (or a foreign table's).
+    Table,
+    /// A view's or materialized view's.
+    View,
 }
 
 /// A trigger.

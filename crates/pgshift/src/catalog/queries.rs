@@ -248,7 +248,13 @@ SELECT n.nspname::text AS nspname, p.proname::text AS proname, p.prokind::text A
        CASE WHEN p.prokind = 'p' THEN '' ELSE pg_catalog.pg_get_function_result(p.oid) END AS result,
        pg_catalog.pg_get_functiondef(p.oid) AS definition,
        (SELECT ds.description FROM pg_catalog.pg_description ds
-        WHERE ds.objoid = p.oid AND ds.classoid = 'pg_catalog.pg_proc'::regclass AND ds.objsubid = 0) AS comment
+        WHERE ds.objoid = p.oid AND ds.classoid = 'pg_catalog.pg_proc'::regclass AND ds.objsubid = 0) AS comment,
+       (SELECT max(CASE WHEN c.relkind IN ('v', 'm') THEN 2 ELSE 1 END)
+        FROM pg_catalog.pg_type t
+        JOIN pg_catalog.pg_class c ON c.oid = t.typrelid AND c.relkind IN ('r', 'p', 'f', 'v', 'm')
+        WHERE t.oid IN (SELECT u.t FROM unnest(p.proargtypes::oid[] || p.proallargtypes || p.prorettype) u(t)
+                        UNION SELECT a.typelem FROM pg_catalog.pg_type a
+                        WHERE a.oid = ANY(p.proargtypes::oid[] || p.proallargtypes || p.prorettype))) AS row_type
 FROM pg_catalog.pg_proc p
 JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace
 WHERE n.nspname = ANY($1::text[]) AND p.prokind IN ('f', 'p')
@@ -939,6 +945,11 @@ fn assemble(
                 .unwrap_or_default(),
             definition: row.try_get("definition")?,
             comment: row.try_get("comment")?,
+            row_type: match row.try_get::<Option<i32>, _>("row_type")? {
+                Some(2) => super::RowTypeUse::View,
+                Some(_) => super::RowTypeUse::Table,
+                None => super::RowTypeUse::None,
+            },
         });
     }
     for row in &trigger_rows {

@@ -18,7 +18,11 @@ use crate::catalog::Catalog;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub(super) enum Phase {
     DropTriggers,
+    /// Functions whose signature uses a view's row type: before that view can go.
+    DropViewRowFunctions,
     DropViews,
+    /// Functions whose signature uses a table's row type: before that table can go.
+    DropTableRowFunctions,
     DropForeignKeys,
     DropConstraints,
     DropIndexes,
@@ -32,12 +36,16 @@ pub(super) enum Phase {
     CreateFunctions,
     CreateTables,
     AlterColumns,
+    /// Functions whose signature uses a table's row type: once the table is there.
+    CreateTableRowFunctions,
     DropOldTypes,
     CreateConstraints,
     CreateIndexes,
     CreateForeignKeys,
     SequenceOwners,
     CreateViews,
+    /// Functions whose signature uses a view's row type: once the view is there.
+    CreateViewRowFunctions,
     CreateViewIndexes,
     CreateTriggers,
     Comments,

@@ -10,7 +10,7 @@ use super::plan::{Context, Phase, Plan};
 use super::sql::{comment_on, qualified, quote_ident};
 use super::views::mentions;
 use super::{Action, Hazard, HazardKind, Object, ObjectKind};
-use crate::catalog::{Function, Trigger};
+use crate::catalog::{Function, RowTypeUse, Trigger};
 
 fn object(f: &Function) -> Object {
     Object {
@@ -42,22 +42,42 @@ fn is_sql(f: &Function) -> bool {
     f.definition.contains("\n LANGUAGE sql")
 }
 
+/// Where a function is created: after the relation whose row type its signature uses.
+fn create_phase(f: &Function) -> Phase {
+    match f.row_type {
+        RowTypeUse::None => Phase::CreateFunctions,
+        RowTypeUse::Table => Phase::CreateTableRowFunctions,
+        RowTypeUse::View => Phase::CreateViewRowFunctions,
+    }
+}
+
+/// Where a function is dropped: before the relation whose row type its signature uses.
+fn drop_phase(f: &Function) -> Phase {
+    match f.row_type {
+        RowTypeUse::None => Phase::DropFunctions,
+        RowTypeUse::Table => Phase::DropTableRowFunctions,
+        RowTypeUse::View => Phase::DropViewRowFunctions,
+    }
+}
+
 pub(super) fn diff_functions(ctx: &Context, plan: &mut Plan) {
-    let mut bodies_unchecked = false;
+    // The phases whose first SQL function turns body checks off for the rest of the script.
+    let mut bodies_unchecked: Vec<Phase> = Vec::new();
     for new in &ctx.to.functions {
         let old = ctx.from.functions.iter().find(|f| same_identity(f, new));
         let display = format!("{}.{}({})", new.schema, new.name, new.identity_arguments);
         let noun = object(new).kind.noun();
+        let phase = create_phase(new);
         let mut statements = Vec::new();
-        if is_sql(new) && !bodies_unchecked && old.is_none_or(|o| o != new) {
+        if is_sql(new) && !bodies_unchecked.contains(&phase) && old.is_none_or(|o| o != new) {
             statements.push("SET check_function_bodies = off".to_string());
-            bodies_unchecked = true;
+            bodies_unchecked.push(phase);
         }
         match old {
             None => {
                 statements.push(new.definition.trim_end().to_string());
                 plan.add(
-                    Phase::CreateFunctions,
+                    phase,
                     object(new),
                     Action::Create,
                     format!("create {noun} {display}"),
@@ -81,7 +101,7 @@ pub(super) fn diff_functions(ctx: &Context, plan: &mut Plan) {
                 }
                 statements.push(new.definition.trim_end().to_string());
                 plan.add(
-                    Phase::CreateFunctions,
+                    phase,
                     object(new),
                     if recreate {
                         Action::Recreate
@@ -116,7 +136,7 @@ pub(super) fn diff_functions(ctx: &Context, plan: &mut Plan) {
     for old in &ctx.from.functions {
         if !ctx.to.functions.iter().any(|f| same_identity(f, old)) {
             plan.add(
-                Phase::DropFunctions,
+                drop_phase(old),
                 object(old),
                 Action::Drop,
                 format!(
