@@ -148,6 +148,21 @@ fn migrate_diff_compares_sources_summary_script_json_and_exit_code() {
         .xtask(["migrate-diff", "--from", "nothing", "--to", "schema"])
         .fails_with(2);
     assert!(err.contains("`nothing` is not a source"), "{err}");
+    // So is a missing or unknown argument; with --exit-code it is 1 too, and --json names
+    // the missing argument.
+    p.xtask(["migrate-diff", "--from", "schema"]).fails_with(2);
+    p.xtask(["migrate-diff", "--from", "schema", "--exit-code"])
+        .fails_with(1);
+    p.xtask(["migrate-diff", "--exit-code", "--bogus"])
+        .fails_with(1);
+    let out = p
+        .xtask(["migrate-diff", "--from", "schema", "--exit-code", "--json"])
+        .output();
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let message = doc["error"]["message"].as_str().unwrap();
+    assert!(message.contains("not provided: --to <SOURCE>"), "{doc:#}");
+    assert_eq!(doc["error"]["exit_code"], 1, "{doc:#}");
     assert_eq!(shadows(&p), "", "shadow databases left behind");
 }
 

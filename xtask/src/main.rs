@@ -443,14 +443,26 @@ fn usage_error(error: clap::Error) -> ExitCode {
         error.get(ContextKind::InvalidArg),
         Some(ContextValue::String(arg)) if arg.starts_with("--json")
     );
-    if std::env::args().any(|arg| arg == "--json") && !refused_json {
+    // `migrate-diff --exit-code` keeps 2 for "the states differ": a usage error is 1 there.
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let code =
+        if args.iter().any(|a| a == "migrate-diff") && args.iter().any(|a| a == "--exit-code") {
+            1
+        } else {
+            2
+        };
+    if args.iter().any(|arg| arg == "--json") && !refused_json {
+        // The message up to clap's usage lines, as one line: "the following required
+        // arguments were not provided: --to <TO>".
         let message = error.render().to_string();
-        let first = message
+        let text = message
             .lines()
-            .next()
-            .unwrap_or_default()
-            .trim_start_matches("error: ");
-        context::emit_error(first, 2);
+            .take_while(|line| !line.starts_with("Usage:"))
+            .map(str::trim)
+            .filter(|line| !line.is_empty())
+            .collect::<Vec<_>>()
+            .join(" ");
+        context::emit_error(text.trim_start_matches("error: "), code);
     }
-    ExitCode::from(2)
+    ExitCode::from(code)
 }
