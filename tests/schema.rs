@@ -532,7 +532,8 @@ fn schema_pull_writes_a_folder_that_matches_the_migrations() {
          CREATE TABLE billing_note (id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, visit_id bigint UNIQUE REFERENCES visit (id) ON DELETE CASCADE);\n\
          CREATE FUNCTION touch() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN NEW.touched_at := now(); RETURN NEW; END $$;\n\
          CREATE TRIGGER visit_touch BEFORE UPDATE ON visit FOR EACH ROW EXECUTE FUNCTION touch();\n\
-         CREATE VIEW doctor_visits AS SELECT d.name, count(v.id) AS visits FROM doctor d LEFT JOIN visit v ON v.doctor_id = d.id GROUP BY d.name;\n",
+         CREATE VIEW doctor_visits AS SELECT d.name, count(v.id) AS visits FROM doctor d LEFT JOIN visit v ON v.doctor_id = d.id GROUP BY d.name;\n\
+         CREATE TABLE \".hidden\" (id int);\nCREATE TABLE \"../../pwn\" (id int);\n",
     );
     p.xtask(["migrate-dev"]).ok();
 
@@ -553,6 +554,12 @@ fn schema_pull_writes_a_folder_that_matches_the_migrations() {
     assert!(p
         .read("schema/03_tables/visit.sql")
         .contains("CREATE INDEX visit_doctor"));
+    // Names that would make hidden files (which the loader skips) or paths.
+    assert!(files.contains(&"schema/03_tables/_.hidden.sql"), "{doc:#}");
+    assert!(
+        files.contains(&"schema/03_tables/_.._.._pwn.sql"),
+        "{doc:#}"
+    );
 
     // The folder it wrote is the migrations' schema.
     let out = p

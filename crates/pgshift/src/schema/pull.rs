@@ -49,8 +49,14 @@ fn table_file(schema: &str, table: &str) -> PathBuf {
         "" | "public" => table.to_string(),
         schema => format!("{schema}.{table}"),
     };
-    // A file name cannot hold `/`; NUL cannot be in an identifier.
-    Path::new("03_tables").join(format!("{}.sql", name.replace('/', "_")))
+    // A file name cannot hold `/`; NUL cannot be in an identifier. The loader skips hidden
+    // files, so a name starting with `.` (`.hidden`, `../x`) starts with `_` instead.
+    let name = name.replace('/', "_");
+    let name = match name.starts_with('.') {
+        true => format!("_{name}"),
+        false => name,
+    };
+    Path::new("03_tables").join(format!("{name}.sql"))
 }
 
 /// Writes `files` into `folder`. A folder that holds anything is refused unless `force`,
