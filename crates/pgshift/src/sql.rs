@@ -584,15 +584,22 @@ fn locate_error(sql: &str, error: pg_query::Error, options: pg_query::ParserOpti
             }
             pos += line.len() + 1;
         }
-        let holds_token = near.as_deref().is_some_and(|near| {
+        let occurrences: Vec<usize> = near.as_deref().map_or(Vec::new(), |near| {
             tokens[..=i]
                 .iter()
-                .rev()
-                .take_while(|t| t.start as usize >= at)
-                .any(|t| sql.get(t.start as usize..t.end as usize) == Some(near))
+                .take_while(|t| (t.start as usize) < end)
+                .filter(|t| t.start as usize >= at)
+                .filter(|t| sql.get(t.start as usize..t.end as usize) == Some(near))
+                .map(|t| t.start as usize)
+                .collect()
         });
-        if holds_token || near.as_deref() == Some("end of input") && last {
-            return refused(sql, at, &message);
+        if !occurrences.is_empty() || near.as_deref() == Some("end of input") && last {
+            let mut error = refused(sql, at, &message);
+            // The token the parser stopped at, when the statement holds it once: its line.
+            if let [token] = occurrences[..] {
+                error.line = line_of(sql, token);
+            }
+            return error;
         }
         fallback.get_or_insert(at);
     }
@@ -839,6 +846,17 @@ mod tests {
             e.message.contains("syntax error at or near \"selec\""),
             "{e}"
         );
+        // The line of the token the parser stopped at, when the statement holds it once; the
+        // message names the statement's first line too.
+        let e = statements(
+            "CREATE TABLE q1 (id int);\n\nCREATE TABLE q2 (\n  x int,\n\n  y int SELEC\n);\n",
+            true,
+        )
+        .unwrap_err();
+        assert_eq!(e.line, 6, "{e}");
+        assert!(e.message.contains("the statement at line 3"), "{e}");
+        let e = statements("CREATE TABLE q2 (\n  x int,\n  y int x\n);\n", true).unwrap_err();
+        assert_eq!(e.line, 1, "twice in the statement: its first line; {e}");
         // A syntax error inside a BEGIN ATOMIC body points at the function, not a piece of it.
         let e = statements("select 1;\ncreate function f() returns int language sql\nbegin atomic\n select 1;\n selec 2;\nend;", true).unwrap_err();
         assert_eq!(e.line, 5, "{e}");
