@@ -169,6 +169,8 @@ pub struct Column {
     pub default: Option<String>,
     /// Whether this is an identity column.
     pub identity: Option<Identity>,
+    /// An identity column's sequence options (`START WITH 100 INCREMENT BY 10`).
+    pub identity_options: Option<IdentityOptions>,
     /// The expression of a generated (stored) column.
     pub generated: Option<String>,
     /// The collation when it is not the type's default, qualified: `pg_catalog."C"`.
@@ -181,6 +183,37 @@ pub struct Column {
 pub enum Identity {
     Always,
     ByDefault,
+}
+
+/// The options of an identity column's sequence, as pg_sequence holds them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IdentityOptions {
+    pub start: i64,
+    pub increment: i64,
+    pub min_value: i64,
+    pub max_value: i64,
+    pub cache: i64,
+    pub cycle: bool,
+}
+
+impl IdentityOptions {
+    /// What `GENERATED ... AS IDENTITY` without options gives a column of type `ty`
+    /// (`int2`, `int4` or `int8`).
+    pub fn default_for(ty: &str) -> IdentityOptions {
+        let max_value = match ty {
+            "int2" => i16::MAX as i64,
+            "int4" => i32::MAX as i64,
+            _ => i64::MAX,
+        };
+        IdentityOptions {
+            start: 1,
+            increment: 1,
+            min_value: 1,
+            max_value,
+            cache: 1,
+            cycle: false,
+        }
+    }
 }
 
 /// An ordinary or partitioned table.

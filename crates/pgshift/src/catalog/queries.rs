@@ -53,6 +53,12 @@ SELECT r.oid::int8 AS oid, a.attname::text AS attname, a.attnum::int4 AS attnum,
        CASE WHEN a.attgenerated = '' THEN pg_catalog.pg_get_expr(ad.adbin, 0) END AS default_expr,
        CASE WHEN a.attgenerated <> '' THEN pg_catalog.pg_get_expr(ad.adbin, ad.adrelid) END AS generated,
        a.attidentity::text AS identity,
+       CASE WHEN a.attidentity <> '' THEN
+         (SELECT ARRAY[sq.seqstart, sq.seqincrement, sq.seqmin, sq.seqmax, sq.seqcache, sq.seqcycle::int4::int8]
+          FROM pg_catalog.pg_depend d JOIN pg_catalog.pg_sequence sq ON sq.seqrelid = d.objid
+          WHERE d.refclassid = 'pg_catalog.pg_class'::regclass AND d.refobjid = a.attrelid
+            AND d.refobjsubid = a.attnum AND d.classid = 'pg_catalog.pg_class'::regclass
+            AND d.deptype = 'i') END AS identity_options,
        CASE WHEN a.attcollation <> 0 AND a.attcollation <> t.typcollation
             THEN pg_catalog.quote_ident(cn.nspname) || '.' || pg_catalog.quote_ident(col.collname) END AS collation
 FROM rel r
@@ -673,6 +679,17 @@ fn assemble(
             identity: match identity.as_str() {
                 "a" => Some(Identity::Always),
                 "d" => Some(Identity::ByDefault),
+                _ => None,
+            },
+            identity_options: match row.try_get::<Option<Vec<i64>>, _>("identity_options")? {
+                Some(o) if o.len() == 6 => Some(super::IdentityOptions {
+                    start: o[0],
+                    increment: o[1],
+                    min_value: o[2],
+                    max_value: o[3],
+                    cache: o[4],
+                    cycle: o[5] != 0,
+                }),
                 _ => None,
             },
             generated: row.try_get("generated")?,

@@ -21,6 +21,7 @@ fn column(name: &str, sql: &str, pg: &str, nullable: bool) -> Column {
         nullable,
         default: None,
         identity: None,
+        identity_options: None,
         generated: None,
         collation: None,
         comment: None,
