@@ -670,3 +670,19 @@ fn identity_options_are_compared_created_and_altered() {
         d.script()
     );
 }
+
+#[test]
+fn a_generated_column_is_dropped_before_a_column_it_reads_changes_type() {
+    check(vec![corpus::Pair {
+        name: "generated column over a column whose type changes".into(),
+        schemas: vec!["public".into()],
+        from_sql: "CREATE TABLE item (id int PRIMARY KEY, price int, qty int, \
+                   total int GENERATED ALWAYS AS (price * qty) STORED);"
+            .into(),
+        to_sql: "CREATE TABLE item (id int PRIMARY KEY, price bigint, qty int, \
+                 total bigint GENERATED ALWAYS AS (price * qty) STORED);"
+            .into(),
+        renames: Vec::new(),
+        regenerate: None,
+    }]);
+}

@@ -26,6 +26,9 @@ pub(super) enum Phase {
     DropForeignKeys,
     DropConstraints,
     DropIndexes,
+    /// Generated columns recreated (expression or type changed): before the columns they
+    /// read change.
+    DropGeneratedColumns,
     ReleaseSequences,
     DropTables,
     Renames,

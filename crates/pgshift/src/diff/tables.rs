@@ -676,15 +676,25 @@ fn alter_column(plan: &mut Plan, table: &Table, old: &Column, new: &Column) {
     if new.generated.is_some() && (old.generated != new.generated || type_changed) {
         plan.touched_relations
             .insert((table.schema.clone(), table.name.clone()));
+        // Dropped with the dependants, before any column changes: a column it reads cannot
+        // change its type while it exists.
+        plan.add(
+            Phase::DropGeneratedColumns,
+            object.clone(),
+            Action::Recreate,
+            format!("drop generated column {display} to add it again"),
+            vec![format!("ALTER TABLE {name} DROP COLUMN {column}")],
+            Vec::new(),
+        );
         plan.add(
             Phase::AlterColumns,
             object,
             Action::Recreate,
             format!("recreate generated column {display}"),
-            vec![
-                format!("ALTER TABLE {name} DROP COLUMN {column}"),
-                format!("ALTER TABLE {name} ADD COLUMN {}", column_definition(new)),
-            ],
+            vec![format!(
+                "ALTER TABLE {name} ADD COLUMN {}",
+                column_definition(new)
+            )],
             vec![Hazard {
                 kind: HazardKind::TableRewrite,
                 message: format!(
