@@ -585,6 +585,54 @@ fn a_protected_target_needs_consent_and_a_bad_archive_changes_nothing() {
     assert_eq!(p.prod_sql("SELECT count(*) FROM visits"), "2");
 }
 
+/// A project with `[env.prod]` (protected) whose database is a second database of the shared
+/// cluster, deployed with `migrate-deploy --env prod` (so marked `prod`), holding 4 doctors;
+/// and an archive of the local database (3 doctors).
+fn project_with_a_marked_prod_database() -> (Project, support::TestDb, String) {
+    let p = project_with_data();
+    let out = p.xtask(["backup", "--json"]).ok();
+    let archive = json(&String::from_utf8_lossy(&out.stdout))["archive_path"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let prod = support::TestDb::new();
+    p.append(
+        "pgshift.toml",
+        "\n[env.prod]\nurl_env = \"PROD_DATABASE_URL\"\nprotected = true\n",
+    );
+    p.xtask(["migrate-deploy", "--env", "prod", "--yes"])
+        .env("PROD_DATABASE_URL", prod.url())
+        .ok();
+    prod.sql("INSERT INTO doctors VALUES (4, 'd')");
+    assert_eq!(prod.sql("SELECT env FROM _pgshift_marker"), "prod");
+    (p, prod, archive)
+}
+
+#[test]
+fn restoring_over_a_database_marked_as_a_protected_environment_needs_consent() {
+    let (p, prod, archive) = project_with_a_marked_prod_database();
+    let refused = |err: &str| {
+        assert!(
+            err.contains("the database is marked as environment `prod`, which is protected")
+                && err.contains("pass --yes"),
+            "{err}"
+        );
+        assert_eq!(prod.sql("SELECT count(*) FROM doctors"), "4");
+        assert_eq!(prod.sql("SELECT env FROM _pgshift_marker"), "prod");
+    };
+    // Another database of the local server, by name.
+    refused(
+        &p.xtask(["restore", &archive, "--database", &prod.name])
+            .fails_with(2),
+    );
+    // The local target, when .env's DATABASE_URL reaches the database marked prod.
+    p.write(".env", &format!("DATABASE_URL={}\n", prod.url()));
+    refused(&p.xtask(["restore", &archive]).fails_with(2));
+    // With consent it is replaced.
+    p.xtask(["restore", &archive, "--yes"]).ok();
+    assert_eq!(prod.sql("SELECT count(*) FROM doctors"), "3");
+}
+
 #[test]
 fn unreachable_hosts_and_wrong_passwords_are_clear_errors_and_write_nothing() {
     let p = ProdProject::new();

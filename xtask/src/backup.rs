@@ -114,7 +114,8 @@ Restores into the target (--env, default local) with pg_restore --clean --if-exi
 --no-owner --no-privileges, in one transaction unless --jobs > 1. The archive is checked \
 first (sha256 against its manifest, pg_restore --list): a bad archive changes nothing. A \
 database marked as another environment (a prod backup restored locally) is re-marked as \
-the target's environment. A protected target needs --yes, and on a terminal the database \
+the target's environment. A protected target, or a database marked as a protected (or \
+unknown) environment other than the target's, needs --yes, and on a terminal the database \
 name typed back.
 
 Example (test with production-like data): cargo xtask restore --latest --from prod
@@ -306,17 +307,31 @@ pub async fn restore(ctx: &Ctx, args: RestoreArgs) -> Result<ExitCode> {
         target.env,
         target.url.with_database(&database).host_and_database()
     );
-    if target.protected && !ctx.yes {
+    // The database's own marker counts as much as the environment's setting: a `.env` or
+    // --database that reaches a database marked prod gets prod's protection.
+    let marked = backup::marked_target(&ctx.config, &target, args.database.as_deref()).await?;
+    let consent_needed = target.protected || marked.is_some();
+    if consent_needed && !ctx.yes {
         if !std::io::stdin().is_terminal() {
-            return Err(UsageError::Other(format!(
-                "`restore` into {shown}, a protected environment, drops and replaces what it \
-                 holds and needs consent: run it on a terminal to type the database name, or \
-                 pass --yes"
-            ))
+            return Err(UsageError::Other(match &marked {
+                Some(marked) => backup::BackupError::Marked {
+                    refusal: marked.refusal.clone(),
+                }
+                .to_string(),
+                None => format!(
+                    "`restore` into {shown}, a protected environment, drops and replaces what \
+                     it holds and needs consent: run it on a terminal to type the database \
+                     name, or pass --yes"
+                ),
+            })
             .into());
         }
+        let what = match &marked {
+            Some(marked) => format!("marked as protected environment `{}`", marked.marker),
+            None => "a protected environment".to_string(),
+        };
         let question = format!(
-            "restore {} into {shown}, a protected environment, replacing what it holds?",
+            "restore {} into {shown}, {what}, replacing what it holds?",
             file.display()
         );
         if !crate::context::database_name_typed_back(&question, &database, "go on")? {
@@ -327,7 +342,7 @@ pub async fn restore(ctx: &Ctx, args: RestoreArgs) -> Result<ExitCode> {
     let options = RestoreOptions {
         database: args.database,
         jobs: args.jobs,
-        allow_protected: true,
+        allow_protected: consent_needed,
     };
     context::keep(
         "database",

@@ -30,7 +30,7 @@ use crate::db::ConnectError;
 use crate::target::Target;
 
 pub use manifest::{Format, Manifest, TableRows};
-pub use restore::{restore, RestoreOptions, RestoreReport};
+pub use restore::{marked_target, restore, MarkedTarget, RestoreOptions, RestoreReport};
 pub use verify::Verification;
 
 use manifest::{manifest_path, MANIFEST_SUFFIX, TEMP_PREFIX};
@@ -150,6 +150,8 @@ pub enum BackupError {
     Busy { path: PathBuf },
     #[error("`{env}` ({database}) is a protected environment: restoring drops and replaces what it holds; pass --yes (on a terminal you will also type the database name)")]
     Protected { env: String, database: String },
+    #[error("{refusal}; restoring into it drops and replaces what it holds: to do so all the same, pass --yes (on a terminal you will also type the database name)")]
+    Marked { refusal: String },
     #[error("database {database} does not exist on {host}; create it (`createdb {database}`, or `cargo xtask db up` for the local database) and run the restore again; nothing was changed")]
     MissingDatabase { database: String, host: String },
     #[error("--verify=restore: restoring the archive into a scratch database on {server} did not give back what was dumped: {reason}; nothing was kept")]

@@ -11,7 +11,8 @@ use super::child::{self, Passfile};
 use super::manifest::TableRows;
 use super::{client_program, open, BackupError, Progress};
 use crate::config::Config;
-use crate::target::{redact, Target};
+use crate::migrations::{history, marker};
+use crate::target::{redact, DbUrl, Target, LOCAL_ENV};
 
 #[derive(Debug, Clone, Default)]
 pub struct RestoreOptions {
@@ -19,7 +20,8 @@ pub struct RestoreOptions {
     pub database: Option<String>,
     /// pg_restore jobs; with more than 1 the restore is no longer one transaction.
     pub jobs: u32,
-    /// The caller has the user's consent to overwrite a protected environment.
+    /// The caller has the user's consent to overwrite a protected environment, or a
+    /// database marked as one (`marked_target`).
     pub allow_protected: bool,
 }
 
@@ -48,10 +50,7 @@ pub async fn restore(
     options: &RestoreOptions,
     progress: &mut dyn FnMut(Progress<'_>),
 ) -> Result<RestoreReport, BackupError> {
-    let url = match &options.database {
-        Some(name) => target.url.with_database(name),
-        None => target.url.clone(),
-    };
+    let url = restore_url(target, options.database.as_deref());
     let shown = url.host_and_database();
     if target.protected && !options.allow_protected {
         return Err(BackupError::Protected {
@@ -83,18 +82,13 @@ pub async fn restore(
     let pg_restore = client_program("pg_restore")?;
     super::verify::toc_with(&pg_restore, &archive_path).await?;
 
-    let conn = match crate::db::connect(&url).await {
-        Ok(conn) => conn,
-        Err(e) if e.is_missing_database() => {
-            let options = url.connect_options();
-            return Err(BackupError::MissingDatabase {
-                database: url.database(),
-                host: format!("{}:{}", options.get_host(), options.get_port()),
+    if let Some(marked) = marked_target(config, target, options.database.as_deref()).await? {
+        if !options.allow_protected {
+            return Err(BackupError::Marked {
+                refusal: marked.refusal,
             });
         }
-        Err(e) => return Err(e.into()),
-    };
-    crate::db::close(conn).await;
+    }
 
     let passfile = Passfile::for_url(&url).map_err(|source| BackupError::Io {
         action: "writing the temporary passfile in",
@@ -197,6 +191,69 @@ pub async fn restore(
         tables,
         matches_manifest,
     })
+}
+
+/// The database a restore replaces: the target's, or `database` on the target's server.
+fn restore_url(target: &Target, database: Option<&str>) -> DbUrl {
+    match database {
+        Some(name) => target.url.with_database(name),
+        None => target.url.clone(),
+    }
+}
+
+/// A database marked as another environment that is protected (or that pgshift.toml does
+/// not know, as `migrate-reset` treats it): replacing it needs the consent a protected
+/// target needs.
+#[derive(Debug, Clone)]
+pub struct MarkedTarget {
+    /// The environment the database's `_pgshift_marker` names.
+    pub marker: String,
+    /// Why a command for local work or another environment would refuse it.
+    pub refusal: String,
+}
+
+/// Reads the marker of the database a restore into `target` (`database` on its server, when
+/// given) would replace. Read-only; a missing database is `MissingDatabase`.
+pub async fn marked_target(
+    config: &Config,
+    target: &Target,
+    database: Option<&str>,
+) -> Result<Option<MarkedTarget>, BackupError> {
+    let url = restore_url(target, database);
+    let shown = url.host_and_database();
+    let mut conn = match crate::db::connect(&url).await {
+        Ok(conn) => conn,
+        Err(e) if e.is_missing_database() => {
+            let options = url.connect_options();
+            return Err(BackupError::MissingDatabase {
+                database: url.database(),
+                host: format!("{}:{}", options.get_host(), options.get_port()),
+            });
+        }
+        Err(e) => return Err(e.into()),
+    };
+    // Every schema's marker, whoever connects, as `migrate-reset` reads it.
+    let read = history::read_markers(&mut conn).await;
+    crate::db::close(conn).await;
+    let markers = read.map_err(|e| BackupError::Database {
+        action: "reading the environment marker of",
+        database: shown.clone(),
+        reason: redact(&e.to_string()),
+    })?;
+    let Some(marker) = history::one_marker(markers) else {
+        return Ok(None);
+    };
+    if marker == LOCAL_ENV || !marker::is_protected(config, &marker) {
+        return Ok(None);
+    }
+    Ok(
+        marker::check_env(config, "restore", &target.env, &shown, Some(&marker))
+            .err()
+            .map(|refusal| MarkedTarget {
+                marker,
+                refusal: refusal.to_string(),
+            }),
+    )
 }
 
 fn manifest_of(archive: &Path) -> PathBuf {
