@@ -31,6 +31,14 @@ fn json(out: &str) -> Value {
     serde_json::from_str(out).unwrap_or_else(|e| panic!("not JSON ({e}):\n{out}"))
 }
 
+/// The `archive_path` of `backup --json`'s report.
+fn archive_of(out: &std::process::Output) -> String {
+    json(&String::from_utf8_lossy(&out.stdout))["archive_path"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
 fn rows_of(manifest: &Value, table: &str) -> i64 {
     manifest["tables"]
         .as_array()
@@ -590,11 +598,7 @@ fn a_protected_target_needs_consent_and_a_bad_archive_changes_nothing() {
 /// and an archive of the local database (3 doctors).
 fn project_with_a_marked_prod_database() -> (Project, support::TestDb, String) {
     let p = project_with_data();
-    let out = p.xtask(["backup", "--json"]).ok();
-    let archive = json(&String::from_utf8_lossy(&out.stdout))["archive_path"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let archive = archive_of(&p.xtask(["backup", "--json"]).ok());
     let prod = support::TestDb::new();
     p.append(
         "pgshift.toml",
@@ -630,6 +634,45 @@ fn restoring_over_a_database_marked_as_a_protected_environment_needs_consent() {
     refused(&p.xtask(["restore", &archive]).fails_with(2));
     // With consent it is replaced.
     p.xtask(["restore", &archive, "--yes"]).ok();
+    assert_eq!(prod.sql("SELECT count(*) FROM doctors"), "3");
+}
+
+#[test]
+fn after_a_restore_the_database_is_marked_as_the_targets_environment() {
+    let (p, prod, _) = project_with_a_marked_prod_database();
+    let restored = |out: &std::process::Output, env: &str| {
+        let report = json(&String::from_utf8_lossy(&out.stdout));
+        assert_eq!(report["marker_added"], true, "{report}");
+        assert!(
+            stderr(out).contains(&format!(
+                "the archive carried no environment marker; the restored database is now marked `{env}`"
+            )),
+            "{}",
+            text(out)
+        );
+    };
+    // An archive without any marker table, into a database without one: one is made.
+    p.db.sql("DROP TABLE _pgshift_marker");
+    let bare = archive_of(&p.xtask(["backup", "--json"]).ok());
+    restored(&p.xtask(["restore", &bare, "--json"]).ok(), "local");
+    assert_eq!(p.db.sql("SELECT env FROM _pgshift_marker"), "local");
+
+    // The archive of an unmarked database whose empty `_pgshift_marker` pg_restore --clean
+    // puts in place of prod's: prod is marked prod again.
+    p.db.sql("DELETE FROM _pgshift_marker");
+    let unmarked = archive_of(&p.xtask(["backup", "--json"]).ok());
+    restored(
+        &p.xtask(["restore", &unmarked, "--env", "prod", "--yes", "--json"])
+            .env("PROD_DATABASE_URL", prod.url())
+            .ok(),
+        "prod",
+    );
+    assert_eq!(prod.sql("SELECT env FROM _pgshift_marker"), "prod");
+    assert_eq!(prod.sql("SELECT count(*) FROM doctors"), "3");
+    // So local work pointed there is still refused.
+    p.write(".env", &format!("DATABASE_URL={}\n", prod.url()));
+    let err = p.xtask(["migrate-reset", "--force"]).fails_with(1);
+    assert!(err.contains("marked as environment `prod`"), "{err}");
     assert_eq!(prod.sql("SELECT count(*) FROM doctors"), "3");
 }
 

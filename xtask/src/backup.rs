@@ -112,11 +112,11 @@ impl BackupsArgs {
 #[command(after_help = "\
 Restores into the target (--env, default local) with pg_restore --clean --if-exists \
 --no-owner --no-privileges, in one transaction unless --jobs > 1. The archive is checked \
-first (sha256 against its manifest, pg_restore --list): a bad archive changes nothing. A \
-database marked as another environment (a prod backup restored locally) is re-marked as \
-the target's environment. A protected target, or a database marked as a protected (or \
-unknown) environment other than the target's, needs --yes, and on a terminal the database \
-name typed back.
+first (sha256 against its manifest, pg_restore --list): a bad archive changes nothing. The \
+restored database is marked as the target's environment, whatever marker the archive \
+carried (a prod backup restored locally) or none. A protected target, or a database marked \
+as a protected (or unknown) environment other than the target's, needs --yes, and on a \
+terminal the database name typed back.
 
 Example (test with production-like data): cargo xtask restore --latest --from prod
 Example: cargo xtask restore .pgshift/backups/local/local-app_dev-20261203T031500123Z-v3.dump
@@ -363,6 +363,12 @@ pub async fn restore(ctx: &Ctx, args: RestoreArgs) -> Result<ExitCode> {
     if let Some((from, to)) = &report.marker_rewritten {
         ctx.note(&format!(
             "the restored database was marked `{from}`; it is now marked `{to}`"
+        ));
+    }
+    if report.marker_added {
+        ctx.note(&format!(
+            "the archive carried no environment marker; the restored database is now marked `{}`",
+            report.env
         ));
     }
     if ctx.json {

@@ -1,7 +1,7 @@
 //! Restoring an archive: checked before anything is dropped (SHA-256 against its manifest,
 //! `pg_restore --list`), then `pg_restore --clean --if-exists --no-owner --no-privileges`
-//! in one transaction (with one job), then the environment marker rewritten to the target's
-//! environment and the result counted.
+//! in one transaction (with one job), then the database marked as the target's environment
+//! (whatever marker the archive brought, or none) and the result counted.
 
 use std::path::{Path, PathBuf};
 
@@ -36,9 +36,13 @@ pub struct RestoreReport {
     pub migration_version: Option<i64>,
     /// `(from, to)` when the marker named another environment and was rewritten.
     pub marker_rewritten: Option<(String, String)>,
+    /// The restored database had no marker (an archive of an unmarked database) and was
+    /// marked as the target's environment.
+    pub marker_added: bool,
     pub tables: Vec<TableRows>,
     pub rows: i64,
-    /// Whether every table's row count equals the manifest's (none without a manifest).
+    /// Whether every table's row count equals the manifest's (none without a manifest;
+    /// `_pgshift_marker`'s is the restore's own).
     pub matches_manifest: Option<bool>,
 }
 
@@ -146,28 +150,13 @@ pub async fn restore(
         }
     };
     let mut conn = crate::db::connect(&url).await?;
-    let (_, marker) = super::dump::version_and_marker(&mut conn)
+    let restored_marker = mark(&mut conn, &target.env)
         .await
-        .map_err(db_error("reading the restored"))?;
-    let mut marker_rewritten = None;
-    if let Some(marker) = marker.filter(|m| *m != target.env) {
-        let actor = crate::migrations::history::Actor::current(&target.env);
-        let table: String =
-            sqlx::query_scalar("SELECT pg_catalog.to_regclass('_pgshift_marker')::text")
-                .fetch_one(&mut conn)
-                .await
-                .map_err(db_error("finding the marker of"))?;
-        sqlx::query(&format!(
-            "UPDATE {table} SET env = $1, set_at = now(), db_user = current_user, os_user = $2, host = $3"
-        ))
-        .bind(&target.env)
-        .bind(&actor.os_user)
-        .bind(&actor.host)
-        .execute(&mut conn)
-        .await
-        .map_err(db_error("rewriting the environment marker of"))?;
-        marker_rewritten = Some((marker, target.env.clone()));
-    }
+        .map_err(db_error("marking the environment of"))?;
+    let marker_added = restored_marker.is_none();
+    let marker_rewritten = restored_marker
+        .filter(|m| *m != target.env)
+        .map(|m| (m, target.env.clone()));
     sqlx::raw_sql("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY")
         .execute(&mut conn)
         .await
@@ -177,9 +166,16 @@ pub async fn restore(
         .map_err(db_error("counting the rows of"))?;
     let _ = sqlx::raw_sql("COMMIT").execute(&mut conn).await;
     crate::db::close(conn).await;
-    let matches_manifest = entry
-        .as_ref()
-        .map(|e| e.manifest.tables.iter().all(|t| tables.contains(t)));
+    // The marker table's row is the one that the restore itself wrote.
+    let matches_manifest = entry.as_ref().map(|e| {
+        e.manifest.tables.iter().all(|t| {
+            tables.iter().any(|r| {
+                r.schema == t.schema
+                    && r.table == t.table
+                    && (r.rows == t.rows || t.table == "_pgshift_marker")
+            })
+        })
+    });
     Ok(RestoreReport {
         archive: archive_path,
         env: target.env.clone(),
@@ -187,10 +183,55 @@ pub async fn restore(
         from_env: entry.map(|e| e.manifest.env),
         migration_version,
         marker_rewritten,
+        marker_added,
         rows: tables.iter().map(|t| t.rows).sum(),
         tables,
         matches_manifest,
     })
+}
+
+/// Marks the restored database as `env`, whatever the archive brought: every
+/// `_pgshift_marker` (one restored from an unmarked database is empty and replaced the
+/// target's), or a new one in the history's schema when there is none. In one transaction;
+/// returns the marker the database had after pg_restore.
+async fn mark(conn: &mut sqlx::PgConnection, env: &str) -> Result<Option<String>, sqlx::Error> {
+    sqlx::raw_sql("BEGIN").execute(&mut *conn).await?;
+    let marked = async {
+        let before = history::one_marker(history::read_markers(conn).await?);
+        let mut schemas: Vec<String> = history::marker_schemas(conn)
+            .await?
+            .iter()
+            .map(|s| crate::db::quote_ident(s))
+            .collect();
+        if schemas.is_empty() {
+            let (schema, _) = history::locate(conn).await?;
+            sqlx::raw_sql(
+                &history::MARKER_TABLE.replace("EXISTS _", &format!("EXISTS {schema}._")),
+            )
+            .execute(&mut *conn)
+            .await?;
+            schemas.push(schema);
+        }
+        let actor = history::Actor::current(env);
+        for schema in &schemas {
+            sqlx::raw_sql(&format!("DELETE FROM {schema}._pgshift_marker"))
+                .execute(&mut *conn)
+                .await?;
+            marker::write(conn, &actor, schema).await?;
+        }
+        Ok(before)
+    }
+    .await;
+    match marked {
+        Ok(before) => {
+            sqlx::raw_sql("COMMIT").execute(&mut *conn).await?;
+            Ok(before)
+        }
+        Err(e) => {
+            let _ = sqlx::raw_sql("ROLLBACK").execute(&mut *conn).await;
+            Err(e)
+        }
+    }
 }
 
 /// The database a restore replaces: the target's, or `database` on the target's server.
