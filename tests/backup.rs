@@ -842,6 +842,49 @@ fn retention_keeps_the_newest_the_kept_and_keep_last() {
     assert_eq!(left, [fourth.as_str(), kept.as_str()]);
 }
 
+/// Copies the backup `archive` (custom format) under a name and manifest times in 2030.
+fn copy_into_2030(archive: &str) -> PathBuf {
+    let archive = Path::new(archive);
+    let name = archive.file_name().unwrap().to_string_lossy().to_string();
+    // `<env>-<database>-<UTC time>-v<migration>.dump`, none of the test's names with a `-`.
+    let mut parts: Vec<&str> = name.split('-').collect();
+    parts[2] = "20300101T000000000Z";
+    let future = parts.join("-");
+    let copy = archive.with_file_name(&future);
+    std::fs::copy(archive, &copy).unwrap();
+    let mut manifest =
+        json(&std::fs::read_to_string(format!("{}.json", archive.display())).unwrap());
+    manifest["archive"] = future.clone().into();
+    manifest["started_at"] = "2030-01-01T00:00:00Z".into();
+    manifest["finished_at"] = "2030-01-01T00:00:01Z".into();
+    std::fs::write(format!("{}.json", copy.display()), manifest.to_string()).unwrap();
+    copy
+}
+
+#[test]
+fn retention_never_deletes_the_backup_just_made_and_names_a_future_dated_one() {
+    let p = project_with_data();
+    p.append("pgshift.toml", "\n[backup]\nkeep_last = 1\n");
+    let first = archive_of(&p.xtask(["backup", "--json"]).ok());
+    let future = copy_into_2030(&first);
+    let out = p.xtask(["backup", "--json"]).ok();
+    let made = archive_of(&out);
+    assert!(
+        Path::new(&made).exists(),
+        "the backup just made was pruned:\n{}",
+        text(&out)
+    );
+    assert!(future.exists());
+    assert!(!Path::new(&first).exists(), "{}", text(&out));
+    assert!(
+        stderr(&out).contains(&format!("{} is dated in the future", future.display())),
+        "{}",
+        text(&out)
+    );
+    let report = json(&String::from_utf8_lossy(&out.stdout));
+    assert_eq!(report["future_dated"][0], future.to_string_lossy().as_ref());
+}
+
 #[test]
 fn a_directory_format_backup_with_jobs_restores() {
     let p = project_with_data();

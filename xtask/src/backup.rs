@@ -186,6 +186,7 @@ pub async fn backup(ctx: &Ctx, args: BackupArgs) -> Result<ExitCode> {
     for path in &report.pruned {
         ctx.note(&format!("pruned {}", path.display()));
     }
+    future_dated(ctx, &report.future_dated);
     if ctx.json {
         ctx.emit(&report)?;
     } else {
@@ -247,8 +248,16 @@ pub async fn backups(ctx: &Ctx, args: BackupsArgs) -> Result<ExitCode> {
             ));
         }
         Some(BackupsAction::Prune { dry_run, .. }) => {
-            let pruned = backup::retention::prune(&ctx.config, env, dry_run)?;
-            ctx.emit(&serde_json::json!({ "dry_run": dry_run, "pruned": pruned }))?;
+            let backup::retention::Pruning {
+                pruned,
+                future_dated: future,
+            } = backup::retention::prune(&ctx.config, env, dry_run, None)?;
+            ctx.emit(&serde_json::json!({
+                "dry_run": dry_run,
+                "pruned": pruned,
+                "future_dated": future,
+            }))?;
+            future_dated(ctx, &future);
             if !ctx.config.backup.prunes() {
                 ctx.note("no retention configured ([backup] keep_last or keep_days): every backup is kept");
             }
@@ -388,6 +397,18 @@ pub async fn restore(ctx: &Ctx, args: RestoreArgs) -> Result<ExitCode> {
         );
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Says which backups are dated in the future: retention counts them as the newest.
+fn future_dated(ctx: &Ctx, archives: &[PathBuf]) {
+    for path in archives {
+        ctx.note(&format!(
+            "warning: {} is dated in the future (a wrong clock where it was made, or an edited \
+             manifest); retention counts it as the newest and keeps it; delete it or fix its \
+             manifest's started_at if it is not",
+            path.display()
+        ));
+    }
 }
 
 /// Progress: an indicatif bar (bytes written, elapsed time) on a terminal; start and end

@@ -72,6 +72,9 @@ pub struct BackupReport {
     pub manifest: Manifest,
     /// Backups deleted by retention after this one was verified.
     pub pruned: Vec<PathBuf>,
+    /// Backups of this environment dated in the future, which retention counted as newer
+    /// than this one (and kept).
+    pub future_dated: Vec<PathBuf>,
     /// Leftovers of interrupted backups removed before this one started.
     pub cleaned: Vec<PathBuf>,
 }
@@ -232,19 +235,23 @@ pub async fn backup(
     let archive_path = dir.join(&manifest.archive);
     let manifest_path = manifest.write(&dir)?;
     let mut pruned = Vec::new();
+    let mut future_dated = Vec::new();
     if config.backup.prunes() {
-        for entry in retention::prune(config, Some(&target.env), false)? {
+        let pruning = retention::prune(config, Some(&target.env), false, Some(&archive_path))?;
+        for entry in pruning.pruned {
             progress(Progress::Pruned {
                 archive: &entry.manifest.archive,
             });
             pruned.push(entry.archive_path);
         }
+        future_dated = pruning.future_dated;
     }
     Ok(BackupReport {
         archive_path,
         manifest_path,
         manifest,
         pruned,
+        future_dated,
         cleaned,
     })
 }
