@@ -885,6 +885,47 @@ fn retention_never_deletes_the_backup_just_made_and_names_a_future_dated_one() {
     assert_eq!(report["future_dated"][0], future.to_string_lossy().as_ref());
 }
 
+/// Flips one byte in the middle of a file.
+fn damage(path: &Path) {
+    let mut bytes = std::fs::read(path).unwrap();
+    let middle = bytes.len() / 2;
+    bytes[middle] ^= 0xff;
+    std::fs::write(path, &bytes).unwrap();
+}
+
+#[test]
+fn a_damaged_newest_backup_is_not_what_pruning_or_restore_latest_rely_on() {
+    let p = project_with_data();
+    let intact = archive_of(&p.xtask(["backup", "--json"]).ok());
+    let newest = archive_of(&p.xtask(["backup", "--json"]).ok());
+    damage(Path::new(&newest));
+    p.append("pgshift.toml", "\n[backup]\nkeep_last = 1\n");
+
+    // restore --latest skips the damaged one, saying so.
+    p.db.sql("DELETE FROM doctors");
+    let out = p.xtask(["restore", "--latest"]).ok();
+    assert!(
+        stderr(&out).contains(&format!(
+            "warning: {newest}: the archive does not match its manifest"
+        )) && stderr(&out).contains("skipped for the newest intact backup")
+            && stderr(&out).contains(&format!("restoring {intact} into")),
+        "{}",
+        text(&out)
+    );
+    assert_eq!(p.db.sql("SELECT count(*) FROM doctors"), "3");
+
+    // Pruning keeps the only intact one, and leaves the damaged one for a person to look at.
+    let out = p.xtask(["backups", "prune"]).ok();
+    assert!(Path::new(&intact).exists(), "{}", text(&out));
+    assert!(Path::new(&newest).exists(), "{}", text(&out));
+    assert!(
+        stderr(&out).contains(&format!("warning: {newest}: the archive does not match"))
+            && stderr(&out).contains("nothing to prune"),
+        "{}",
+        text(&out)
+    );
+}
+
 #[test]
 fn a_directory_format_backup_with_jobs_restores() {
     let p = project_with_data();

@@ -187,6 +187,7 @@ pub async fn backup(ctx: &Ctx, args: BackupArgs) -> Result<ExitCode> {
         ctx.note(&format!("pruned {}", path.display()));
     }
     future_dated(ctx, &report.future_dated);
+    damaged(ctx, &report.damaged, "retention did not count it as good");
     if ctx.json {
         ctx.emit(&report)?;
     } else {
@@ -251,13 +252,16 @@ pub async fn backups(ctx: &Ctx, args: BackupsArgs) -> Result<ExitCode> {
             let backup::retention::Pruning {
                 pruned,
                 future_dated: future,
+                damaged: bad,
             } = backup::retention::prune(&ctx.config, env, dry_run, None)?;
             ctx.emit(&serde_json::json!({
                 "dry_run": dry_run,
                 "pruned": pruned,
                 "future_dated": future,
+                "damaged": bad,
             }))?;
             future_dated(ctx, &future);
+            damaged(ctx, &bad, "retention did not count it as good");
             if !ctx.config.backup.prunes() {
                 ctx.note("no retention configured ([backup] keep_last or keep_days): every backup is kept");
             }
@@ -289,7 +293,9 @@ pub async fn restore(ctx: &Ctx, args: RestoreArgs) -> Result<ExitCode> {
                 ))
                 .into());
             }
-            backup::latest(&ctx.config, from)?.archive_path
+            let (latest, skipped) = backup::latest(&ctx.config, from)?;
+            damaged(ctx, &skipped, "skipped for the newest intact backup");
+            latest.archive_path
         }
         (Some(_), true) => {
             return Err(UsageError::Other(
@@ -397,6 +403,17 @@ pub async fn restore(ctx: &Ctx, args: RestoreArgs) -> Result<ExitCode> {
         );
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Says which backups were found damaged, and what was done about it.
+fn damaged(ctx: &Ctx, entries: &[backup::Entry], done: &str) {
+    for entry in entries {
+        ctx.note(&format!(
+            "warning: {}: {}; {done} (delete it and its .json manifest once looked at)",
+            entry.archive_path.display(),
+            entry.problem.as_deref().unwrap_or("damaged")
+        ));
+    }
 }
 
 /// Says which backups are dated in the future: retention counts them as the newest.

@@ -75,6 +75,8 @@ pub struct BackupReport {
     /// Backups of this environment dated in the future, which retention counted as newer
     /// than this one (and kept).
     pub future_dated: Vec<PathBuf>,
+    /// Backups of this environment that retention found damaged (`retention::Pruning`).
+    pub damaged: Vec<Entry>,
     /// Leftovers of interrupted backups removed before this one started.
     pub cleaned: Vec<PathBuf>,
 }
@@ -236,6 +238,7 @@ pub async fn backup(
     let manifest_path = manifest.write(&dir)?;
     let mut pruned = Vec::new();
     let mut future_dated = Vec::new();
+    let mut damaged = Vec::new();
     if config.backup.prunes() {
         let pruning = retention::prune(config, Some(&target.env), false, Some(&archive_path))?;
         for entry in pruning.pruned {
@@ -245,6 +248,7 @@ pub async fn backup(
             pruned.push(entry.archive_path);
         }
         future_dated = pruning.future_dated;
+        damaged = pruning.damaged;
     }
     Ok(BackupReport {
         archive_path,
@@ -252,6 +256,7 @@ pub async fn backup(
         manifest,
         pruned,
         future_dated,
+        damaged,
         cleaned,
     })
 }
@@ -599,15 +604,37 @@ pub fn open(config: &Config, path: &Path) -> Result<Entry, BackupError> {
     Ok(entry(config, manifest_path, manifest))
 }
 
-/// The newest good backup of `env`.
-pub fn latest(config: &Config, env: &str) -> Result<Entry, BackupError> {
-    list(config, Some(env))?
-        .into_iter()
-        .find(|e| e.good)
-        .ok_or_else(|| BackupError::NoBackup {
-            env: env.to_string(),
-            dir: config.backup_dir(env),
-        })
+/// The newest good backup of `env` whose archive still has its manifest's SHA-256, and the
+/// newer ones skipped because theirs does not (marked not good, with the problem).
+pub fn latest(config: &Config, env: &str) -> Result<(Entry, Vec<Entry>), BackupError> {
+    let mut skipped = Vec::new();
+    for mut entry in list(config, Some(env))?.into_iter().filter(|e| e.good) {
+        if recheck(&mut entry) {
+            return Ok((entry, skipped));
+        }
+        skipped.push(entry);
+    }
+    Err(BackupError::NoBackup {
+        env: env.to_string(),
+        dir: config.backup_dir(env),
+    })
+}
+
+/// Re-hashes a good entry's archive: one that no longer has its manifest's SHA-256 (or
+/// cannot be read) is no longer good, and says why. The size check of `list` does not see a
+/// byte changed in place.
+pub(crate) fn recheck(entry: &mut Entry) -> bool {
+    let problem = match verify::sha256_of(&entry.archive_path) {
+        Ok((sha256, _)) if sha256 == entry.manifest.sha256 => return true,
+        Ok((sha256, _)) => format!(
+            "the archive does not match its manifest (sha256 {sha256}, manifest says {}): damaged or changed",
+            entry.manifest.sha256
+        ),
+        Err(e) => e.to_string(),
+    };
+    entry.good = false;
+    entry.problem = Some(problem);
+    false
 }
 
 /// `backups verify FILE`: the SHA-256 and table of contents of a backup against its

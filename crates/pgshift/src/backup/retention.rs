@@ -4,9 +4,11 @@
 //! one listed in `[backup] keep`. Only good (verified, complete) backups are considered:
 //! retention never deletes a backup it cannot replace. Backups are ordered by their
 //! manifest's time, even one dated in the future (a wrong clock, an edited manifest): that
-//! one counts as the newest, and is reported.
+//! one counts as the newest, and is reported. Before anything is deleted, the newest good
+//! backup of each environment that loses one, which the deletion relies on, is re-hashed
+//! (unless it is the one just made): a damaged one is not good and does not count.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, Utc};
@@ -27,6 +29,9 @@ pub struct Pruning {
     /// The archives of the environments looked at whose manifest is dated in the future:
     /// they count as the newest, so they are kept and push older ones out.
     pub future_dated: Vec<PathBuf>,
+    /// Newest backups whose archive no longer has their manifest's SHA-256: not counted as
+    /// good, so not what the others were deleted for (and never deleted themselves).
+    pub damaged: Vec<Entry>,
 }
 
 /// Whether `entry` is dated later than `now` (beyond a little clock skew).
@@ -67,6 +72,44 @@ pub fn plan<'a>(
     doomed
 }
 
+/// Re-hashes the newest good backup of each environment that the plan deletes from, until
+/// each such one is intact; returns the damaged ones (now not good in `entries`). The
+/// backup just made was hashed a moment ago and is trusted.
+fn recheck_relied_on(
+    entries: &mut [Entry],
+    policy: &Backup,
+    now: DateTime<Utc>,
+    made: Option<&Path>,
+) -> Vec<Entry> {
+    let mut damaged = Vec::new();
+    let mut checked: Vec<PathBuf> = made.into_iter().map(Path::to_path_buf).collect();
+    loop {
+        let envs: BTreeSet<String> = plan(entries, policy, now, made)
+            .iter()
+            .map(|e| e.manifest.env.clone())
+            .collect();
+        let relied: Vec<usize> = envs
+            .iter()
+            .filter_map(|env| {
+                (0..entries.len())
+                    .filter(|&i| entries[i].good && entries[i].manifest.env == *env)
+                    // The first of equals, as plan's stable sort has it.
+                    .min_by_key(|&i| std::cmp::Reverse(entries[i].manifest.started_at))
+            })
+            .filter(|&i| !checked.contains(&entries[i].archive_path))
+            .collect();
+        if relied.is_empty() {
+            return damaged;
+        }
+        for i in relied {
+            checked.push(entries[i].archive_path.clone());
+            if !super::recheck(&mut entries[i]) {
+                damaged.push(entries[i].clone());
+            }
+        }
+    }
+}
+
 /// Applies retention to `env` (every environment when `None`), never deleting `made` (the
 /// archive of the backup just made); returns what was deleted (or would be, with
 /// `dry_run`). The manifest goes first, so an interrupted prune leaves an archive without
@@ -77,8 +120,9 @@ pub fn prune(
     dry_run: bool,
     made: Option<&Path>,
 ) -> Result<Pruning, BackupError> {
-    let entries = list(config, env)?;
+    let mut entries = list(config, env)?;
     let now = Utc::now();
+    let damaged = recheck_relied_on(&mut entries, &config.backup, now, made);
     let doomed: Vec<Entry> = plan(&entries, &config.backup, now, made)
         .into_iter()
         .cloned()
@@ -91,6 +135,7 @@ pub fn prune(
     let pruning = Pruning {
         pruned: doomed,
         future_dated,
+        damaged,
     };
     if dry_run {
         return Ok(pruning);
