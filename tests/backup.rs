@@ -39,6 +39,14 @@ fn archive_of(out: &std::process::Output) -> String {
         .to_string()
 }
 
+/// A table `bulk` of `rows` rows of 64 characters, to make a dump or restore take a while.
+fn add_bulk(p: &Project, rows: u32) {
+    p.db.sql(&format!(
+        "CREATE TABLE bulk AS SELECT g, md5(g::text) || md5((g * 7)::text) AS filler \
+         FROM generate_series(1, {rows}) g"
+    ));
+}
+
 fn rows_of(manifest: &Value, table: &str) -> i64 {
     manifest["tables"]
         .as_array()
@@ -388,10 +396,7 @@ fn killing_pg_dump_mid_way_leaves_nothing_listed_and_the_next_backup_is_whole() 
 fn killing_pgshift_mid_way_takes_pg_dump_down_and_the_next_backup_cleans_up() {
     let p = project_with_data();
     // Enough data that pg_dump is still writing when it is looked at.
-    p.db.sql(
-        "CREATE TABLE bulk AS SELECT g, md5(g::text) || md5((g * 7)::text) AS filler \
-         FROM generate_series(1, 600000) g",
-    );
+    add_bulk(&p, 600000);
     let dir = p.path(".pgshift/backups/local");
     let mut child = p
         .xtask(["backup"])
@@ -747,10 +752,7 @@ fn a_pg_dump_older_than_the_server_is_named_with_the_package_to_install() {
 #[test]
 fn a_file_size_limit_mid_dump_is_named_and_leaves_nothing() {
     let p = project_with_data();
-    p.db.sql(
-        "CREATE TABLE bulk AS SELECT g, md5(g::text) || md5((g * 7)::text) AS filler \
-         FROM generate_series(1, 40000) g",
-    );
+    add_bulk(&p, 40000);
     let mut command = p.xtask(["backup"]).command;
     // SAFETY: setrlimit is async-signal-safe.
     unsafe {
@@ -1009,6 +1011,70 @@ fn verify_restore_compares_a_scratch_copy_and_drops_it() {
     }
     assert_eq!(
         p.db.sql("SELECT count(*) FROM pg_database WHERE datname LIKE 'pgshift_verify_%'"),
+        "0"
+    );
+}
+
+/// Starts `backup --verify=restore` and sends `signal` once its scratch database exists;
+/// returns its output and the scratch databases of its pid still on the server afterwards.
+fn verify_restore_signalled(
+    p: &Project,
+    signal: nix::sys::signal::Signal,
+) -> (std::process::Output, String) {
+    let child = p
+        .xtask(["backup", "--verify=restore"])
+        .command
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let scratch = format!("SELECT string_agg(datname, ',') FROM pg_database WHERE datname LIKE 'pgshift\\_verify\\_{}\\_%'", child.id());
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while p.db.sql(&scratch).is_empty() {
+        assert!(Instant::now() < deadline, "no scratch database was made");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(child.id() as i32), signal).unwrap();
+    let out = child.wait_with_output().unwrap();
+    // A SIGKILLed process leaves it: its name, before the next backup drops it.
+    (out, p.db.sql(&scratch))
+}
+
+#[test]
+fn an_interrupted_verify_restore_drops_its_scratch_database() {
+    use nix::sys::signal::Signal;
+    let p = project_with_data();
+    // Enough rows that the restore into the scratch database takes a while.
+    add_bulk(&p, 600000);
+    for (signal, name) in [(Signal::SIGINT, "SIGINT"), (Signal::SIGTERM, "SIGTERM")] {
+        let (out, left) = verify_restore_signalled(&p, signal);
+        assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+        assert!(
+            stderr(&out).contains(&format!(
+                "{name} during --verify=restore: the scratch database was dropped"
+            )),
+            "{}",
+            text(&out)
+        );
+        assert_eq!(left, "", "{}", text(&out));
+    }
+    assert_eq!(
+        visible_files(&p.path(".pgshift/backups/local")),
+        Vec::<String>::new()
+    );
+    // SIGKILL leaves it; the next verify drops it (its process is gone) and says so.
+    let (_, left) = verify_restore_signalled(&p, Signal::SIGKILL);
+    assert!(left.starts_with("pgshift_verify_"), "{left}");
+    let out = p.xtask(["backup", "--verify=restore"]).ok();
+    assert!(
+        stderr(&out).contains(&format!("dropped {left}, the scratch database of a `backup --verify=restore` whose process is gone")),
+        "{}",
+        text(&out)
+    );
+    assert_eq!(
+        p.db.sql(&format!(
+            "SELECT count(*) FROM pg_database WHERE datname = '{left}'"
+        )),
         "0"
     );
 }

@@ -474,6 +474,10 @@ impl ProgressPrinter {
             }
             Progress::Pruned { .. } => {}
             Progress::Restoring { database } => eprintln!("pg_restore into {database} started"),
+            Progress::ScratchDropped { database } => eprintln!(
+                "dropped {database}, the scratch database of a `backup --verify=restore` \
+                 whose process is gone"
+            ),
         }
     }
 

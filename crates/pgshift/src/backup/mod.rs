@@ -62,6 +62,9 @@ pub enum Progress<'a> {
     Pruned { archive: &'a str },
     /// pg_restore started into `database`.
     Restoring { database: &'a str },
+    /// `--verify=restore` dropped `database`, the scratch database of a process that is
+    /// gone (killed while it verified).
+    ScratchDropped { database: &'a str },
 }
 
 /// A finished, verified backup.
@@ -161,6 +164,10 @@ pub enum BackupError {
     MissingDatabase { database: String, host: String },
     #[error("--verify=restore: restoring the archive into a scratch database on {server} did not give back what was dumped: {reason}; nothing was kept")]
     RestoreCheck { server: String, reason: String },
+    #[error(
+        "{signal} during --verify=restore: the scratch database was dropped; nothing was kept"
+    )]
+    Interrupted { signal: &'static str },
     #[error("pg_restore into {database} failed ({status}): {stderr}; {consequence}")]
     RestoreFailed {
         database: String,
@@ -316,7 +323,7 @@ async fn make(
         });
     }
     if let Some(local) = &options.verify_restore {
-        rehearse::check(temp, &dumped, local, options.jobs).await?;
+        rehearse::check(temp, &dumped, local, options.jobs, progress).await?;
     }
     let archive = archive_name(
         &target.env,
