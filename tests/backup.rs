@@ -293,6 +293,13 @@ fn a_prod_backup_passes_the_password_outside_argv_and_never_prints_it() {
     let cmdline = String::from_utf8_lossy(&cmdline).replace('\0', " ");
     let environ = std::fs::read(format!("/proc/{dump}/environ")).unwrap();
     let environ = String::from_utf8_lossy(&environ).replace('\0', "\n");
+    let passfile = environ
+        .lines()
+        .find_map(|l| l.strip_prefix("PGPASSFILE="))
+        .unwrap_or_else(|| panic!("no PGPASSFILE:\n{environ}"))
+        .to_string();
+    assert_eq!(mode(Path::new(&passfile).parent().unwrap()), 0o700);
+    assert_eq!(mode(Path::new(&passfile)), 0o600);
     locker.release();
     let out = child.wait_with_output().unwrap();
     let shown = text(&out);
@@ -313,12 +320,8 @@ fn a_prod_backup_passes_the_password_outside_argv_and_never_prints_it() {
     assert!(cmdline.contains("sslmode=verify-full"), "{cmdline}");
     assert!(!environ.contains("PGPASSWORD"), "{environ}");
     assert!(!environ.contains("PROD_DATABASE_URL"), "{environ}");
-    let passfile = environ
-        .lines()
-        .find_map(|l| l.strip_prefix("PGPASSFILE="))
-        .unwrap_or_else(|| panic!("no PGPASSFILE:\n{environ}"));
     // The passfile is gone once the backup is done.
-    assert!(!Path::new(passfile).exists(), "{passfile} was left behind");
+    assert!(!Path::new(&passfile).exists(), "{passfile} was left behind");
 
     let report = json(&String::from_utf8_lossy(&out.stdout));
     let manifest_text = std::fs::read_to_string(report["manifest_path"].as_str().unwrap()).unwrap();
@@ -331,6 +334,45 @@ fn a_prod_backup_passes_the_password_outside_argv_and_never_prints_it() {
     );
     assert_eq!(rows_of(manifest, "visits"), 1000);
     assert_eq!(manifest["migration_version"], Value::Null);
+}
+
+/// The permission bits of a file or folder.
+fn mode(path: &Path) -> u32 {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(path).unwrap().permissions().mode() & 0o777
+}
+
+#[test]
+fn backups_are_private_and_git_ignored() {
+    let p = project_with_data();
+    let custom = archive_of(&p.xtask(["backup", "--json"]).ok());
+    let directory = archive_of(&p.xtask(["backup", "--json", "--jobs", "2"]).ok());
+    let root = p.path(".pgshift/backups");
+    for folder in [root.clone(), root.join("local"), PathBuf::from(&directory)] {
+        assert_eq!(mode(&folder), 0o700, "{}", folder.display());
+    }
+    let mut files = vec![PathBuf::from(&custom)];
+    files.extend(
+        std::fs::read_dir(&directory)
+            .unwrap()
+            .map(|e| e.unwrap().path()),
+    );
+    for archive in [&custom, &directory] {
+        files.push(PathBuf::from(format!("{archive}.json")));
+    }
+    for file in &files {
+        assert_eq!(mode(file), 0o600, "{}", file.display());
+    }
+    let git = |args: &[&str]| {
+        Command::new("git")
+            .args(args)
+            .current_dir(&p.dir)
+            .output()
+            .unwrap()
+    };
+    assert!(git(&["init", "-q"]).status.success());
+    let out = git(&["check-ignore", &custom, &format!("{directory}/toc.dat")]);
+    assert!(out.status.success(), "{}", text(&out));
 }
 
 #[test]

@@ -177,6 +177,16 @@ pub enum BackupError {
     },
 }
 
+/// `map_err` for an I/O error while doing `action` to `path`.
+pub(crate) fn io(action: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> BackupError {
+    let path = path.to_path_buf();
+    move |source| BackupError::Io {
+        action,
+        path,
+        source,
+    }
+}
+
 fn disk_hint(e: &std::io::Error) -> &'static str {
     match e.raw_os_error() {
         Some(libc_enospc) if libc_enospc == nix::errno::Errno::ENOSPC as i32 => {
@@ -211,12 +221,7 @@ pub async fn backup(
     options: &BackupOptions,
     progress: &mut dyn FnMut(Progress<'_>),
 ) -> Result<BackupReport, BackupError> {
-    let dir = config.backup_dir(&target.env);
-    std::fs::create_dir_all(&dir).map_err(|source| BackupError::Io {
-        action: "creating the backup folder",
-        path: dir.clone(),
-        source,
-    })?;
+    let dir = backup_folder(config, &target.env)?;
     let _lock = lock_folder(&dir)?;
     let cleaned = clean_leftovers(&dir, &target.env);
     let started_at = Utc::now();
@@ -266,6 +271,35 @@ pub async fn backup(
         damaged,
         cleaned,
     })
+}
+
+/// Makes `env`'s backup folder ready: `[backup] dir` with a `.gitignore` that ignores
+/// everything in it (a backup holds the database's data, which must not reach a
+/// repository), and the environment's folder, both 0700 when pgshift makes them (the
+/// environment's folder always).
+fn backup_folder(config: &Config, env: &str) -> Result<PathBuf, BackupError> {
+    use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+    let root = config.backup_root();
+    let dir = config.backup_dir(env);
+    if let Some(parent) = root.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent).map_err(io("creating the backup folder", parent))?;
+    }
+    for folder in [&root, &dir] {
+        match std::fs::DirBuilder::new().mode(0o700).create(folder) {
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && folder.is_dir() => {}
+            created => created.map_err(io("creating the backup folder", folder))?,
+        }
+    }
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700))
+        .map_err(io("making private", &dir))?;
+    let ignore = root.join(".gitignore");
+    if !ignore.exists() {
+        manifest::write_atomic(
+            &ignore,
+            b"# pgshift's backups hold the database's data\n*\n",
+        )?;
+    }
+    Ok(dir)
 }
 
 /// Dump, fsync, check, rename: the manifest of the archive now in place.
@@ -421,10 +455,14 @@ async fn on_thread<T: Send + 'static>(
         })?
 }
 
-/// fsync of every file of the archive (and of a directory archive's folder).
+/// fsync of every file of the archive (and of a directory archive's folder), each made
+/// private (0600, the folder 0700: pg_dump creates them with the umask's mode).
 fn sync_archive(path: &Path) -> Result<(), BackupError> {
+    use std::os::unix::fs::PermissionsExt;
     let sync = |p: &Path| {
-        File::open(p)
+        let mode = if p.is_dir() { 0o700 } else { 0o600 };
+        std::fs::set_permissions(p, std::fs::Permissions::from_mode(mode))
+            .and_then(|()| File::open(p))
             .and_then(|f| f.sync_all())
             .map_err(|source| BackupError::Io {
                 action: "syncing",
