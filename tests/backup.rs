@@ -376,6 +376,24 @@ fn backups_are_private_and_git_ignored() {
 }
 
 #[test]
+fn url_parameters_with_spaces_reach_pg_dump_and_pg_restore_as_written() {
+    let p = project_with_data();
+    // libpq decodes %20 but not `+`: re-encoded as form data, pg_dump would be given
+    // `-c+lock_timeout=5000` and refuse it.
+    p.write(
+        ".env",
+        &format!(
+            "DATABASE_URL={}?options=-c%20lock_timeout%3D5000\n",
+            p.db.url()
+        ),
+    );
+    let archive = archive_of(&p.xtask(["backup", "--json"]).ok());
+    p.db.sql("DELETE FROM doctors");
+    p.xtask(["restore", &archive]).ok();
+    assert_eq!(p.db.sql("SELECT count(*) FROM doctors"), "3");
+}
+
+#[test]
 fn children_get_no_inherited_pg_variables() {
     let p = project_with_data();
     // Each would redirect or break the dump if pg_dump inherited it.
