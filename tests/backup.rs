@@ -31,6 +31,22 @@ fn json(out: &str) -> Value {
     serde_json::from_str(out).unwrap_or_else(|e| panic!("not JSON ({e}):\n{out}"))
 }
 
+/// The `archive_path` of `backup --json`'s report.
+fn archive_of(out: &std::process::Output) -> String {
+    json(&String::from_utf8_lossy(&out.stdout))["archive_path"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
+/// A table `bulk` of `rows` rows of 64 characters, to make a dump or restore take a while.
+fn add_bulk(p: &Project, rows: u32) {
+    p.db.sql(&format!(
+        "CREATE TABLE bulk AS SELECT g, md5(g::text) || md5((g * 7)::text) AS filler \
+         FROM generate_series(1, {rows}) g"
+    ));
+}
+
 fn rows_of(manifest: &Value, table: &str) -> i64 {
     manifest["tables"]
         .as_array()
@@ -277,6 +293,13 @@ fn a_prod_backup_passes_the_password_outside_argv_and_never_prints_it() {
     let cmdline = String::from_utf8_lossy(&cmdline).replace('\0', " ");
     let environ = std::fs::read(format!("/proc/{dump}/environ")).unwrap();
     let environ = String::from_utf8_lossy(&environ).replace('\0', "\n");
+    let passfile = environ
+        .lines()
+        .find_map(|l| l.strip_prefix("PGPASSFILE="))
+        .unwrap_or_else(|| panic!("no PGPASSFILE:\n{environ}"))
+        .to_string();
+    assert_eq!(mode(Path::new(&passfile).parent().unwrap()), 0o700);
+    assert_eq!(mode(Path::new(&passfile)), 0o600);
     locker.release();
     let out = child.wait_with_output().unwrap();
     let shown = text(&out);
@@ -297,12 +320,8 @@ fn a_prod_backup_passes_the_password_outside_argv_and_never_prints_it() {
     assert!(cmdline.contains("sslmode=verify-full"), "{cmdline}");
     assert!(!environ.contains("PGPASSWORD"), "{environ}");
     assert!(!environ.contains("PROD_DATABASE_URL"), "{environ}");
-    let passfile = environ
-        .lines()
-        .find_map(|l| l.strip_prefix("PGPASSFILE="))
-        .unwrap_or_else(|| panic!("no PGPASSFILE:\n{environ}"));
     // The passfile is gone once the backup is done.
-    assert!(!Path::new(passfile).exists(), "{passfile} was left behind");
+    assert!(!Path::new(&passfile).exists(), "{passfile} was left behind");
 
     let report = json(&String::from_utf8_lossy(&out.stdout));
     let manifest_text = std::fs::read_to_string(report["manifest_path"].as_str().unwrap()).unwrap();
@@ -315,6 +334,63 @@ fn a_prod_backup_passes_the_password_outside_argv_and_never_prints_it() {
     );
     assert_eq!(rows_of(manifest, "visits"), 1000);
     assert_eq!(manifest["migration_version"], Value::Null);
+}
+
+/// The permission bits of a file or folder.
+fn mode(path: &Path) -> u32 {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(path).unwrap().permissions().mode() & 0o777
+}
+
+#[test]
+fn backups_are_private_and_git_ignored() {
+    let p = project_with_data();
+    let custom = archive_of(&p.xtask(["backup", "--json"]).ok());
+    let directory = archive_of(&p.xtask(["backup", "--json", "--jobs", "2"]).ok());
+    let root = p.path(".pgshift/backups");
+    for folder in [root.clone(), root.join("local"), PathBuf::from(&directory)] {
+        assert_eq!(mode(&folder), 0o700, "{}", folder.display());
+    }
+    let mut files = vec![PathBuf::from(&custom)];
+    files.extend(
+        std::fs::read_dir(&directory)
+            .unwrap()
+            .map(|e| e.unwrap().path()),
+    );
+    for archive in [&custom, &directory] {
+        files.push(PathBuf::from(format!("{archive}.json")));
+    }
+    for file in &files {
+        assert_eq!(mode(file), 0o600, "{}", file.display());
+    }
+    let git = |args: &[&str]| {
+        Command::new("git")
+            .args(args)
+            .current_dir(&p.dir)
+            .output()
+            .unwrap()
+    };
+    assert!(git(&["init", "-q"]).status.success());
+    let out = git(&["check-ignore", &custom, &format!("{directory}/toc.dat")]);
+    assert!(out.status.success(), "{}", text(&out));
+}
+
+#[test]
+fn url_parameters_with_spaces_reach_pg_dump_and_pg_restore_as_written() {
+    let p = project_with_data();
+    // libpq decodes %20 but not `+`: re-encoded as form data, pg_dump would be given
+    // `-c+lock_timeout=5000` and refuse it.
+    p.write(
+        ".env",
+        &format!(
+            "DATABASE_URL={}?options=-c%20lock_timeout%3D5000\n",
+            p.db.url()
+        ),
+    );
+    let archive = archive_of(&p.xtask(["backup", "--json"]).ok());
+    p.db.sql("DELETE FROM doctors");
+    p.xtask(["restore", &archive]).ok();
+    assert_eq!(p.db.sql("SELECT count(*) FROM doctors"), "3");
 }
 
 #[test]
@@ -380,10 +456,7 @@ fn killing_pg_dump_mid_way_leaves_nothing_listed_and_the_next_backup_is_whole() 
 fn killing_pgshift_mid_way_takes_pg_dump_down_and_the_next_backup_cleans_up() {
     let p = project_with_data();
     // Enough data that pg_dump is still writing when it is looked at.
-    p.db.sql(
-        "CREATE TABLE bulk AS SELECT g, md5(g::text) || md5((g * 7)::text) AS filler \
-         FROM generate_series(1, 600000) g",
-    );
+    add_bulk(&p, 600000);
     let dir = p.path(".pgshift/backups/local");
     let mut child = p
         .xtask(["backup"])
@@ -585,6 +658,89 @@ fn a_protected_target_needs_consent_and_a_bad_archive_changes_nothing() {
     assert_eq!(p.prod_sql("SELECT count(*) FROM visits"), "2");
 }
 
+/// A project with `[env.prod]` (protected) whose database is a second database of the shared
+/// cluster, deployed with `migrate-deploy --env prod` (so marked `prod`), holding 4 doctors;
+/// and an archive of the local database (3 doctors).
+fn project_with_a_marked_prod_database() -> (Project, support::TestDb, String) {
+    let p = project_with_data();
+    let archive = archive_of(&p.xtask(["backup", "--json"]).ok());
+    let prod = support::TestDb::new();
+    p.append(
+        "pgshift.toml",
+        "\n[env.prod]\nurl_env = \"PROD_DATABASE_URL\"\nprotected = true\n",
+    );
+    p.xtask(["migrate-deploy", "--env", "prod", "--yes"])
+        .env("PROD_DATABASE_URL", prod.url())
+        .ok();
+    prod.sql("INSERT INTO doctors VALUES (4, 'd')");
+    assert_eq!(prod.sql("SELECT env FROM _pgshift_marker"), "prod");
+    (p, prod, archive)
+}
+
+#[test]
+fn restoring_over_a_database_marked_as_a_protected_environment_needs_consent() {
+    let (p, prod, archive) = project_with_a_marked_prod_database();
+    let refused = |err: &str| {
+        assert!(
+            err.contains("the database is marked as environment `prod`, which is protected")
+                && err.contains("pass --yes"),
+            "{err}"
+        );
+        assert_eq!(prod.sql("SELECT count(*) FROM doctors"), "4");
+        assert_eq!(prod.sql("SELECT env FROM _pgshift_marker"), "prod");
+    };
+    // Another database of the local server, by name.
+    refused(
+        &p.xtask(["restore", &archive, "--database", &prod.name])
+            .fails_with(2),
+    );
+    // The local target, when .env's DATABASE_URL reaches the database marked prod.
+    p.write(".env", &format!("DATABASE_URL={}\n", prod.url()));
+    refused(&p.xtask(["restore", &archive]).fails_with(2));
+    // With consent it is replaced.
+    p.xtask(["restore", &archive, "--yes"]).ok();
+    assert_eq!(prod.sql("SELECT count(*) FROM doctors"), "3");
+}
+
+#[test]
+fn after_a_restore_the_database_is_marked_as_the_targets_environment() {
+    let (p, prod, _) = project_with_a_marked_prod_database();
+    let restored = |out: &std::process::Output, env: &str| {
+        let report = json(&String::from_utf8_lossy(&out.stdout));
+        assert_eq!(report["marker_added"], true, "{report}");
+        assert!(
+            stderr(out).contains(&format!(
+                "the archive carried no environment marker; the restored database is now marked `{env}`"
+            )),
+            "{}",
+            text(out)
+        );
+    };
+    // An archive without any marker table, into a database without one: one is made.
+    p.db.sql("DROP TABLE _pgshift_marker");
+    let bare = archive_of(&p.xtask(["backup", "--json"]).ok());
+    restored(&p.xtask(["restore", &bare, "--json"]).ok(), "local");
+    assert_eq!(p.db.sql("SELECT env FROM _pgshift_marker"), "local");
+
+    // The archive of an unmarked database whose empty `_pgshift_marker` pg_restore --clean
+    // puts in place of prod's: prod is marked prod again.
+    p.db.sql("DELETE FROM _pgshift_marker");
+    let unmarked = archive_of(&p.xtask(["backup", "--json"]).ok());
+    restored(
+        &p.xtask(["restore", &unmarked, "--env", "prod", "--yes", "--json"])
+            .env("PROD_DATABASE_URL", prod.url())
+            .ok(),
+        "prod",
+    );
+    assert_eq!(prod.sql("SELECT env FROM _pgshift_marker"), "prod");
+    assert_eq!(prod.sql("SELECT count(*) FROM doctors"), "3");
+    // So local work pointed there is still refused.
+    p.write(".env", &format!("DATABASE_URL={}\n", prod.url()));
+    let err = p.xtask(["migrate-reset", "--force"]).fails_with(1);
+    assert!(err.contains("marked as environment `prod`"), "{err}");
+    assert_eq!(prod.sql("SELECT count(*) FROM doctors"), "3");
+}
+
 #[test]
 fn unreachable_hosts_and_wrong_passwords_are_clear_errors_and_write_nothing() {
     let p = ProdProject::new();
@@ -656,10 +812,7 @@ fn a_pg_dump_older_than_the_server_is_named_with_the_package_to_install() {
 #[test]
 fn a_file_size_limit_mid_dump_is_named_and_leaves_nothing() {
     let p = project_with_data();
-    p.db.sql(
-        "CREATE TABLE bulk AS SELECT g, md5(g::text) || md5((g * 7)::text) AS filler \
-         FROM generate_series(1, 40000) g",
-    );
+    add_bulk(&p, 40000);
     let mut command = p.xtask(["backup"]).command;
     // SAFETY: setrlimit is async-signal-safe.
     unsafe {
@@ -751,6 +904,90 @@ fn retention_keeps_the_newest_the_kept_and_keep_last() {
     assert_eq!(left, [fourth.as_str(), kept.as_str()]);
 }
 
+/// Copies the backup `archive` (custom format) under a name and manifest times in 2030.
+fn copy_into_2030(archive: &str) -> PathBuf {
+    let archive = Path::new(archive);
+    let name = archive.file_name().unwrap().to_string_lossy().to_string();
+    // `<env>-<database>-<UTC time>-v<migration>.dump`, none of the test's names with a `-`.
+    let mut parts: Vec<&str> = name.split('-').collect();
+    parts[2] = "20300101T000000000Z";
+    let future = parts.join("-");
+    let copy = archive.with_file_name(&future);
+    std::fs::copy(archive, &copy).unwrap();
+    let mut manifest =
+        json(&std::fs::read_to_string(format!("{}.json", archive.display())).unwrap());
+    manifest["archive"] = future.clone().into();
+    manifest["started_at"] = "2030-01-01T00:00:00Z".into();
+    manifest["finished_at"] = "2030-01-01T00:00:01Z".into();
+    std::fs::write(format!("{}.json", copy.display()), manifest.to_string()).unwrap();
+    copy
+}
+
+#[test]
+fn retention_never_deletes_the_backup_just_made_and_names_a_future_dated_one() {
+    let p = project_with_data();
+    p.append("pgshift.toml", "\n[backup]\nkeep_last = 1\n");
+    let first = archive_of(&p.xtask(["backup", "--json"]).ok());
+    let future = copy_into_2030(&first);
+    let out = p.xtask(["backup", "--json"]).ok();
+    let made = archive_of(&out);
+    assert!(
+        Path::new(&made).exists(),
+        "the backup just made was pruned:\n{}",
+        text(&out)
+    );
+    assert!(future.exists());
+    assert!(!Path::new(&first).exists(), "{}", text(&out));
+    assert!(
+        stderr(&out).contains(&format!("{} is dated in the future", future.display())),
+        "{}",
+        text(&out)
+    );
+    let report = json(&String::from_utf8_lossy(&out.stdout));
+    assert_eq!(report["future_dated"][0], future.to_string_lossy().as_ref());
+}
+
+/// Flips one byte in the middle of a file.
+fn damage(path: &Path) {
+    let mut bytes = std::fs::read(path).unwrap();
+    let middle = bytes.len() / 2;
+    bytes[middle] ^= 0xff;
+    std::fs::write(path, &bytes).unwrap();
+}
+
+#[test]
+fn a_damaged_newest_backup_is_not_what_pruning_or_restore_latest_rely_on() {
+    let p = project_with_data();
+    let intact = archive_of(&p.xtask(["backup", "--json"]).ok());
+    let newest = archive_of(&p.xtask(["backup", "--json"]).ok());
+    damage(Path::new(&newest));
+    p.append("pgshift.toml", "\n[backup]\nkeep_last = 1\n");
+
+    // restore --latest skips the damaged one, saying so.
+    p.db.sql("DELETE FROM doctors");
+    let out = p.xtask(["restore", "--latest"]).ok();
+    assert!(
+        stderr(&out).contains(&format!(
+            "warning: {newest}: the archive does not match its manifest"
+        )) && stderr(&out).contains("skipped for the newest intact backup")
+            && stderr(&out).contains(&format!("restoring {intact} into")),
+        "{}",
+        text(&out)
+    );
+    assert_eq!(p.db.sql("SELECT count(*) FROM doctors"), "3");
+
+    // Pruning keeps the only intact one, and leaves the damaged one for a person to look at.
+    let out = p.xtask(["backups", "prune"]).ok();
+    assert!(Path::new(&intact).exists(), "{}", text(&out));
+    assert!(Path::new(&newest).exists(), "{}", text(&out));
+    assert!(
+        stderr(&out).contains(&format!("warning: {newest}: the archive does not match"))
+            && stderr(&out).contains("nothing to prune"),
+        "{}",
+        text(&out)
+    );
+}
+
 #[test]
 fn a_directory_format_backup_with_jobs_restores() {
     let p = project_with_data();
@@ -834,6 +1071,70 @@ fn verify_restore_compares_a_scratch_copy_and_drops_it() {
     }
     assert_eq!(
         p.db.sql("SELECT count(*) FROM pg_database WHERE datname LIKE 'pgshift_verify_%'"),
+        "0"
+    );
+}
+
+/// Starts `backup --verify=restore` and sends `signal` once its scratch database exists;
+/// returns its output and the scratch databases of its pid still on the server afterwards.
+fn verify_restore_signalled(
+    p: &Project,
+    signal: nix::sys::signal::Signal,
+) -> (std::process::Output, String) {
+    let child = p
+        .xtask(["backup", "--verify=restore"])
+        .command
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let scratch = format!("SELECT string_agg(datname, ',') FROM pg_database WHERE datname LIKE 'pgshift\\_verify\\_{}\\_%'", child.id());
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while p.db.sql(&scratch).is_empty() {
+        assert!(Instant::now() < deadline, "no scratch database was made");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(child.id() as i32), signal).unwrap();
+    let out = child.wait_with_output().unwrap();
+    // A SIGKILLed process leaves it: its name, before the next backup drops it.
+    (out, p.db.sql(&scratch))
+}
+
+#[test]
+fn an_interrupted_verify_restore_drops_its_scratch_database() {
+    use nix::sys::signal::Signal;
+    let p = project_with_data();
+    // Enough rows that the restore into the scratch database takes a while.
+    add_bulk(&p, 600000);
+    for (signal, name) in [(Signal::SIGINT, "SIGINT"), (Signal::SIGTERM, "SIGTERM")] {
+        let (out, left) = verify_restore_signalled(&p, signal);
+        assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+        assert!(
+            stderr(&out).contains(&format!(
+                "{name} during --verify=restore: the scratch database was dropped"
+            )),
+            "{}",
+            text(&out)
+        );
+        assert_eq!(left, "", "{}", text(&out));
+    }
+    assert_eq!(
+        visible_files(&p.path(".pgshift/backups/local")),
+        Vec::<String>::new()
+    );
+    // SIGKILL leaves it; the next verify drops it (its process is gone) and says so.
+    let (_, left) = verify_restore_signalled(&p, Signal::SIGKILL);
+    assert!(left.starts_with("pgshift_verify_"), "{left}");
+    let out = p.xtask(["backup", "--verify=restore"]).ok();
+    assert!(
+        stderr(&out).contains(&format!("dropped {left}, the scratch database of a `backup --verify=restore` whose process is gone")),
+        "{}",
+        text(&out)
+    );
+    assert_eq!(
+        p.db.sql(&format!(
+            "SELECT count(*) FROM pg_database WHERE datname = '{left}'"
+        )),
         "0"
     );
 }

@@ -112,10 +112,11 @@ impl BackupsArgs {
 #[command(after_help = "\
 Restores into the target (--env, default local) with pg_restore --clean --if-exists \
 --no-owner --no-privileges, in one transaction unless --jobs > 1. The archive is checked \
-first (sha256 against its manifest, pg_restore --list): a bad archive changes nothing. A \
-database marked as another environment (a prod backup restored locally) is re-marked as \
-the target's environment. A protected target needs --yes, and on a terminal the database \
-name typed back.
+first (sha256 against its manifest, pg_restore --list): a bad archive changes nothing. The \
+restored database is marked as the target's environment, whatever marker the archive \
+carried (a prod backup restored locally) or none. A protected target, or a database marked \
+as a protected (or unknown) environment other than the target's, needs --yes, and on a \
+terminal the database name typed back.
 
 Example (test with production-like data): cargo xtask restore --latest --from prod
 Example: cargo xtask restore .pgshift/backups/local/local-app_dev-20261203T031500123Z-v3.dump
@@ -185,6 +186,8 @@ pub async fn backup(ctx: &Ctx, args: BackupArgs) -> Result<ExitCode> {
     for path in &report.pruned {
         ctx.note(&format!("pruned {}", path.display()));
     }
+    future_dated(ctx, &report.future_dated);
+    damaged(ctx, &report.damaged, "retention did not count it as good");
     if ctx.json {
         ctx.emit(&report)?;
     } else {
@@ -246,8 +249,19 @@ pub async fn backups(ctx: &Ctx, args: BackupsArgs) -> Result<ExitCode> {
             ));
         }
         Some(BackupsAction::Prune { dry_run, .. }) => {
-            let pruned = backup::retention::prune(&ctx.config, env, dry_run)?;
-            ctx.emit(&serde_json::json!({ "dry_run": dry_run, "pruned": pruned }))?;
+            let backup::retention::Pruning {
+                pruned,
+                future_dated: future,
+                damaged: bad,
+            } = backup::retention::prune(&ctx.config, env, dry_run, None)?;
+            ctx.emit(&serde_json::json!({
+                "dry_run": dry_run,
+                "pruned": pruned,
+                "future_dated": future,
+                "damaged": bad,
+            }))?;
+            future_dated(ctx, &future);
+            damaged(ctx, &bad, "retention did not count it as good");
             if !ctx.config.backup.prunes() {
                 ctx.note("no retention configured ([backup] keep_last or keep_days): every backup is kept");
             }
@@ -279,7 +293,9 @@ pub async fn restore(ctx: &Ctx, args: RestoreArgs) -> Result<ExitCode> {
                 ))
                 .into());
             }
-            backup::latest(&ctx.config, from)?.archive_path
+            let (latest, skipped) = backup::latest(&ctx.config, from)?;
+            damaged(ctx, &skipped, "skipped for the newest intact backup");
+            latest.archive_path
         }
         (Some(_), true) => {
             return Err(UsageError::Other(
@@ -306,17 +322,31 @@ pub async fn restore(ctx: &Ctx, args: RestoreArgs) -> Result<ExitCode> {
         target.env,
         target.url.with_database(&database).host_and_database()
     );
-    if target.protected && !ctx.yes {
+    // The database's own marker counts as much as the environment's setting: a `.env` or
+    // --database that reaches a database marked prod gets prod's protection.
+    let marked = backup::marked_target(&ctx.config, &target, args.database.as_deref()).await?;
+    let consent_needed = target.protected || marked.is_some();
+    if consent_needed && !ctx.yes {
         if !std::io::stdin().is_terminal() {
-            return Err(UsageError::Other(format!(
-                "`restore` into {shown}, a protected environment, drops and replaces what it \
-                 holds and needs consent: run it on a terminal to type the database name, or \
-                 pass --yes"
-            ))
+            return Err(UsageError::Other(match &marked {
+                Some(marked) => backup::BackupError::Marked {
+                    refusal: marked.refusal.clone(),
+                }
+                .to_string(),
+                None => format!(
+                    "`restore` into {shown}, a protected environment, drops and replaces what \
+                     it holds and needs consent: run it on a terminal to type the database \
+                     name, or pass --yes"
+                ),
+            })
             .into());
         }
+        let what = match &marked {
+            Some(marked) => format!("marked as protected environment `{}`", marked.marker),
+            None => "a protected environment".to_string(),
+        };
         let question = format!(
-            "restore {} into {shown}, a protected environment, replacing what it holds?",
+            "restore {} into {shown}, {what}, replacing what it holds?",
             file.display()
         );
         if !crate::context::database_name_typed_back(&question, &database, "go on")? {
@@ -327,7 +357,7 @@ pub async fn restore(ctx: &Ctx, args: RestoreArgs) -> Result<ExitCode> {
     let options = RestoreOptions {
         database: args.database,
         jobs: args.jobs,
-        allow_protected: true,
+        allow_protected: consent_needed,
     };
     context::keep(
         "database",
@@ -350,6 +380,12 @@ pub async fn restore(ctx: &Ctx, args: RestoreArgs) -> Result<ExitCode> {
             "the restored database was marked `{from}`; it is now marked `{to}`"
         ));
     }
+    if report.marker_added {
+        ctx.note(&format!(
+            "the archive carried no environment marker; the restored database is now marked `{}`",
+            report.env
+        ));
+    }
     if ctx.json {
         ctx.emit(&report)?;
     } else {
@@ -367,6 +403,29 @@ pub async fn restore(ctx: &Ctx, args: RestoreArgs) -> Result<ExitCode> {
         );
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Says which backups were found damaged, and what was done about it.
+fn damaged(ctx: &Ctx, entries: &[backup::Entry], done: &str) {
+    for entry in entries {
+        ctx.note(&format!(
+            "warning: {}: {}; {done} (delete it and its .json manifest once looked at)",
+            entry.archive_path.display(),
+            entry.problem.as_deref().unwrap_or("damaged")
+        ));
+    }
+}
+
+/// Says which backups are dated in the future: retention counts them as the newest.
+fn future_dated(ctx: &Ctx, archives: &[PathBuf]) {
+    for path in archives {
+        ctx.note(&format!(
+            "warning: {} is dated in the future (a wrong clock where it was made, or an edited \
+             manifest); retention counts it as the newest and keeps it; delete it or fix its \
+             manifest's started_at if it is not",
+            path.display()
+        ));
+    }
 }
 
 /// Progress: an indicatif bar (bytes written, elapsed time) on a terminal; start and end
@@ -415,6 +474,10 @@ impl ProgressPrinter {
             }
             Progress::Pruned { .. } => {}
             Progress::Restoring { database } => eprintln!("pg_restore into {database} started"),
+            Progress::ScratchDropped { database } => eprintln!(
+                "dropped {database}, the scratch database of a `backup --verify=restore` \
+                 whose process is gone"
+            ),
         }
     }
 

@@ -304,11 +304,18 @@ fn text_after_authority_has_at(url: &Url) -> bool {
 }
 
 /// Sets the query from pairs, keeping none when there are none (no trailing `?`).
+/// Sets the query to `pairs`, percent-encoded: libpq decodes `%XX` in a URL but not `+`,
+/// so a space must be `%20` (the `url` crate's form encoding would write `+`, which a
+/// child's libpq would pass on as a plus sign).
 fn set_query(url: &mut Url, pairs: &[(String, String)]) {
     if pairs.is_empty() {
         url.set_query(None);
     } else {
-        url.query_pairs_mut().clear().extend_pairs(pairs);
+        let query: Vec<String> = pairs
+            .iter()
+            .map(|(k, v)| format!("{}={}", percent_encode(k), percent_encode(v)))
+            .collect();
+        url.set_query(Some(&query.join("&")));
     }
 }
 

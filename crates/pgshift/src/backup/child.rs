@@ -42,7 +42,10 @@ impl Passfile {
         let Some(password) = url.password() else {
             return Ok(Passfile::none());
         };
-        let dir = tempfile::Builder::new().prefix("pgshift-pass").tempdir()?;
+        let dir = tempfile::Builder::new()
+            .prefix("pgshift-pass")
+            .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o700))
+            .tempdir()?;
         let path = dir.path().join("pgpass");
         let mut file = std::fs::OpenOptions::new()
             .write(true)
@@ -64,7 +67,8 @@ impl Passfile {
     }
 }
 
-trait Mode0600 {
+/// Files only we can read: passfiles, archives, manifests.
+pub(crate) trait Mode0600 {
     fn mode_0600(&mut self) -> &mut Self;
 }
 

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use sqlx::PgConnection;
 use tokio::io::AsyncReadExt;
 
-use super::child::{self, Passfile};
+use super::child::{self, Mode0600, Passfile};
 use super::manifest::{Format, TableRows};
 use super::{client_programs, BackupError, Progress};
 use crate::pgbin::parse_major;
@@ -172,11 +172,17 @@ pub(super) async fn dump(
             command
         }
         Some((container, _, host, port)) => {
-            let file = std::fs::File::create(temp).map_err(|source| BackupError::Io {
-                action: "creating",
-                path: temp.to_path_buf(),
-                source,
-            })?;
+            let file = std::fs::OpenOptions::new()
+                .write(true)
+                .create(true)
+                .truncate(true)
+                .mode_0600()
+                .open(temp)
+                .map_err(|source| BackupError::Io {
+                    action: "creating",
+                    path: temp.to_path_buf(),
+                    source,
+                })?;
             let mut command = docker_command();
             command.arg("exec");
             // `-e NAME` without a value: docker passes the variable from its own

@@ -8,7 +8,8 @@ use std::path::{Path, PathBuf};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::BackupError;
+use super::child::Mode0600;
+use super::{io, BackupError};
 
 /// The manifest's format version; bumped when a field changes meaning.
 pub const MANIFEST_VERSION: u32 = 1;
@@ -117,15 +118,13 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), BackupError> {
     let dir = path.parent().unwrap_or(Path::new("."));
     let name = path.file_name().unwrap_or_default().to_string_lossy();
     let temp = dir.join(format!("{TEMP_PREFIX}{}-{name}", std::process::id()));
-    let io = |action: &'static str, path: &Path| {
-        let path = path.to_path_buf();
-        move |source| BackupError::Io {
-            action,
-            path,
-            source,
-        }
-    };
-    let mut file = std::fs::File::create(&temp).map_err(io("creating", &temp))?;
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode_0600()
+        .open(&temp)
+        .map_err(io("creating", &temp))?;
     file.write_all(bytes).map_err(io("writing", &temp))?;
     file.sync_all().map_err(io("syncing", &temp))?;
     drop(file);

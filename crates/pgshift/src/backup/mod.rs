@@ -30,7 +30,7 @@ use crate::db::ConnectError;
 use crate::target::Target;
 
 pub use manifest::{Format, Manifest, TableRows};
-pub use restore::{restore, RestoreOptions, RestoreReport};
+pub use restore::{marked_target, restore, MarkedTarget, RestoreOptions, RestoreReport};
 pub use verify::Verification;
 
 use manifest::{manifest_path, MANIFEST_SUFFIX, TEMP_PREFIX};
@@ -62,6 +62,9 @@ pub enum Progress<'a> {
     Pruned { archive: &'a str },
     /// pg_restore started into `database`.
     Restoring { database: &'a str },
+    /// `--verify=restore` dropped `database`, the scratch database of a process that is
+    /// gone (killed while it verified).
+    ScratchDropped { database: &'a str },
 }
 
 /// A finished, verified backup.
@@ -72,6 +75,11 @@ pub struct BackupReport {
     pub manifest: Manifest,
     /// Backups deleted by retention after this one was verified.
     pub pruned: Vec<PathBuf>,
+    /// Backups of this environment dated in the future, which retention counted as newer
+    /// than this one (and kept).
+    pub future_dated: Vec<PathBuf>,
+    /// Backups of this environment that retention found damaged (`retention::Pruning`).
+    pub damaged: Vec<Entry>,
     /// Leftovers of interrupted backups removed before this one started.
     pub cleaned: Vec<PathBuf>,
 }
@@ -150,10 +158,16 @@ pub enum BackupError {
     Busy { path: PathBuf },
     #[error("`{env}` ({database}) is a protected environment: restoring drops and replaces what it holds; pass --yes (on a terminal you will also type the database name)")]
     Protected { env: String, database: String },
+    #[error("{refusal}; restoring into it drops and replaces what it holds: to do so all the same, pass --yes (on a terminal you will also type the database name)")]
+    Marked { refusal: String },
     #[error("database {database} does not exist on {host}; create it (`createdb {database}`, or `cargo xtask db up` for the local database) and run the restore again; nothing was changed")]
     MissingDatabase { database: String, host: String },
     #[error("--verify=restore: restoring the archive into a scratch database on {server} did not give back what was dumped: {reason}; nothing was kept")]
     RestoreCheck { server: String, reason: String },
+    #[error(
+        "{signal} during --verify=restore: the scratch database was dropped; nothing was kept"
+    )]
+    Interrupted { signal: &'static str },
     #[error("pg_restore into {database} failed ({status}): {stderr}; {consequence}")]
     RestoreFailed {
         database: String,
@@ -161,6 +175,16 @@ pub enum BackupError {
         stderr: String,
         consequence: &'static str,
     },
+}
+
+/// `map_err` for an I/O error while doing `action` to `path`.
+pub(crate) fn io(action: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> BackupError {
+    let path = path.to_path_buf();
+    move |source| BackupError::Io {
+        action,
+        path,
+        source,
+    }
 }
 
 fn disk_hint(e: &std::io::Error) -> &'static str {
@@ -197,12 +221,7 @@ pub async fn backup(
     options: &BackupOptions,
     progress: &mut dyn FnMut(Progress<'_>),
 ) -> Result<BackupReport, BackupError> {
-    let dir = config.backup_dir(&target.env);
-    std::fs::create_dir_all(&dir).map_err(|source| BackupError::Io {
-        action: "creating the backup folder",
-        path: dir.clone(),
-        source,
-    })?;
+    let dir = backup_folder(config, &target.env)?;
     let _lock = lock_folder(&dir)?;
     let cleaned = clean_leftovers(&dir, &target.env);
     let started_at = Utc::now();
@@ -230,21 +249,57 @@ pub async fn backup(
     let archive_path = dir.join(&manifest.archive);
     let manifest_path = manifest.write(&dir)?;
     let mut pruned = Vec::new();
+    let mut future_dated = Vec::new();
+    let mut damaged = Vec::new();
     if config.backup.prunes() {
-        for entry in retention::prune(config, Some(&target.env), false)? {
+        let pruning = retention::prune(config, Some(&target.env), false, Some(&archive_path))?;
+        for entry in pruning.pruned {
             progress(Progress::Pruned {
                 archive: &entry.manifest.archive,
             });
             pruned.push(entry.archive_path);
         }
+        future_dated = pruning.future_dated;
+        damaged = pruning.damaged;
     }
     Ok(BackupReport {
         archive_path,
         manifest_path,
         manifest,
         pruned,
+        future_dated,
+        damaged,
         cleaned,
     })
+}
+
+/// Makes `env`'s backup folder ready: `[backup] dir` with a `.gitignore` that ignores
+/// everything in it (a backup holds the database's data, which must not reach a
+/// repository), and the environment's folder, both 0700 when pgshift makes them (the
+/// environment's folder always).
+fn backup_folder(config: &Config, env: &str) -> Result<PathBuf, BackupError> {
+    use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+    let root = config.backup_root();
+    let dir = config.backup_dir(env);
+    if let Some(parent) = root.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent).map_err(io("creating the backup folder", parent))?;
+    }
+    for folder in [&root, &dir] {
+        match std::fs::DirBuilder::new().mode(0o700).create(folder) {
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && folder.is_dir() => {}
+            created => created.map_err(io("creating the backup folder", folder))?,
+        }
+    }
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700))
+        .map_err(io("making private", &dir))?;
+    let ignore = root.join(".gitignore");
+    if !ignore.exists() {
+        manifest::write_atomic(
+            &ignore,
+            b"# pgshift's backups hold the database's data\n*\n",
+        )?;
+    }
+    Ok(dir)
 }
 
 /// Dump, fsync, check, rename: the manifest of the archive now in place.
@@ -302,7 +357,7 @@ async fn make(
         });
     }
     if let Some(local) = &options.verify_restore {
-        rehearse::check(temp, &dumped, local, options.jobs).await?;
+        rehearse::check(temp, &dumped, local, options.jobs, progress).await?;
     }
     let archive = archive_name(
         &target.env,
@@ -400,10 +455,14 @@ async fn on_thread<T: Send + 'static>(
         })?
 }
 
-/// fsync of every file of the archive (and of a directory archive's folder).
+/// fsync of every file of the archive (and of a directory archive's folder), each made
+/// private (0600, the folder 0700: pg_dump creates them with the umask's mode).
 fn sync_archive(path: &Path) -> Result<(), BackupError> {
+    use std::os::unix::fs::PermissionsExt;
     let sync = |p: &Path| {
-        File::open(p)
+        let mode = if p.is_dir() { 0o700 } else { 0o600 };
+        std::fs::set_permissions(p, std::fs::Permissions::from_mode(mode))
+            .and_then(|()| File::open(p))
             .and_then(|f| f.sync_all())
             .map_err(|source| BackupError::Io {
                 action: "syncing",
@@ -590,15 +649,37 @@ pub fn open(config: &Config, path: &Path) -> Result<Entry, BackupError> {
     Ok(entry(config, manifest_path, manifest))
 }
 
-/// The newest good backup of `env`.
-pub fn latest(config: &Config, env: &str) -> Result<Entry, BackupError> {
-    list(config, Some(env))?
-        .into_iter()
-        .find(|e| e.good)
-        .ok_or_else(|| BackupError::NoBackup {
-            env: env.to_string(),
-            dir: config.backup_dir(env),
-        })
+/// The newest good backup of `env` whose archive still has its manifest's SHA-256, and the
+/// newer ones skipped because theirs does not (marked not good, with the problem).
+pub fn latest(config: &Config, env: &str) -> Result<(Entry, Vec<Entry>), BackupError> {
+    let mut skipped = Vec::new();
+    for mut entry in list(config, Some(env))?.into_iter().filter(|e| e.good) {
+        if recheck(&mut entry) {
+            return Ok((entry, skipped));
+        }
+        skipped.push(entry);
+    }
+    Err(BackupError::NoBackup {
+        env: env.to_string(),
+        dir: config.backup_dir(env),
+    })
+}
+
+/// Re-hashes a good entry's archive: one that no longer has its manifest's SHA-256 (or
+/// cannot be read) is no longer good, and says why. The size check of `list` does not see a
+/// byte changed in place.
+pub(crate) fn recheck(entry: &mut Entry) -> bool {
+    let problem = match verify::sha256_of(&entry.archive_path) {
+        Ok((sha256, _)) if sha256 == entry.manifest.sha256 => return true,
+        Ok((sha256, _)) => format!(
+            "the archive does not match its manifest (sha256 {sha256}, manifest says {}): damaged or changed",
+            entry.manifest.sha256
+        ),
+        Err(e) => e.to_string(),
+    };
+    entry.good = false;
+    entry.problem = Some(problem);
+    false
 }
 
 /// `backups verify FILE`: the SHA-256 and table of contents of a backup against its

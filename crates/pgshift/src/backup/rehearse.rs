@@ -1,13 +1,18 @@
 //! `backup --verify=restore`: the archive restored into a scratch database on the local
 //! server, whose catalog model and row counts must equal what was dumped (both read in
-//! pg_dump's snapshot); the scratch database is dropped afterwards, whatever happened.
+//! pg_dump's snapshot); the scratch database is dropped afterwards, whatever happened: an
+//! error, SIGINT or SIGTERM (listened for while it exists). It is a shadow database
+//! (`local::shadow`, `pgshift_verify_<pid>_<nanos>`), so one left by a killed process is
+//! dropped by the next one made on that server.
 
 use std::path::Path;
 
+use tokio::signal::unix::{signal, SignalKind};
+
 use super::child::{self, Passfile};
 use super::dump::Dumped;
-use super::{client_program, BackupError};
-use crate::db::quote_ident;
+use super::{client_program, BackupError, Progress};
+use crate::local::shadow::ShadowDatabase;
 use crate::target::{redact, DbUrl};
 
 /// Restores `archive` into a scratch database of `local`'s server and compares.
@@ -16,42 +21,35 @@ pub(super) async fn check(
     dumped: &Dumped,
     local: &DbUrl,
     jobs: u32,
+    progress: &mut dyn FnMut(Progress<'_>),
 ) -> Result<(), BackupError> {
-    let scratch = format!(
-        "pgshift_verify_{}_{}",
-        std::process::id(),
-        chrono::Utc::now().timestamp_millis()
-    );
     let server = local.host_and_database();
     let failed = |reason: String| BackupError::RestoreCheck {
         server: server.clone(),
         reason,
     };
-    let mut admin = crate::db::connect(local).await?;
-    sqlx::raw_sql(&format!("CREATE DATABASE {}", quote_ident(&scratch)))
-        .execute(&mut admin)
+    // Before the database exists, so that no signal finds it without a listener. Once
+    // listened for, the signals no longer end the process: the backup ends with an error.
+    let listen = |kind: SignalKind| {
+        signal(kind).map_err(|e| failed(format!("cannot listen for signals: {e}")))
+    };
+    let (mut interrupt, mut terminate) = (
+        listen(SignalKind::interrupt())?,
+        listen(SignalKind::terminate())?,
+    );
+    let scratch = ShadowDatabase::create(local, "verify")
         .await
-        .map_err(|e| {
-            failed(format!(
-                "cannot create a scratch database: {}",
-                redact(&e.to_string())
-            ))
-        })?;
-    let result = restore_and_compare(archive, dumped, &local.with_database(&scratch), jobs).await;
-    let dropped = sqlx::raw_sql(&format!(
-        "DROP DATABASE IF EXISTS {} WITH (FORCE)",
-        quote_ident(&scratch)
-    ))
-    .execute(&mut admin)
-    .await;
-    crate::db::close(admin).await;
-    if let Err(e) = dropped {
-        tracing::warn!(
-            "could not drop the scratch database {scratch}: {}; drop it by hand",
-            redact(&e.to_string())
-        );
+        .map_err(|e| failed(format!("cannot create a scratch database: {e:#}")))?;
+    for database in scratch.leftovers_dropped() {
+        progress(Progress::ScratchDropped { database });
     }
-    result.map_err(failed)
+    let result = tokio::select! {
+        result = restore_and_compare(archive, dumped, scratch.url(), jobs) => result.map_err(failed),
+        _ = interrupt.recv() => Err(BackupError::Interrupted { signal: "SIGINT" }),
+        _ = terminate.recv() => Err(BackupError::Interrupted { signal: "SIGTERM" }),
+    };
+    scratch.drop().await;
+    result
 }
 
 async fn restore_and_compare(

@@ -8,7 +8,7 @@ use sha2::{Digest, Sha256};
 
 use super::child::{self, Passfile};
 use super::manifest::{Manifest, TableRows};
-use super::BackupError;
+use super::{io, BackupError};
 use crate::target::redact;
 
 /// What `backups verify` found.
@@ -32,14 +32,6 @@ impl Verification {
 /// The SHA-256 of an archive, and its size: of the file, or for a directory archive of
 /// the lines `<sha256>  <name>\n` of its files in name order (what `sha256sum *` prints).
 pub fn sha256_of(archive: &Path) -> Result<(String, u64), BackupError> {
-    let io = |action: &'static str, path: &Path| {
-        let path = path.to_path_buf();
-        move |source| BackupError::Io {
-            action,
-            path,
-            source,
-        }
-    };
     if archive.is_dir() {
         let mut names: Vec<_> = std::fs::read_dir(archive)
             .map_err(io("reading the archive folder", archive))?

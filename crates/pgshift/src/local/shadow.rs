@@ -26,6 +26,8 @@ pub struct ShadowDatabase {
     name: String,
     url: DbUrl,
     dropped: bool,
+    /// Leftovers of dead processes that `create` dropped.
+    leftovers: Vec<String>,
 }
 
 impl ShadowDatabase {
@@ -43,7 +45,7 @@ impl ShadowDatabase {
         let mut admin = crate::db::connect(server).await.with_context(|| {
             format!("connecting to the local server ({shown}) for a shadow database; {hint}")
         })?;
-        drop_leftovers(&mut admin).await;
+        let leftovers = drop_leftovers(&mut admin).await;
         let nanos = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| d.as_nanos());
@@ -63,7 +65,13 @@ impl ShadowDatabase {
             url: server.with_database(&name),
             name,
             dropped: false,
+            leftovers,
         })
+    }
+
+    /// The shadow databases of dead processes that `create` dropped first.
+    pub fn leftovers_dropped(&self) -> &[String] {
+        &self.leftovers
     }
 
     /// Its URL (the server's, with this database).
@@ -130,9 +138,10 @@ async fn drop_database(server: &DbUrl, name: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Drops the shadow databases on this server whose process is gone. Best effort: a
-/// leftover that cannot be dropped (another user's) is left alone.
-async fn drop_leftovers(admin: &mut sqlx::PgConnection) {
+/// Drops the shadow databases on this server whose process is gone; returns their names.
+/// Best effort: a leftover that cannot be dropped (another user's) is left alone.
+async fn drop_leftovers(admin: &mut sqlx::PgConnection) -> Vec<String> {
+    let mut dropped = Vec::new();
     let names: Vec<String> = match sqlx::query_scalar(
         "SELECT datname::text FROM pg_database WHERE datname LIKE 'pgshift\\_%'",
     )
@@ -140,7 +149,7 @@ async fn drop_leftovers(admin: &mut sqlx::PgConnection) {
     .await
     {
         Ok(names) => names,
-        Err(_) => return,
+        Err(_) => return dropped,
     };
     for name in names {
         let Some(pid) = owner_pid(&name) else {
@@ -153,10 +162,14 @@ async fn drop_leftovers(admin: &mut sqlx::PgConnection) {
             .execute(&mut *admin)
             .await
         {
-            Ok(_) => tracing::info!("dropped {name}, a shadow database left by process {pid}"),
+            Ok(_) => {
+                tracing::info!("dropped {name}, a shadow database left by process {pid}");
+                dropped.push(name);
+            }
             Err(e) => tracing::debug!("could not drop the leftover {name}: {e}"),
         }
     }
+    dropped
 }
 
 /// The pid in a shadow database's name `pgshift_<purpose>_<pid>_<nanos>` (also the names the

@@ -19,8 +19,8 @@ CREATE TABLE IF NOT EXISTS _sqlx_migrations (
 );
 "#;
 
-/// pgshift's own tables. `_pgshift_log` only grows; `_pgshift_marker` holds at most one row.
-pub const PGSHIFT_TABLES: &str = r#"
+/// pgshift's own log: it only grows.
+pub const LOG_TABLE: &str = r#"
 CREATE TABLE IF NOT EXISTS _pgshift_log (
     id BIGSERIAL PRIMARY KEY,
     version BIGINT NOT NULL,
@@ -39,6 +39,10 @@ CREATE TABLE IF NOT EXISTS _pgshift_log (
     host TEXT,
     pgshift_version TEXT
 );
+"#;
+
+/// The environment marker: at most one row.
+pub const MARKER_TABLE: &str = r#"
 CREATE TABLE IF NOT EXISTS _pgshift_marker (
     only_one BOOLEAN PRIMARY KEY DEFAULT true CHECK (only_one),
     env TEXT NOT NULL,
@@ -234,14 +238,7 @@ pub async fn locate(conn: &mut PgConnection) -> Result<(String, bool), sqlx::Err
 /// deployed by a role with its own schema is marked for whoever connects. Distinct values,
 /// sorted; a table the role cannot read is an error, never "no marker".
 pub async fn read_markers(conn: &mut PgConnection) -> Result<Vec<String>, sqlx::Error> {
-    let schemas: Vec<String> = sqlx::query_scalar(
-        "SELECT n.nspname::text FROM pg_catalog.pg_class c \
-         JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
-         WHERE c.relname = '_pgshift_marker' AND c.relkind IN ('r', 'p', 'v', 'm', 'f') \
-           AND n.nspname !~ '^pg_temp_' ORDER BY 1",
-    )
-    .fetch_all(&mut *conn)
-    .await?;
+    let schemas = marker_schemas(conn).await?;
     if schemas.is_empty() {
         return Ok(Vec::new());
     }
@@ -260,6 +257,18 @@ pub async fn read_markers(conn: &mut PgConnection) -> Result<Vec<String>, sqlx::
         .await
 }
 
+/// The schemas that hold a `_pgshift_marker`, sorted.
+pub async fn marker_schemas(conn: &mut PgConnection) -> Result<Vec<String>, sqlx::Error> {
+    sqlx::query_scalar(
+        "SELECT n.nspname::text FROM pg_catalog.pg_class c \
+         JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
+         WHERE c.relname = '_pgshift_marker' AND c.relkind IN ('r', 'p', 'v', 'm', 'f') \
+           AND n.nspname !~ '^pg_temp_' ORDER BY 1",
+    )
+    .fetch_all(&mut *conn)
+    .await
+}
+
 /// The one marker value of `read_markers`: when schemas disagree, all of them joined
 /// (`local, prod`), a name no environment has, so local work and every deploy refuse it.
 pub fn one_marker(markers: Vec<String>) -> Option<String> {
@@ -273,8 +282,8 @@ pub fn one_marker(markers: Vec<String>) -> Option<String> {
 /// Creates `_sqlx_migrations` (exactly as sqlx does) and pgshift's tables when missing, in
 /// `schema`.
 pub async fn ensure_tables(conn: &mut PgConnection, schema: &str) -> Result<(), sqlx::Error> {
-    let ddl =
-        format!("{SQLX_TABLE}{PGSHIFT_TABLES}").replace("EXISTS _", &format!("EXISTS {schema}._"));
+    let ddl = format!("{SQLX_TABLE}{LOG_TABLE}{MARKER_TABLE}")
+        .replace("EXISTS _", &format!("EXISTS {schema}._"));
     sqlx::raw_sql(&ddl).execute(conn).await?;
     Ok(())
 }
