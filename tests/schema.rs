@@ -992,3 +992,44 @@ fn a_generated_migration_that_does_not_work_is_not_written_but_a_draft_can_be() 
     assert!(stderr(&out).contains("is a draft"), "{}", stderr(&out));
     assert_eq!(shadows(&p), "", "shadow databases left behind");
 }
+
+#[test]
+fn a_folder_of_up_down_pairs_gets_a_generated_pair_that_migrate_down_reverts() {
+    let p = Project::new();
+    p.append("pgshift.toml", "\n[paths]\nschema = \"schema\"\n");
+    p.write("migrations/1_create_doctor.up.sql", DOCTOR);
+    p.write(
+        "migrations/1_create_doctor.down.sql",
+        "DROP TABLE doctor;\n",
+    );
+    p.xtask(["migrate-dev"]).ok();
+    p.db.sql("INSERT INTO doctor VALUES (1, 'Dr Who')");
+    p.write(
+        "schema/doctor.sql",
+        "-- pgshift:renamed from=doctor\nCREATE TABLE physician (\n  id bigint CONSTRAINT doctor_pkey PRIMARY KEY,\n  -- pgshift:renamed from=name\n  full_name text NOT NULL,\n  room int\n);\n",
+    );
+    let out = p
+        .xtask(["migrate-dev", "--name", "physician", "--json"])
+        .ok();
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let created: Vec<&str> = doc["created"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f.as_str().unwrap())
+        .collect();
+    assert_eq!(created.len(), 2, "{doc:#}");
+    assert!(created[0].ends_with("_physician.up.sql"), "{doc:#}");
+    assert!(created[1].ends_with("_physician.down.sql"), "{doc:#}");
+    let down = p.read(created[1]);
+    assert!(down.contains("RENAME TO doctor"), "{down}");
+    assert!(down.contains("RENAME COLUMN full_name TO name"), "{down}");
+    assert!(down.contains("DROP COLUMN room"), "{down}");
+    assert_eq!(p.db.sql("SELECT full_name FROM physician"), "Dr Who");
+    // Down, and the rows are still there under the old names; up again.
+    p.xtask(["migrate-down"]).ok();
+    assert_eq!(p.db.sql("SELECT name FROM doctor"), "Dr Who");
+    p.xtask(["migrate-dev"]).ok();
+    assert_eq!(p.db.sql("SELECT full_name FROM physician"), "Dr Who");
+    assert_eq!(shadows(&p), "", "shadow databases left behind");
+}

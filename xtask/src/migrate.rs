@@ -93,7 +93,7 @@ pub async fn dev(ctx: &Ctx, args: DevArgs) -> Result<ExitCode> {
                 args.create_only,
             )
             .await?;
-            created.extend(generated.file.clone());
+            created.extend(generated.files.clone());
             changes = Some(generated.diff.changes);
             rehearsal_failed = generated.rehearsal_failed;
         } else {

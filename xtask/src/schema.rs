@@ -208,8 +208,9 @@ pub async fn warn_local_drift(ctx: &Ctx, target: &Target) -> Option<Drift> {
 
 /// What `migrate-dev --name` wrote from the schema folder.
 pub struct Generated {
-    /// The new migration (relative to the project), None when there was no difference.
-    pub file: Option<String>,
+    /// The new migration's files (relative to the project): the file, or the up and down
+    /// pair; none when there was no difference.
+    pub files: Vec<String>,
     pub diff: Diff,
     /// Why the written draft does not apply as it is (`--create-only` only: without it,
     /// nothing is written then).
@@ -228,16 +229,20 @@ pub async fn generate_migration(
     concurrently: bool,
     create_only: bool,
 ) -> Result<Generated> {
+    let folder = &ctx.config.paths.migrations;
+    // A folder of up/down pairs gets a pair, as `migrate-new` makes.
+    let reversible = pgshift::migrations::new::folder_is_reversible(folder);
     let schema::plan::Next {
         diff,
+        down,
         rehearsal_failed,
-    } = schema::plan::next_migration(&ctx.config, target, concurrently).await?;
+    } = schema::plan::next_migration(&ctx.config, target, concurrently, reversible).await?;
     if diff.is_empty() {
         ctx.note(
             "no difference between the schema folder and the migrations: no migration written",
         );
         return Ok(Generated {
-            file: None,
+            files: Vec::new(),
             diff,
             rehearsal_failed,
         });
@@ -251,9 +256,12 @@ pub async fn generate_migration(
             indent(why)
         ));
     }
-    let folder = &ctx.config.paths.migrations;
     let created =
-        pgshift::migrations::new::create(folder, name, false).map_err(crate::migrate::lift)?;
+        pgshift::migrations::new::create(folder, name, reversible).map_err(crate::migrate::lift)?;
+    if let (Some(down), Some(path)) = (&down, created.paths.get(1)) {
+        std::fs::write(path, down.migration())
+            .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", path.display()))?;
+    }
     let path = &created.paths[0];
     let mut text = diff.migration();
     if let Some(why) = &rehearsal_failed {
@@ -271,13 +279,20 @@ pub async fn generate_migration(
     }
     std::fs::write(path, text)
         .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", path.display()))?;
-    let shown = path
-        .strip_prefix(&ctx.config.root)
-        .unwrap_or(path)
-        .display()
-        .to_string();
+    let files: Vec<String> = created
+        .paths
+        .iter()
+        .map(|path| {
+            path.strip_prefix(&ctx.config.root)
+                .unwrap_or(path)
+                .display()
+                .to_string()
+        })
+        .collect();
+    let shown = files[0].clone();
     ctx.note(&format!(
-        "wrote {shown} from the schema folder ({} change{}):",
+        "wrote {} from the schema folder ({} change{}):",
+        files.join(" and "),
         diff.changes.len(),
         if diff.changes.len() == 1 { "" } else { "s" }
     ));
@@ -294,7 +309,7 @@ pub async fn generate_migration(
         );
     }
     Ok(Generated {
-        file: Some(shown),
+        files,
         diff,
         rehearsal_failed,
     })

@@ -13,6 +13,9 @@ use crate::UsageError;
 /// folder's, and whether it was rehearsed successfully.
 pub struct Next {
     pub diff: Diff,
+    /// The way back, for a folder of up/down pairs: from the folder's state to the
+    /// migrations', the renames reversed.
+    pub down: Option<Diff>,
     /// Why the diff's script, applied to the migrations replayed in a shadow database, does
     /// not reach the folder's state (a statement fails, or something still differs). `None`
     /// when it does, or when there is nothing to do.
@@ -25,6 +28,7 @@ pub async fn next_migration(
     config: &Config,
     local: &Target,
     concurrently: bool,
+    reversible: bool,
 ) -> anyhow::Result<Next> {
     // Two shadow databases, made and filled at the same time: the server's work (mostly
     // CREATE DATABASE copying its template) runs in parallel.
@@ -46,19 +50,28 @@ pub async fn next_migration(
             renames: renames(&schema.renames, &migrations, &schema.catalog)?,
         };
         let diff = diff::diff(&migrations, &schema.catalog, &options);
-        let rehearsal_failed = if diff.is_empty() {
-            None
-        } else {
-            diff::check::rehearse(
-                shadow.url(),
-                &diff,
-                &schema.catalog,
-                &config.codegen.schemas,
-            )
-            .await?
-        };
+        let down = (reversible && !diff.is_empty()).then(|| {
+            let back = Options {
+                concurrently: false,
+                renames: reversed(&options.renames),
+            };
+            diff::diff(&schema.catalog, &migrations, &back)
+        });
+        let schemas = &config.codegen.schemas;
+        let mut rehearsal_failed = None;
+        if !diff.is_empty() {
+            rehearsal_failed =
+                diff::check::rehearse(shadow.url(), &diff, &schema.catalog, schemas).await?;
+        }
+        // The way back, from where the way there arrived.
+        if let (None, Some(down)) = (&rehearsal_failed, &down) {
+            rehearsal_failed = diff::check::rehearse(shadow.url(), down, &migrations, schemas)
+                .await?
+                .map(|why| format!("the down migration: {why}"));
+        }
         Ok(Next {
             diff,
+            down,
             rehearsal_failed,
         })
     }
@@ -224,6 +237,28 @@ pub fn renames(
     }
     renames.sort_by_key(|r| r.kind != ObjectKind::Table);
     Ok(renames)
+}
+
+/// The renames of the way back: each from its new name to its old one; a column's table
+/// is then known by the table's old name.
+fn reversed(renames: &[Rename]) -> Vec<Rename> {
+    let mut back: Vec<Rename> = renames
+        .iter()
+        .map(|r| Rename {
+            kind: r.kind,
+            schema: r.schema.clone(),
+            table: r.table.as_ref().map(|table| {
+                renames
+                    .iter()
+                    .find(|t| t.kind == ObjectKind::Table && t.schema == r.schema && t.to == *table)
+                    .map_or_else(|| table.clone(), |t| t.from.clone())
+            }),
+            from: r.to.clone(),
+            to: r.from.clone(),
+        })
+        .collect();
+    back.sort_by_key(|r| r.kind != ObjectKind::Table);
+    back
 }
 
 /// A name as it is written in SQL: quoted when folding would change it.
