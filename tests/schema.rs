@@ -1033,3 +1033,27 @@ fn a_folder_of_up_down_pairs_gets_a_generated_pair_that_migrate_down_reverts() {
     assert_eq!(p.db.sql("SELECT full_name FROM physician"), "Dr Who");
     assert_eq!(shadows(&p), "", "shadow databases left behind");
 }
+
+#[test]
+fn what_the_folder_defines_that_no_comparison_reads_is_named() {
+    let p = project();
+    p.write("schema/doctor.sql", DOCTOR);
+    p.write(
+        "schema/audit.sql",
+        "CREATE SCHEMA audit;\nCREATE TABLE audit.log (id int);\n\
+         CREATE TABLE event (at date NOT NULL) PARTITION BY RANGE (at);\n\
+         CREATE TABLE event_2026 PARTITION OF event FOR VALUES FROM ('2026-01-01') TO ('2027-01-01');\n",
+    );
+    let out = p
+        .xtask(["migrate-diff", "--from", "migrations", "--to", "schema"])
+        .ok();
+    let err = stderr(&out);
+    assert!(
+        err.contains("defines objects in audit outside [codegen] schemas (public)"),
+        "{err}"
+    );
+    assert!(
+        err.contains("defines 1 partition (public.event_2026): partitions are not compared"),
+        "{err}"
+    );
+}

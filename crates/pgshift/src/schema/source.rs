@@ -174,6 +174,7 @@ pub async fn schema_state(config: &Config, local: &Target) -> anyhow::Result<Sch
     let shadow = ShadowDatabase::create(&local.url, "schema").await?;
     let result = async {
         load::load(shadow.url(), &parsed).await?;
+        warn_unread(shadow.url(), &config.codegen.schemas).await;
         catalog::read(shadow.url(), &config.codegen.schemas).await
     }
     .await;
@@ -182,6 +183,64 @@ pub async fn schema_state(config: &Config, local: &Target) -> anyhow::Result<Sch
         catalog: result?,
         renames: parsed.renames,
     })
+}
+
+/// Says what the folder defines that no comparison reads: objects in schemas outside
+/// `[codegen] schemas`, and partitions (the diff covers a partitioned table, not its
+/// partitions). Best effort: a failed query says nothing.
+async fn warn_unread(shadow: &DbUrl, schemas: &[String]) {
+    let found: anyhow::Result<(Vec<String>, Vec<String>)> = async {
+        let mut conn = crate::db::connect(shadow).await?;
+        let outside: Vec<String> = sqlx::query_scalar(
+            "SELECT n.nspname::text FROM pg_catalog.pg_namespace n \
+             WHERE n.nspname !~ '^pg_' AND n.nspname <> 'information_schema' \
+               AND NOT n.nspname = ANY($1) \
+               AND (EXISTS (SELECT 1 FROM pg_catalog.pg_class c WHERE c.relnamespace = n.oid \
+                              AND c.relkind IN ('r', 'p', 'v', 'm', 'f', 'S')) \
+                    OR EXISTS (SELECT 1 FROM pg_catalog.pg_type t WHERE t.typnamespace = n.oid \
+                               AND t.typtype IN ('e', 'd')) \
+                    OR EXISTS (SELECT 1 FROM pg_catalog.pg_proc p WHERE p.pronamespace = n.oid \
+                               AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_depend d \
+                                   WHERE d.classid = 'pg_catalog.pg_proc'::regclass \
+                                     AND d.objid = p.oid AND d.deptype = 'e'))) \
+             ORDER BY 1",
+        )
+        .bind(schemas)
+        .fetch_all(&mut conn)
+        .await?;
+        let partitions: Vec<String> = sqlx::query_scalar(
+            "SELECT pg_catalog.quote_ident(n.nspname) || '.' || pg_catalog.quote_ident(c.relname) \
+             FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
+             WHERE c.relispartition AND c.relkind IN ('r', 'p') AND n.nspname = ANY($1) \
+             ORDER BY 1",
+        )
+        .bind(schemas)
+        .fetch_all(&mut conn)
+        .await?;
+        crate::db::close(conn).await;
+        Ok((outside, partitions))
+    }
+    .await;
+    let Ok((outside, partitions)) = found else {
+        return;
+    };
+    if !outside.is_empty() {
+        tracing::warn!(
+            "the schema folder defines objects in {} outside [codegen] schemas ({}): they are \
+             not compared, so no migration creates them; add the schema to [codegen] schemas",
+            outside.join(", "),
+            schemas.join(", ")
+        );
+    }
+    if let Some(first) = partitions.first() {
+        tracing::warn!(
+            "the schema folder defines {} partition{} ({first}{}): partitions are not compared \
+             (the diff covers the partitioned table); create them in a migration",
+            partitions.len(),
+            if partitions.len() == 1 { "" } else { "s" },
+            if partitions.len() > 1 { ", ..." } else { "" }
+        );
+    }
 }
 
 /// The migrations folder replayed into a shadow database on `local`'s server by the
