@@ -686,3 +686,26 @@ fn a_generated_column_is_dropped_before_a_column_it_reads_changes_type() {
         regenerate: None,
     }]);
 }
+
+#[test]
+fn a_unique_index_on_an_existing_table_may_fail() {
+    let d = diff_of(
+        "CREATE TABLE t (email text);",
+        "CREATE TABLE t (email text); CREATE UNIQUE INDEX t_email ON t (email);",
+    );
+    let may_fail: Vec<&str> = d
+        .hazards()
+        .filter(|(_, h)| h.kind == diff::HazardKind::MayFail)
+        .map(|(_, h)| h.message.as_str())
+        .collect();
+    assert_eq!(
+        may_fail,
+        ["unique index t_email fails if existing rows of public.t hold duplicates"]
+    );
+    // On a table created with it, nothing can fail.
+    let d = diff_of(
+        "",
+        "CREATE TABLE t (email text); CREATE UNIQUE INDEX t_email ON t (email);",
+    );
+    assert_eq!(d.hazards().count(), 0, "{}", d.header());
+}

@@ -1061,7 +1061,7 @@ pub(super) fn add_index_on(
     } else {
         index.definition.clone()
     };
-    let hazards = if relation_new || concurrently {
+    let mut hazards = if relation_new || concurrently {
         Vec::new()
     } else {
         vec![Hazard {
@@ -1072,6 +1072,15 @@ pub(super) fn add_index_on(
             ),
         }]
     };
+    if index.unique && !relation_new {
+        hazards.push(Hazard {
+            kind: HazardKind::MayFail,
+            message: format!(
+                "unique index {} fails if existing rows of {relation} hold duplicates",
+                index.name
+            ),
+        });
+    }
     plan.push(
         phase,
         Change {
