@@ -1057,3 +1057,33 @@ fn what_the_folder_defines_that_no_comparison_reads_is_named() {
         "{err}"
     );
 }
+
+#[test]
+fn a_files_settings_hold_for_that_file_alone_even_when_a_statement_is_retried() {
+    let p = project();
+    p.append(
+        "pgshift.toml",
+        "\n[codegen]\nschemas = [\"public\", \"billing\"]\n",
+    );
+    // invoice's foreign key waits for doctor (a later file): retried, it still lands in
+    // billing; the later file's unqualified names are public's, not billing's.
+    p.write(
+        "schema/a_billing.sql",
+        "CREATE SCHEMA billing;\nSET search_path = billing -- for this file\n;\n\
+         CREATE TABLE invoice (id int PRIMARY KEY, doctor_id bigint REFERENCES public.doctor (id));\n",
+    );
+    p.write("schema/b_doctor.sql", DOCTOR);
+    let script = p
+        .xtask([
+            "migrate-diff",
+            "--from",
+            "empty",
+            "--to",
+            "schema",
+            "--script",
+        ])
+        .stdout();
+    assert!(script.contains("CREATE TABLE billing.invoice"), "{script}");
+    assert!(script.contains("CREATE TABLE public.doctor"), "{script}");
+    assert!(!script.contains("billing.doctor"), "{script}");
+}

@@ -21,7 +21,9 @@ const NOT_YET: [&str; 5] = ["42P01", "42704", "42883", "42703", "3F000"];
 
 /// The parsed schema folder: every file's statements and rename comments.
 pub struct Parsed<'a> {
-    statements: Vec<(&'a SchemaFile, Statement<'a>)>,
+    /// Each statement with its file and whether it sets a session setting (`SET`, pg_dump's
+    /// `set_config`), which holds for the rest of its file only.
+    statements: Vec<(&'a SchemaFile, Statement<'a>, bool)>,
     pub renames: Vec<RenameComment>,
 }
 
@@ -53,10 +55,15 @@ pub fn parse(files: &[SchemaFile]) -> Result<Parsed<'_>, String> {
                 }
                 _ => {}
             }
-            if let Some(why) = crate::sql::tree(&statement).and_then(|node| not_schema(&node)) {
+            let node = crate::sql::tree(&statement);
+            if let Some(why) = node.as_ref().and_then(not_schema) {
                 return refuse(&why);
             }
-            parsed.statements.push((file, statement));
+            let sets = matches!(
+                node,
+                Some(pg_query::NodeEnum::VariableSetStmt(_) | pg_query::NodeEnum::SelectStmt(_))
+            );
+            parsed.statements.push((file, statement, sets));
         }
     }
     Ok(parsed)
@@ -200,17 +207,34 @@ pub async fn load(url: &DbUrl, parsed: &Parsed<'_>) -> anyhow::Result<()> {
 }
 
 async fn run(conn: &mut sqlx::PgConnection, parsed: &Parsed<'_>) -> anyhow::Result<()> {
-    sqlx::raw_sql("SET check_function_bodies = off")
-        .execute(&mut *conn)
-        .await?;
-    let mut pending: Vec<&(&SchemaFile, Statement<'_>)> = parsed.statements.iter().collect();
+    // A file's settings (`SET search_path = billing`) hold for that file alone, as if each
+    // file ran in a session of its own: on a change of file, the session is reset and the
+    // new file's settings so far are set again (a statement retried in a later round gets
+    // its file's settings back).
+    let mut settings: std::collections::HashMap<&std::path::Path, Vec<&str>> = Default::default();
+    let mut current: Option<&std::path::Path> = None;
+    let mut pending: Vec<&(&SchemaFile, Statement<'_>, bool)> = parsed.statements.iter().collect();
     loop {
         let mut later = Vec::new();
         let mut failures = Vec::new();
         let before = pending.len();
         for item in pending {
-            let (file, statement) = item;
+            let (file, statement, sets) = item;
+            if current != Some(file.path.as_path()) {
+                let mut reset = String::from("RESET ALL; SET check_function_bodies = off;");
+                for set in settings.get(file.path.as_path()).into_iter().flatten() {
+                    // On a line of its own: the statement may end in a `--` comment.
+                    reset.push_str(set);
+                    reset.push_str("\n;");
+                }
+                sqlx::raw_sql(&reset).execute(&mut *conn).await?;
+                current = Some(file.path.as_path());
+            }
             match sqlx::raw_sql(statement.sql).execute(&mut *conn).await {
+                Ok(_) if *sets => settings
+                    .entry(file.path.as_path())
+                    .or_default()
+                    .push(statement.sql),
                 Ok(_) => {}
                 Err(e) if is_not_yet(&e) => {
                     failures.push(failure(file, statement, &e));
