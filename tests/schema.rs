@@ -143,6 +143,27 @@ fn migrate_diff_compares_sources_summary_script_json_and_exit_code() {
         .fails_with(1);
     assert!(err.contains("PGSHIFT_DIFF_TEST_PROD_URL"), "{err}");
 
+    // A URL whose database does not exist: the hint is not the local database's.
+    let missing =
+        p.db.url()
+            .replace(&format!("/{}", p.db.name), "/no_such_db");
+    let out = p
+        .xtask([
+            "migrate-diff",
+            "--from",
+            missing.as_str(),
+            "--to",
+            "migrations",
+        ])
+        .output();
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let err = stderr(&out);
+    assert!(
+        err.contains("create the database on that server, or fix the URL"),
+        "{err}"
+    );
+    assert!(!err.contains("db up"), "{err}");
+
     // An unknown source is a usage error.
     let err = p
         .xtask(["migrate-diff", "--from", "nothing", "--to", "schema"])

@@ -137,7 +137,17 @@ pub async fn read(cx: &Context<'_>, source: &Source) -> anyhow::Result<SchemaSta
             renames: Vec::new(),
         }),
         Source::Url(url) => Ok(SchemaState {
-            catalog: catalog::read(url, schemas).await?,
+            // A URL given on the command line is not the local database: the hint to start
+            // that one does not apply.
+            catalog: catalog::read(url, schemas).await.map_err(|e| {
+                anyhow::anyhow!(
+                    "{}",
+                    format!("{e:#}").replace(
+                        "`cargo xtask db up` creates the local application database",
+                        "create the database on that server, or fix the URL"
+                    )
+                )
+            })?,
             renames: Vec::new(),
         }),
     }
