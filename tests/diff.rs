@@ -709,3 +709,19 @@ fn a_unique_index_on_an_existing_table_may_fail() {
     );
     assert_eq!(d.hazards().count(), 0, "{}", d.header());
 }
+
+#[test]
+fn a_default_calling_a_function_recreated_is_dropped_around_it() {
+    check(vec![corpus::Pair {
+        name: "function result type changes under a column default".into(),
+        schemas: vec!["public".into()],
+        from_sql: "CREATE FUNCTION now_utc() RETURNS timestamp LANGUAGE sql AS $$ SELECT now() AT TIME ZONE 'utc' $$;\n\
+                   CREATE TABLE event (id int, \"createdAt\" timestamp DEFAULT now_utc());"
+            .into(),
+        to_sql: "CREATE FUNCTION now_utc() RETURNS timestamptz LANGUAGE sql AS $$ SELECT now() $$;\n\
+                 CREATE TABLE event (id int, \"createdAt\" timestamp DEFAULT now_utc());"
+            .into(),
+        renames: Vec::new(),
+        regenerate: None,
+    }]);
+}

@@ -5,6 +5,7 @@ use std::collections::BTreeSet;
 
 use super::plan::{Context, Phase, Plan};
 use super::sql::{comment_on, qualified, quote_ident, short_name};
+use super::views::mentions;
 use super::{Action, Change, Hazard, HazardKind, Object, ObjectKind};
 use crate::catalog::{Check, Column, ForeignKey, Identity, IdentityOptions, Index, Key, Table};
 
@@ -719,8 +720,26 @@ fn alter_column(plan: &mut Plan, table: &Table, old: &Column, new: &Column) {
         statements.push(alter("DROP IDENTITY".to_string()));
         what.push("drop identity");
     }
-    let default_changed = old.default != new.default;
-    if old.default.is_some() && (default_changed || type_changed) {
+    // A default calling a function that is dropped and created again (its result type
+    // changed) is dropped before that (the function cannot be dropped while it is in use)
+    // and set again after.
+    let calls_recreated = old.default.as_deref().is_some_and(|default| {
+        plan.recreated_functions
+            .iter()
+            .any(|(schema, function)| mentions(default, schema, function))
+    });
+    if calls_recreated {
+        plan.add(
+            Phase::DropConstraints,
+            object.clone(),
+            Action::Alter,
+            format!("drop default of {display} while the function it calls is recreated"),
+            vec![alter("DROP DEFAULT".to_string())],
+            Vec::new(),
+        );
+    }
+    let default_changed = old.default != new.default || calls_recreated;
+    if old.default.is_some() && !calls_recreated && (default_changed || type_changed) {
         statements.push(alter("DROP DEFAULT".to_string()));
         if new.default.is_none() {
             what.push("drop default");
