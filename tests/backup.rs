@@ -1246,3 +1246,39 @@ fn bench_backup_runs_at_a_tiny_scale_and_prints_every_ratio() {
         );
     }
 }
+
+#[test]
+fn a_role_that_cannot_read_a_schema_is_named_not_pg_dumps_snapshot_error() {
+    let p = project_with_data();
+    let role = format!("limited_{}", p.db.name);
+    p.db.sql(&format!(
+        "CREATE ROLE {role} LOGIN; \
+         GRANT USAGE ON SCHEMA public TO {role}; \
+         GRANT SELECT ON ALL TABLES IN SCHEMA public TO {role}; \
+         CREATE SCHEMA \"Odd Schema\"; \
+         CREATE TABLE \"Odd Schema\".secrets (id int); \
+         INSERT INTO \"Odd Schema\".secrets VALUES (1)"
+    ));
+    let url = p.db.url().replacen("postgres@", &format!("{role}@"), 1);
+    p.write(".env", &format!("DATABASE_URL={url}\n"));
+    // A few times: which of the counts and pg_dump fails first is a race.
+    for _ in 0..3 {
+        let err = p.xtask(["backup"]).fails_with(1);
+        assert!(
+            err.contains("permission denied for schema Odd Schema"),
+            "{err}"
+        );
+        assert!(
+            err.contains("grant") && err.contains("or back up as the owner"),
+            "{err}"
+        );
+        assert!(
+            !err.contains("could not import the requested snapshot"),
+            "{err}"
+        );
+    }
+    assert_eq!(
+        visible_files(&p.path(".pgshift/backups/local")),
+        Vec::<String>::new()
+    );
+}

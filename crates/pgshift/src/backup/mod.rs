@@ -122,6 +122,12 @@ pub enum BackupError {
         server_major: u32,
         database: String,
     },
+    #[error("counting the rows of {database} failed: {reason}{hint}; nothing was kept")]
+    CountFailed {
+        database: String,
+        reason: String,
+        hint: &'static str,
+    },
     #[error("pg_dump of {database} failed ({status}): {stderr}; nothing was kept")]
     DumpFailed {
         database: String,
