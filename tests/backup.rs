@@ -1282,3 +1282,43 @@ fn a_role_that_cannot_read_a_schema_is_named_not_pg_dumps_snapshot_error() {
         Vec::<String>::new()
     );
 }
+
+#[test]
+fn an_environment_name_never_leads_a_backup_command_out_of_the_backup_folder() {
+    let p = project_with_data();
+    p.xtask(["backup"]).ok();
+    p.xtask(["backup"]).ok();
+    // Another project's backups, two of them, which keep_last = 1 would prune.
+    let other = p.path("other");
+    std::fs::create_dir_all(&other).unwrap();
+    let local = p.path(".pgshift/backups/local");
+    for name in visible_files(&local) {
+        std::fs::copy(local.join(&name), other.join(&name)).unwrap();
+    }
+    p.append("pgshift.toml", "\n[backup]\nkeep_last = 1\n");
+    let before = visible_files(&other);
+    assert_eq!(before.len(), 4, "{before:?}");
+
+    let err = p.xtask(["backups", "--env", "nope"]).fails_with(2);
+    assert!(err.contains("unknown environment `nope`"), "{err}");
+    let err = p
+        .xtask(["backups", "prune", "--env"])
+        .arg(&other)
+        .fails_with(2);
+    assert!(err.contains("unknown environment"), "{err}");
+    assert_eq!(visible_files(&other), before);
+
+    p.append(
+        "pgshift.toml",
+        "[env.\"../../../escape\"]\nurl_env = \"ESCAPE_DATABASE_URL\"\n",
+    );
+    let err = p
+        .xtask(["backup", "--env", "../../../escape"])
+        .env("ESCAPE_DATABASE_URL", p.db.url())
+        .fails_with(2);
+    assert!(
+        err.contains("[env.\"../../../escape\"]") && err.contains("letters, digits"),
+        "{err}"
+    );
+    assert!(!p.dir.parent().unwrap().join("escape").exists());
+}

@@ -198,6 +198,19 @@ pub async fn backup(ctx: &Ctx, args: BackupArgs) -> Result<ExitCode> {
 
 pub async fn backups(ctx: &Ctx, args: BackupsArgs) -> Result<ExitCode> {
     let env = ctx.env_explicit.then_some(ctx.env.as_str());
+    // Only a known environment names a backup folder: `--env /tmp/other` is no folder of
+    // [backup] dir.
+    if let Some(env) = env {
+        if env != pgshift::target::LOCAL_ENV && !ctx.config.env.contains_key(env) {
+            return Err(UsageError::UnknownEnv {
+                env: env.to_string(),
+                known: std::iter::once(pgshift::target::LOCAL_ENV.to_string())
+                    .chain(ctx.config.env.keys().cloned())
+                    .collect(),
+            }
+            .into());
+        }
+    }
     match args.action {
         None => {
             let entries = backup::list(&ctx.config, env)?;
