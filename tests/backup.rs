@@ -1322,3 +1322,28 @@ fn an_environment_name_never_leads_a_backup_command_out_of_the_backup_folder() {
     );
     assert!(!p.dir.parent().unwrap().join("escape").exists());
 }
+
+#[test]
+fn a_missing_archive_or_a_backup_dir_that_is_a_file_is_one_clear_message() {
+    let p = project_with_data();
+    for command in [&["restore"][..], &["backups", "verify"]] {
+        let err = p.xtask(command).arg("/nonexistent.dump").fails_with(1);
+        assert!(
+            err.contains(
+                "no such file: /nonexistent.dump; `cargo xtask backups` lists the backups"
+            ),
+            "{err}"
+        );
+        assert!(!err.contains("entity not found"), "{err}");
+    }
+
+    p.write("not-a-folder", "");
+    p.append("pgshift.toml", "\n[backup]\ndir = \"not-a-folder\"\n");
+    let err = p.xtask(["backup"]).fails_with(1);
+    assert!(
+        err.contains("[backup] dir = \"")
+            && err.contains("not-a-folder\" is a file, not a folder: point it at a folder"),
+        "{err}"
+    );
+    assert_eq!(err.matches("Not a directory").count(), 0, "{err}");
+}

@@ -146,7 +146,7 @@ pub(super) async fn dump(
     let passfile = Passfile::for_url(&target.url).map_err(|source| BackupError::Io {
         action: "writing the temporary passfile in",
         path: std::env::temp_dir(),
-        source,
+        error: source,
     })?;
     let mut command = match &in_container {
         None => {
@@ -181,7 +181,7 @@ pub(super) async fn dump(
                 .map_err(|source| BackupError::Io {
                     action: "creating",
                     path: temp.to_path_buf(),
-                    source,
+                    error: source,
                 })?;
             let mut command = docker_command();
             command.arg("exec");
@@ -223,7 +223,7 @@ pub(super) async fn dump(
             None => pg_dump.clone(),
             Some(_) => "docker exec ... pg_dump".into(),
         },
-        source,
+        error: source,
     })?;
     let db_name = target.url.database();
     progress(Progress::Dumping {
@@ -322,7 +322,7 @@ pub(super) async fn dump(
     let (status, counted) = status.map_err(|source| BackupError::Io {
         action: "waiting for",
         path: pg_dump.clone(),
-        source,
+        error: source,
     })?;
     if counted.is_some() {
         let _ = sqlx::raw_sql("ROLLBACK").execute(&mut conn).await;
@@ -534,7 +534,7 @@ async fn program_version(program: &Path) -> Result<String, BackupError> {
         .map_err(|source| BackupError::Io {
             action: "running",
             path: program.to_path_buf(),
-            source,
+            error: source,
         })?;
     Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
 }
