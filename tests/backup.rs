@@ -498,8 +498,11 @@ fn killing_pgshift_mid_way_takes_pg_dump_down_and_the_next_backup_cleans_up() {
     );
 
     let out = p.xtask(["backup"]).ok();
-    assert!(
-        stderr(&out).contains("left by an interrupted backup"),
+    assert_eq!(
+        stderr(&out)
+            .matches("left by an interrupted backup")
+            .count(),
+        1,
         "{}",
         text(&out)
     );

@@ -162,13 +162,9 @@ pub async fn backup(ctx: &Ctx, args: BackupArgs) -> Result<ExitCode> {
     let mut printer = ProgressPrinter::new(ctx);
     let result = backup::backup(&ctx.config, &target, &options, &mut |p| printer.show(p)).await;
     printer.finish();
+    // The leftovers removed (`report.cleaned`) were said by the library's log, as they are
+    // under deploy and the daemon.
     let report = result?;
-    for path in &report.cleaned {
-        ctx.note(&format!(
-            "removed {}, left by an interrupted backup",
-            path.display()
-        ));
-    }
     let m = &report.manifest;
     if m.restore_verified {
         ctx.note("restored into a scratch database: the schema and every row count are as dumped");
