@@ -1350,3 +1350,11 @@ fn a_missing_archive_or_a_backup_dir_that_is_a_file_is_one_clear_message() {
     );
     assert_eq!(err.matches("Not a directory").count(), 0, "{err}");
 }
+
+#[test]
+fn one_table_and_one_row_are_singular() {
+    let p = Project::new();
+    p.db.sql("CREATE TABLE only_one (id int); INSERT INTO only_one VALUES (1)");
+    let out = p.xtask(["backup"]).ok();
+    assert!(stderr(&out).contains(", 1 table, 1 row,"), "{}", text(&out));
+}

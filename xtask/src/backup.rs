@@ -170,12 +170,12 @@ pub async fn backup(ctx: &Ctx, args: BackupArgs) -> Result<ExitCode> {
         ctx.note("restored into a scratch database: the schema and every row count are as dumped");
     }
     ctx.note(&format!(
-        "verified backup of {} written: {} ({}, {} tables, {} rows, migration {}, sha256 {})",
+        "verified backup of {} written: {} ({}, {}, {}, migration {}, sha256 {})",
         m.env,
         report.archive_path.display(),
         bytes(m.size_bytes),
-        m.tables.len(),
-        m.total_rows(),
+        counted(m.tables.len() as u64, "table"),
+        counted(m.total_rows() as u64, "row"),
         version(m.migration_version),
         &m.sha256[..12]
     ));
@@ -399,10 +399,10 @@ pub async fn restore(ctx: &Ctx, args: RestoreArgs) -> Result<ExitCode> {
         ctx.emit(&report)?;
     } else {
         println!(
-            "restored into {shown}: migration {}, {} tables, {} rows{}",
+            "restored into {shown}: migration {}, {}, {}{}",
             version(report.migration_version),
-            report.tables.len(),
-            report.rows,
+            counted(report.tables.len() as u64, "table"),
+            counted(report.rows as u64, "row"),
             match report.matches_manifest {
                 Some(true) => " (every table's row count matches the manifest)",
                 Some(false) =>
@@ -504,6 +504,11 @@ fn bytes(n: u64) -> String {
         n if n >= 1 << 10 => format!("{:.1} KiB", n as f64 / 1024.0),
         n => format!("{n} B"),
     }
+}
+
+/// "1 table", "2 tables".
+fn counted(n: u64, thing: &str) -> String {
+    format!("{n} {thing}{}", if n == 1 { "" } else { "s" })
 }
 
 fn version(v: Option<i64>) -> String {
