@@ -1358,3 +1358,25 @@ fn one_table_and_one_row_are_singular() {
     let out = p.xtask(["backup"]).ok();
     assert!(stderr(&out).contains(", 1 table, 1 row,"), "{}", text(&out));
 }
+
+#[test]
+fn verify_names_a_table_the_manifest_lists_and_the_archive_lacks_without_backup_time_advice() {
+    let p = project_with_data();
+    let archive = archive_of(&p.xtask(["backup", "--json"]).ok());
+    let manifest_path = format!("{archive}.json");
+    let mut manifest = json(&std::fs::read_to_string(&manifest_path).unwrap());
+    manifest["tables"]
+        .as_array_mut()
+        .unwrap()
+        .push(serde_json::json!({ "schema": "public", "table": "ghost", "rows": 0 }));
+    std::fs::write(&manifest_path, manifest.to_string()).unwrap();
+    let err = p.xtask(["backups", "verify", &archive]).fails_with(1);
+    assert!(
+        err.contains("does not name these tables its manifest lists: public.ghost"),
+        "{err}"
+    );
+    assert!(
+        !err.contains("nothing was kept") && !err.contains("pg_dump's version"),
+        "{err}"
+    );
+}

@@ -160,6 +160,8 @@ pub enum BackupError {
         database: String,
         tables: Vec<String>,
     },
+    #[error("{} does not name these tables its manifest lists: {}; the manifest was edited or belongs to another archive; use another backup (`cargo xtask backups`)", path.display(), tables.join(", "))]
+    ArchiveLacksTables { path: PathBuf, tables: Vec<String> },
     #[error("{} is not a readable backup manifest: {reason}; give the archive or its .json manifest as `cargo xtask backups` lists them", path.display())]
     BadManifest { path: PathBuf, reason: String },
     #[error("no verified backup of `{env}` in {}; make one with `cargo xtask backup --env {env}`", dir.display())]

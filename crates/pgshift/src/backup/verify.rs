@@ -187,8 +187,9 @@ pub async fn verify_backup(
     let toc = toc(archive).await?;
     let missing = missing_tables(&toc, &manifest.tables);
     if !missing.is_empty() {
-        return Err(BackupError::MissingTables {
-            database: format!("{}/{}", manifest.host, manifest.database),
+        // The archive still has its manifest's SHA-256: the manifest is what changed.
+        return Err(BackupError::ArchiveLacksTables {
+            path: archive.to_path_buf(),
             tables: missing,
         });
     }
