@@ -498,8 +498,11 @@ fn killing_pgshift_mid_way_takes_pg_dump_down_and_the_next_backup_cleans_up() {
     );
 
     let out = p.xtask(["backup"]).ok();
-    assert!(
-        stderr(&out).contains("left by an interrupted backup"),
+    assert_eq!(
+        stderr(&out)
+            .matches("left by an interrupted backup")
+            .count(),
+        1,
         "{}",
         text(&out)
     );
@@ -1245,4 +1248,135 @@ fn bench_backup_runs_at_a_tiny_scale_and_prints_every_ratio() {
             "{line:?} in:\n{stdout}"
         );
     }
+}
+
+#[test]
+fn a_role_that_cannot_read_a_schema_is_named_not_pg_dumps_snapshot_error() {
+    let p = project_with_data();
+    let role = format!("limited_{}", p.db.name);
+    p.db.sql(&format!(
+        "CREATE ROLE {role} LOGIN; \
+         GRANT USAGE ON SCHEMA public TO {role}; \
+         GRANT SELECT ON ALL TABLES IN SCHEMA public TO {role}; \
+         CREATE SCHEMA \"Odd Schema\"; \
+         CREATE TABLE \"Odd Schema\".secrets (id int); \
+         INSERT INTO \"Odd Schema\".secrets VALUES (1)"
+    ));
+    let url = p.db.url().replacen("postgres@", &format!("{role}@"), 1);
+    p.write(".env", &format!("DATABASE_URL={url}\n"));
+    // A few times: which of the counts and pg_dump fails first is a race.
+    for _ in 0..3 {
+        let err = p.xtask(["backup"]).fails_with(1);
+        assert!(
+            err.contains("permission denied for schema Odd Schema"),
+            "{err}"
+        );
+        assert!(
+            err.contains("grant") && err.contains("or back up as the owner"),
+            "{err}"
+        );
+        assert!(
+            !err.contains("could not import the requested snapshot"),
+            "{err}"
+        );
+    }
+    assert_eq!(
+        visible_files(&p.path(".pgshift/backups/local")),
+        Vec::<String>::new()
+    );
+}
+
+#[test]
+fn an_environment_name_never_leads_a_backup_command_out_of_the_backup_folder() {
+    let p = project_with_data();
+    p.xtask(["backup"]).ok();
+    p.xtask(["backup"]).ok();
+    // Another project's backups, two of them, which keep_last = 1 would prune.
+    let other = p.path("other");
+    std::fs::create_dir_all(&other).unwrap();
+    let local = p.path(".pgshift/backups/local");
+    for name in visible_files(&local) {
+        std::fs::copy(local.join(&name), other.join(&name)).unwrap();
+    }
+    p.append("pgshift.toml", "\n[backup]\nkeep_last = 1\n");
+    let before = visible_files(&other);
+    assert_eq!(before.len(), 4, "{before:?}");
+
+    let err = p.xtask(["backups", "--env", "nope"]).fails_with(2);
+    assert!(err.contains("unknown environment `nope`"), "{err}");
+    let err = p
+        .xtask(["backups", "prune", "--env"])
+        .arg(&other)
+        .fails_with(2);
+    assert!(err.contains("unknown environment"), "{err}");
+    assert_eq!(visible_files(&other), before);
+
+    p.append(
+        "pgshift.toml",
+        "[env.\"../../../escape\"]\nurl_env = \"ESCAPE_DATABASE_URL\"\n",
+    );
+    let err = p
+        .xtask(["backup", "--env", "../../../escape"])
+        .env("ESCAPE_DATABASE_URL", p.db.url())
+        .fails_with(2);
+    assert!(
+        err.contains("[env.\"../../../escape\"]") && err.contains("letters, digits"),
+        "{err}"
+    );
+    assert!(!p.dir.parent().unwrap().join("escape").exists());
+}
+
+#[test]
+fn a_missing_archive_or_a_backup_dir_that_is_a_file_is_one_clear_message() {
+    let p = project_with_data();
+    for command in [&["restore"][..], &["backups", "verify"]] {
+        let err = p.xtask(command).arg("/nonexistent.dump").fails_with(1);
+        assert!(
+            err.contains(
+                "no such file: /nonexistent.dump; `cargo xtask backups` lists the backups"
+            ),
+            "{err}"
+        );
+        assert!(!err.contains("entity not found"), "{err}");
+    }
+
+    p.write("not-a-folder", "");
+    p.append("pgshift.toml", "\n[backup]\ndir = \"not-a-folder\"\n");
+    let err = p.xtask(["backup"]).fails_with(1);
+    assert!(
+        err.contains("[backup] dir = \"")
+            && err.contains("not-a-folder\" is a file, not a folder: point it at a folder"),
+        "{err}"
+    );
+    assert_eq!(err.matches("Not a directory").count(), 0, "{err}");
+}
+
+#[test]
+fn one_table_and_one_row_are_singular() {
+    let p = Project::new();
+    p.db.sql("CREATE TABLE only_one (id int); INSERT INTO only_one VALUES (1)");
+    let out = p.xtask(["backup"]).ok();
+    assert!(stderr(&out).contains(", 1 table, 1 row,"), "{}", text(&out));
+}
+
+#[test]
+fn verify_names_a_table_the_manifest_lists_and_the_archive_lacks_without_backup_time_advice() {
+    let p = project_with_data();
+    let archive = archive_of(&p.xtask(["backup", "--json"]).ok());
+    let manifest_path = format!("{archive}.json");
+    let mut manifest = json(&std::fs::read_to_string(&manifest_path).unwrap());
+    manifest["tables"]
+        .as_array_mut()
+        .unwrap()
+        .push(serde_json::json!({ "schema": "public", "table": "ghost", "rows": 0 }));
+    std::fs::write(&manifest_path, manifest.to_string()).unwrap();
+    let err = p.xtask(["backups", "verify", &archive]).fails_with(1);
+    assert!(
+        err.contains("does not name these tables its manifest lists: public.ghost"),
+        "{err}"
+    );
+    assert!(
+        !err.contains("nothing was kept") && !err.contains("pg_dump's version"),
+        "{err}"
+    );
 }

@@ -162,24 +162,20 @@ pub async fn backup(ctx: &Ctx, args: BackupArgs) -> Result<ExitCode> {
     let mut printer = ProgressPrinter::new(ctx);
     let result = backup::backup(&ctx.config, &target, &options, &mut |p| printer.show(p)).await;
     printer.finish();
+    // The leftovers removed (`report.cleaned`) were said by the library's log, as they are
+    // under deploy and the daemon.
     let report = result?;
-    for path in &report.cleaned {
-        ctx.note(&format!(
-            "removed {}, left by an interrupted backup",
-            path.display()
-        ));
-    }
     let m = &report.manifest;
     if m.restore_verified {
         ctx.note("restored into a scratch database: the schema and every row count are as dumped");
     }
     ctx.note(&format!(
-        "verified backup of {} written: {} ({}, {} tables, {} rows, migration {}, sha256 {})",
+        "verified backup of {} written: {} ({}, {}, {}, migration {}, sha256 {})",
         m.env,
         report.archive_path.display(),
         bytes(m.size_bytes),
-        m.tables.len(),
-        m.total_rows(),
+        counted(m.tables.len() as u64, "table"),
+        counted(m.total_rows() as u64, "row"),
         version(m.migration_version),
         &m.sha256[..12]
     ));
@@ -198,6 +194,19 @@ pub async fn backup(ctx: &Ctx, args: BackupArgs) -> Result<ExitCode> {
 
 pub async fn backups(ctx: &Ctx, args: BackupsArgs) -> Result<ExitCode> {
     let env = ctx.env_explicit.then_some(ctx.env.as_str());
+    // Only a known environment names a backup folder: `--env /tmp/other` is no folder of
+    // [backup] dir.
+    if let Some(env) = env {
+        if env != pgshift::target::LOCAL_ENV && !ctx.config.env.contains_key(env) {
+            return Err(UsageError::UnknownEnv {
+                env: env.to_string(),
+                known: std::iter::once(pgshift::target::LOCAL_ENV.to_string())
+                    .chain(ctx.config.env.keys().cloned())
+                    .collect(),
+            }
+            .into());
+        }
+    }
     match args.action {
         None => {
             let entries = backup::list(&ctx.config, env)?;
@@ -390,10 +399,10 @@ pub async fn restore(ctx: &Ctx, args: RestoreArgs) -> Result<ExitCode> {
         ctx.emit(&report)?;
     } else {
         println!(
-            "restored into {shown}: migration {}, {} tables, {} rows{}",
+            "restored into {shown}: migration {}, {}, {}{}",
             version(report.migration_version),
-            report.tables.len(),
-            report.rows,
+            counted(report.tables.len() as u64, "table"),
+            counted(report.rows as u64, "row"),
             match report.matches_manifest {
                 Some(true) => " (every table's row count matches the manifest)",
                 Some(false) =>
@@ -495,6 +504,11 @@ fn bytes(n: u64) -> String {
         n if n >= 1 << 10 => format!("{:.1} KiB", n as f64 / 1024.0),
         n => format!("{n} B"),
     }
+}
+
+/// "1 table", "2 tables".
+fn counted(n: u64, thing: &str) -> String {
+    format!("{n} {thing}{}", if n == 1 { "" } else { "s" })
 }
 
 fn version(v: Option<i64>) -> String {

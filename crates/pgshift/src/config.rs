@@ -486,6 +486,18 @@ impl Config {
             }
         }
         for (name, env) in &self.env {
+            // The name is a folder under [backup] dir: it must not climb out of it.
+            let safe = name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))
+                && !name.is_empty()
+                && !name.starts_with('.');
+            if !safe {
+                return Err(format!(
+                    "[env.{name:?}] is not an environment name: use letters, digits, `_`, `-` \
+                     and `.`, not starting with `.` (it names the environment's backup folder)"
+                ));
+            }
             if name == crate::target::LOCAL_ENV {
                 return Err(format!(
                     "[env.{name}] is reserved: the local environment is configured under [local]"

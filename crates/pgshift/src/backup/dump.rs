@@ -146,7 +146,7 @@ pub(super) async fn dump(
     let passfile = Passfile::for_url(&target.url).map_err(|source| BackupError::Io {
         action: "writing the temporary passfile in",
         path: std::env::temp_dir(),
-        source,
+        error: source,
     })?;
     let mut command = match &in_container {
         None => {
@@ -181,7 +181,7 @@ pub(super) async fn dump(
                 .map_err(|source| BackupError::Io {
                     action: "creating",
                     path: temp.to_path_buf(),
-                    source,
+                    error: source,
                 })?;
             let mut command = docker_command();
             command.arg("exec");
@@ -223,7 +223,7 @@ pub(super) async fn dump(
             None => pg_dump.clone(),
             Some(_) => "docker exec ... pg_dump".into(),
         },
-        source,
+        error: source,
     })?;
     let db_name = target.url.database();
     progress(Progress::Dumping {
@@ -303,14 +303,26 @@ pub(super) async fn dump(
                 };
                 Ok((status, Some(counted)))
             }
-            Ok(status) => Ok((status, None)),
+            Ok(status) => {
+                // A count that failed (a table the role cannot read) ends the transaction
+                // and with it the snapshot, and pg_dump then fails to import it: the count's
+                // error is the one to report. It is on its way when pg_dump fails for that
+                // reason; a pg_dump failing for another does not wait for long counts.
+                let counted = match counted {
+                    Some(counted) => Some(counted),
+                    None => tokio::time::timeout(Duration::from_secs(2), &mut counting)
+                        .await
+                        .ok(),
+                };
+                Ok((status, counted.filter(|c| c.is_err())))
+            }
             Err(e) => Err(e),
         }
     };
     let (status, counted) = status.map_err(|source| BackupError::Io {
         action: "waiting for",
         path: pg_dump.clone(),
-        source,
+        error: source,
     })?;
     if counted.is_some() {
         let _ = sqlx::raw_sql("ROLLBACK").execute(&mut conn).await;
@@ -318,6 +330,9 @@ pub(super) async fn dump(
     }
     tracing::debug!("pg_dump ran {:.2} s", started.elapsed().as_secs_f64());
     let stderr = stderr_task.await.unwrap_or_default();
+    if let Some(Err(e)) = counted {
+        return Err(count_failed(database, e));
+    }
     if !status.success() {
         use std::os::unix::process::ExitStatusExt;
         let status = match status.signal() {
@@ -345,7 +360,7 @@ pub(super) async fn dump(
     }
     let ((tables, migration_version, marker), catalog) = counted
         .expect("counted when pg_dump succeeded")
-        .map_err(db_error("counting the rows of"))?;
+        .expect("a failed count is reported above");
     let (pg_dump_version, container) = match in_container {
         Some((container, version, _, _)) => (version, Some(container)),
         None => (pg_dump_version, None),
@@ -360,6 +375,27 @@ pub(super) async fn dump(
         catalog,
         pg_restore,
     })
+}
+
+/// The counts' error, with what to do when the role may not read a table or schema.
+fn count_failed(database: String, e: sqlx::Error) -> BackupError {
+    let denied = e
+        .as_database_error()
+        .is_some_and(|e| e.code().as_deref() == Some("42501"));
+    let reason = match e.as_database_error() {
+        Some(e) => e.message().to_string(),
+        None => e.to_string(),
+    };
+    BackupError::CountFailed {
+        database,
+        reason: redact(&reason),
+        hint: if denied {
+            "; the backup's role cannot read everything pg_dump dumps: grant it read access \
+             (USAGE on every schema, SELECT on every table), or back up as the owner"
+        } else {
+            ""
+        },
+    }
 }
 
 /// The schemas pg_dump dumps: all but PostgreSQL's own.
@@ -498,7 +534,7 @@ async fn program_version(program: &Path) -> Result<String, BackupError> {
         .map_err(|source| BackupError::Io {
             action: "running",
             path: program.to_path_buf(),
-            source,
+            error: source,
         })?;
     Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
 }

@@ -88,7 +88,7 @@ impl Manifest {
         let text = std::fs::read_to_string(path).map_err(|source| BackupError::Io {
             action: "reading the manifest",
             path: path.to_path_buf(),
-            source,
+            error: source,
         })?;
         serde_json::from_str(&text).map_err(|e| BackupError::BadManifest {
             path: path.to_path_buf(),
@@ -139,6 +139,6 @@ pub fn sync_dir(dir: &Path) -> Result<(), BackupError> {
         .map_err(|source| BackupError::Io {
             action: "syncing the folder",
             path: dir.to_path_buf(),
-            source,
+            error: source,
         })
 }

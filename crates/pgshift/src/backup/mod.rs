@@ -122,19 +122,29 @@ pub enum BackupError {
         server_major: u32,
         database: String,
     },
+    #[error("counting the rows of {database} failed: {reason}{hint}; nothing was kept")]
+    CountFailed {
+        database: String,
+        reason: String,
+        hint: &'static str,
+    },
     #[error("pg_dump of {database} failed ({status}): {stderr}; nothing was kept")]
     DumpFailed {
         database: String,
         status: String,
         stderr: String,
     },
-    #[error("{action} {}: {source}{}", path.display(), disk_hint(source))]
+    // The I/O error is in the message, not a source: a source would be printed twice.
+    #[error("{action} {}: {error}{}", path.display(), disk_hint(error))]
     Io {
         action: &'static str,
         path: PathBuf,
-        #[source]
-        source: std::io::Error,
+        error: std::io::Error,
     },
+    #[error("no such file: {}; `cargo xtask backups` lists the backups", path.display())]
+    NoSuchBackup { path: PathBuf },
+    #[error("[backup] dir = {:?} is a file, not a folder: point it at a folder (or remove the file)", path.display().to_string())]
+    BackupDirIsAFile { path: PathBuf },
     #[error("{} is not a pg_dump archive (pg_restore cannot read it); give an archive made by `cargo xtask backup` (`cargo xtask backups` lists them)", path.display())]
     NotAnArchive { path: PathBuf },
     #[error("{} is damaged: pg_restore cannot read it ({reason}); use another backup (`cargo xtask backups`)", path.display())]
@@ -150,6 +160,8 @@ pub enum BackupError {
         database: String,
         tables: Vec<String>,
     },
+    #[error("{} does not name these tables its manifest lists: {}; the manifest was edited or belongs to another archive; use another backup (`cargo xtask backups`)", path.display(), tables.join(", "))]
+    ArchiveLacksTables { path: PathBuf, tables: Vec<String> },
     #[error("{} is not a readable backup manifest: {reason}; give the archive or its .json manifest as `cargo xtask backups` lists them", path.display())]
     BadManifest { path: PathBuf, reason: String },
     #[error("no verified backup of `{env}` in {}; make one with `cargo xtask backup --env {env}`", dir.display())]
@@ -183,7 +195,7 @@ pub(crate) fn io(action: &'static str, path: &Path) -> impl FnOnce(std::io::Erro
     move |source| BackupError::Io {
         action,
         path,
-        source,
+        error: source,
     }
 }
 
@@ -281,6 +293,9 @@ fn backup_folder(config: &Config, env: &str) -> Result<PathBuf, BackupError> {
     use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
     let root = config.backup_root();
     let dir = config.backup_dir(env);
+    if root.exists() && !root.is_dir() {
+        return Err(BackupError::BackupDirIsAFile { path: root });
+    }
     if let Some(parent) = root.parent().filter(|p| !p.as_os_str().is_empty()) {
         std::fs::create_dir_all(parent).map_err(io("creating the backup folder", parent))?;
     }
@@ -371,13 +386,13 @@ async fn make(
         return Err(BackupError::Io {
             action: "naming the archive",
             path: archive_path,
-            source: std::io::Error::from(std::io::ErrorKind::AlreadyExists),
+            error: std::io::Error::from(std::io::ErrorKind::AlreadyExists),
         });
     }
     std::fs::rename(temp, &archive_path).map_err(|source| BackupError::Io {
         action: "renaming the archive into place",
         path: archive_path.clone(),
-        source,
+        error: source,
     })?;
     manifest::sync_dir(dir)?;
     Ok(Manifest {
@@ -451,7 +466,7 @@ async fn on_thread<T: Send + 'static>(
         .map_err(|e| BackupError::Io {
             action,
             path: shown,
-            source: std::io::Error::other(e.to_string()),
+            error: std::io::Error::other(e.to_string()),
         })?
 }
 
@@ -467,7 +482,7 @@ fn sync_archive(path: &Path) -> Result<(), BackupError> {
             .map_err(|source| BackupError::Io {
                 action: "syncing",
                 path: p.to_path_buf(),
-                source,
+                error: source,
             })
     };
     if path.is_dir() {
@@ -490,7 +505,7 @@ fn lock_folder(dir: &Path) -> Result<Flock<File>, BackupError> {
         .map_err(|source| BackupError::Io {
             action: "opening the lock file",
             path: path.clone(),
-            source,
+            error: source,
         })?;
     Flock::lock(file, FlockArg::LockExclusiveNonblock).map_err(|_| BackupError::Busy { path })
 }
@@ -633,10 +648,8 @@ pub fn open(config: &Config, path: &Path) -> Result<Entry, BackupError> {
     };
     if !manifest_path.exists() {
         if !path.exists() {
-            return Err(BackupError::Io {
-                action: "opening the backup",
+            return Err(BackupError::NoSuchBackup {
                 path: path.to_path_buf(),
-                source: std::io::Error::from(std::io::ErrorKind::NotFound),
             });
         }
         return Err(BackupError::BadManifest {

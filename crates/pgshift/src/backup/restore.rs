@@ -97,7 +97,7 @@ pub async fn restore(
     let passfile = Passfile::for_url(&url).map_err(|source| BackupError::Io {
         action: "writing the temporary passfile in",
         path: std::env::temp_dir(),
-        source,
+        error: source,
     })?;
     let mut command = child::command(&pg_restore, &passfile);
     command.args([
@@ -125,7 +125,7 @@ pub async fn restore(
     let out = command.output().await.map_err(|source| BackupError::Io {
         action: "running",
         path: pg_restore.clone(),
-        source,
+        error: source,
     })?;
     if !out.status.success() {
         return Err(BackupError::RestoreFailed {

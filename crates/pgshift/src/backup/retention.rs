@@ -145,7 +145,7 @@ pub fn prune(
         std::fs::remove_file(&entry.manifest_path).map_err(|source| BackupError::Io {
             action: "deleting",
             path: entry.manifest_path.clone(),
-            source,
+            error: source,
         })?;
         let removed = if entry.archive_path.is_dir() {
             std::fs::remove_dir_all(&entry.archive_path)
@@ -155,7 +155,7 @@ pub fn prune(
         removed.map_err(|source| BackupError::Io {
             action: "deleting",
             path: entry.archive_path.clone(),
-            source,
+            error: source,
         })?;
         if let Some(dir) = entry.manifest_path.parent() {
             super::manifest::sync_dir(dir)?;

@@ -56,7 +56,7 @@ fn sha256_file(path: &Path) -> Result<(String, u64), BackupError> {
     let mut file = std::fs::File::open(path).map_err(|source| BackupError::Io {
         action: "opening the archive",
         path: path.to_path_buf(),
-        source,
+        error: source,
     })?;
     let mut hasher = Sha256::new();
     let mut buf = vec![0u8; 1 << 20];
@@ -65,7 +65,7 @@ fn sha256_file(path: &Path) -> Result<(String, u64), BackupError> {
         let n = file.read(&mut buf).map_err(|source| BackupError::Io {
             action: "reading the archive",
             path: path.to_path_buf(),
-            source,
+            error: source,
         })?;
         if n == 0 {
             break;
@@ -103,7 +103,7 @@ pub(super) async fn toc_in_container(
     let file = std::fs::File::open(archive).map_err(|source| BackupError::Io {
         action: "opening the archive",
         path: archive.to_path_buf(),
-        source,
+        error: source,
     })?;
     let mut command = super::dump::docker_command();
     command
@@ -119,7 +119,7 @@ async fn list(
     let out = command.output().await.map_err(|source| BackupError::Io {
         action: "running pg_restore --list on",
         path: archive.to_path_buf(),
-        source,
+        error: source,
     })?;
     if !out.status.success() {
         let stderr = redact(String::from_utf8_lossy(&out.stderr).trim());
@@ -171,10 +171,8 @@ pub async fn verify_backup(
     manifest: &Manifest,
 ) -> Result<Verification, BackupError> {
     if !archive.exists() {
-        return Err(BackupError::Io {
-            action: "finding the archive",
+        return Err(BackupError::NoSuchBackup {
             path: archive.to_path_buf(),
-            source: std::io::Error::from(std::io::ErrorKind::NotFound),
         });
     }
     let (sha256, _) = sha256_of(archive)?;
@@ -189,8 +187,9 @@ pub async fn verify_backup(
     let toc = toc(archive).await?;
     let missing = missing_tables(&toc, &manifest.tables);
     if !missing.is_empty() {
-        return Err(BackupError::MissingTables {
-            database: format!("{}/{}", manifest.host, manifest.database),
+        // The archive still has its manifest's SHA-256: the manifest is what changed.
+        return Err(BackupError::ArchiveLacksTables {
+            path: archive.to_path_buf(),
             tables: missing,
         });
     }
