@@ -864,9 +864,11 @@ fn a_failing_scheduled_backup_is_logged_and_the_watcher_goes_on() {
         .find(|l| l.contains("scheduled backup failed"))
         .unwrap();
     assert!(line.contains("ERROR"), "{line}");
-    assert!(line.contains("creating the backup folder"), "{line}");
-    assert!(line.contains("not-a-folder/backups/local"), "{line}");
-    assert!(line.contains("Not a directory"), "{line}");
+    assert!(
+        line.contains("not-a-folder/backups\" cannot be made: "),
+        "{line}"
+    );
+    assert!(line.contains("not-a-folder is a file"), "{line}");
     assert!(line.contains("; next at 20"), "{line}");
     p.write(
         "migrations/20260101000000_after_failure.sql",

@@ -143,8 +143,8 @@ pub enum BackupError {
     },
     #[error("no such file: {}; `cargo xtask backups` lists the backups", path.display())]
     NoSuchBackup { path: PathBuf },
-    #[error("[backup] dir = {:?} is a file, not a folder: point it at a folder (or remove the file)", path.display().to_string())]
-    BackupDirIsAFile { path: PathBuf },
+    #[error("[backup] dir = {:?} {}: point it at a folder (or remove the file)", dir.display().to_string(), if dir == file { "is a file, not a folder".to_string() } else { format!("cannot be made: {} is a file", file.display()) })]
+    BackupDirIsAFile { dir: PathBuf, file: PathBuf },
     #[error("{} is not a pg_dump archive (pg_restore cannot read it); give an archive made by `cargo xtask backup` (`cargo xtask backups` lists them)", path.display())]
     NotAnArchive { path: PathBuf },
     #[error("{} is damaged: pg_restore cannot read it ({reason}); use another backup (`cargo xtask backups`)", path.display())]
@@ -293,8 +293,16 @@ fn backup_folder(config: &Config, env: &str) -> Result<PathBuf, BackupError> {
     use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
     let root = config.backup_root();
     let dir = config.backup_dir(env);
-    if root.exists() && !root.is_dir() {
-        return Err(BackupError::BackupDirIsAFile { path: root });
+    // The nearest of it and its parents that exists must be a folder.
+    if let Some(file) = root
+        .ancestors()
+        .find(|a| a.exists())
+        .filter(|a| !a.is_dir())
+    {
+        return Err(BackupError::BackupDirIsAFile {
+            file: file.to_path_buf(),
+            dir: root,
+        });
     }
     if let Some(parent) = root.parent().filter(|p| !p.as_os_str().is_empty()) {
         std::fs::create_dir_all(parent).map_err(io("creating the backup folder", parent))?;
