@@ -125,50 +125,28 @@ pub fn renames(
     for c in comments {
         let to_do = match &c.column {
             None => {
-                let (old, new) = (
-                    from.find_table(&c.schema, &c.from).is_some(),
-                    from.find_table(&c.schema, &c.table).is_some(),
-                );
                 let name = format!("{}.{}", quoted(&c.schema), quoted(&c.from));
-                if old && to.find_table(&c.schema, &c.from).is_some() {
-                    return Err(bad(
-                        c,
-                        format!(
-                            "the schema folder still defines table {name}; a table renamed away \
-                         is defined only under its new name"
+                let others = from
+                    .tables
+                    .iter()
+                    .filter(|t| t.schema == c.schema)
+                    .map(|t| t.name.as_str());
+                still_to_do(
+                    c,
+                    Found {
+                        what: "table",
+                        name: &name,
+                        new_name: &quoted(&c.table),
+                        old: from.find_table(&c.schema, &c.from).is_some(),
+                        new: from.find_table(&c.schema, &c.table).is_some(),
+                        still_defined: to.find_table(&c.schema, &c.from).is_some(),
+                        nothing_there: from.tables.is_empty(),
+                        missing: format!(
+                            "there is no table {name} to rename{}",
+                            case_hint(&c.from, others)
                         ),
-                    ));
-                }
-                match (old, new) {
-                    (true, false) => true,
-                    (false, true) => false,
-                    (true, true) => {
-                        return Err(bad(
-                            c,
-                            format!(
-                        "both {name} and {} already exist; remove the comment if the rename \
-                         was done, or drop one of them first",
-                        quoted(&c.table)
-                    ),
-                        ))
-                    }
-                    (false, false) if from.tables.is_empty() => false,
-                    (false, false) => {
-                        return Err(bad(
-                            c,
-                            format!(
-                                "there is no table {name} to rename{}",
-                                case_hint(
-                                    &c.from,
-                                    from.tables
-                                        .iter()
-                                        .filter(|t| t.schema == c.schema)
-                                        .map(|t| t.name.as_str())
-                                )
-                            ),
-                        ))
-                    }
-                }
+                    },
+                )?
             }
             Some(column) => {
                 let table = from.find_table(&c.schema, &c.table).or_else(|| {
@@ -178,47 +156,27 @@ pub fn renames(
                 // A table new in this migration has nothing to rename.
                 let Some(table) = table else { continue };
                 let has = |name: &str| table.columns.iter().any(|col| col.name == name);
-                let name = format!("{}.{}", quoted(&c.table), quoted(&c.from));
-                let still = to
-                    .find_table(&c.schema, &c.table)
-                    .is_some_and(|t| t.columns.iter().any(|col| col.name == c.from));
-                if has(&c.from) && still {
-                    return Err(bad(
-                        c,
-                        format!(
-                            "the schema folder still defines column {name}; a column renamed \
-                         away is defined only under its new name"
+                let others = table.columns.iter().map(|col| col.name.as_str());
+                still_to_do(
+                    c,
+                    Found {
+                        what: "column",
+                        name: &format!("{}.{}", quoted(&c.table), quoted(&c.from)),
+                        new_name: &quoted(column),
+                        old: has(&c.from),
+                        new: has(column),
+                        still_defined: to
+                            .find_table(&c.schema, &c.table)
+                            .is_some_and(|t| t.columns.iter().any(|col| col.name == c.from)),
+                        nothing_there: false,
+                        missing: format!(
+                            "table {} has no column {} to rename{}",
+                            quoted(&c.table),
+                            quoted(&c.from),
+                            case_hint(&c.from, others)
                         ),
-                    ));
-                }
-                match (has(&c.from), has(column)) {
-                    (true, false) => true,
-                    (false, true) => false,
-                    (true, true) => {
-                        return Err(bad(
-                            c,
-                            format!(
-                        "both {name} and {} already exist; remove the comment if the rename \
-                         was done, or drop one of them first",
-                        quoted(column)
-                    ),
-                        ))
-                    }
-                    (false, false) => {
-                        return Err(bad(
-                            c,
-                            format!(
-                                "table {} has no column {} to rename{}",
-                                quoted(&c.table),
-                                quoted(&c.from),
-                                case_hint(
-                                    &c.from,
-                                    table.columns.iter().map(|col| col.name.as_str())
-                                )
-                            ),
-                        ))
-                    }
-                }
+                    },
+                )?
             }
         };
         if to_do {
@@ -259,6 +217,54 @@ fn reversed(renames: &[Rename]) -> Vec<Rename> {
         .collect();
     back.sort_by_key(|r| r.kind != ObjectKind::Table);
     back
+}
+
+/// What the states hold of one rename comment's names.
+struct Found<'a> {
+    /// `table` or `column`.
+    what: &'a str,
+    /// The old name as shown: `public.doctor`, `doctor.name`.
+    name: &'a str,
+    new_name: &'a str,
+    /// Whether `from` (the migrations' state) has the old name, and the new one.
+    old: bool,
+    new: bool,
+    /// Whether the schema folder still defines the old name.
+    still_defined: bool,
+    /// `from` has nothing at all (from `empty`): nothing to rename, no error.
+    nothing_there: bool,
+    /// What to say of an old name found nowhere.
+    missing: String,
+}
+
+/// Whether the rename of comment `c` is still to do (`false`: the migrations did it), or
+/// why it cannot be done.
+fn still_to_do(c: &RenameComment, found: Found<'_>) -> Result<bool, UsageError> {
+    let Found {
+        what,
+        name,
+        new_name,
+        ..
+    } = found;
+    let why = match (found.old, found.new) {
+        (true, _) if found.still_defined => format!(
+            "the schema folder still defines {what} {name}; a {what} renamed away is defined \
+             only under its new name"
+        ),
+        (true, false) => return Ok(true),
+        (false, true) => return Ok(false),
+        (true, true) => format!(
+            "both {name} and {new_name} already exist; remove the comment if the rename was \
+             done, or drop one of them first"
+        ),
+        (false, false) if found.nothing_there => return Ok(false),
+        (false, false) => found.missing,
+    };
+    Err(UsageError::Other(format!(
+        "{}: `-- pgshift:renamed from={}`: {why}",
+        c.at,
+        quoted(&c.from)
+    )))
 }
 
 /// A name as it is written in SQL: quoted when folding would change it.
